@@ -1,0 +1,145 @@
+"""The one small interface between the kubelet and whatever runs containers.
+
+Kubernetes calls this the Container Runtime Interface (CRI): the kubelet asks
+for a pod *sandbox* (the network namespace and IP the pod's containers share),
+then creates and starts containers in it, and asks for their state. Two
+runtimes implement it here:
+
+  docker   (runtime_docker.py)   an infra container holds the pod's network
+                                 namespace; the pod's containers join it.
+  process  (runtime_process.py)  each pod gets its own loopback address; each
+                                 container is a host process (sandboxed with
+                                 bubblewrap when available).
+
+Everything the runtime knows is recoverable from the runtime itself (container
+labels, state files), so a restarted kubelet adopts what is already running.
+"""
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+
+class RuntimeError_(Exception):
+    """A runtime operation failed; `reason` is the Kubernetes waiting reason."""
+
+    def __init__(self, message: str, reason: str = "CreateContainerError"):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class ImagePullError(RuntimeError_):
+    """The image cannot be had: reason ErrImagePull, message says why and what to do."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "ErrImagePull")
+
+
+@dataclass
+class PodRef:
+    """What identifies a pod to a runtime (labels on Docker containers, state files)."""
+
+    namespace: str
+    name: str
+    uid: str
+
+
+@dataclass
+class Sandbox:
+    """A pod's shared network namespace and volume directory."""
+
+    id: str
+    pod: PodRef
+    ip: str
+    ready: bool = True
+
+
+@dataclass
+class ContainerState:
+    """A container as the runtime sees it, enough for a v1 ContainerStatus.
+
+    state is "created", "running" or "exited"; times are RFC 3339 strings.
+    """
+
+    id: str                     # runtime-specific id, e.g. a Docker container id
+    name: str                   # the container's name in the pod spec
+    pod: PodRef
+    image: str
+    image_id: str               # e.g. "docker-pullable://nginx@sha256:..." or "process://nginx"
+    state: str                  # created | running | exited
+    restart_count: int = 0      # which attempt this is (kept by the runtime, survives kubelet restarts)
+    started_at: str | None = None
+    finished_at: str | None = None
+    exit_code: int | None = None
+    reason: str | None = None   # for exited: Completed / Error / OOMKilled
+    message: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def container_id(self) -> str:
+        """The Kubernetes containerID: '<runtime>://<id>'."""
+        return self.extra.get("container_id", self.id)
+
+
+@dataclass
+class PulledImage:
+    """Result of ensuring an image: its id, and any warning worth an event."""
+
+    image_id: str
+    pulled: bool                 # True when it was fetched now, False when already present
+    warning: str | None = None   # e.g. "registry unreachable; using the local image"
+
+
+class Runtime(abc.ABC):
+    """What the kubelet needs from a container runtime; see the module docstring."""
+
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def version(self) -> str:
+        """For node.status.nodeInfo.containerRuntimeVersion, e.g. 'docker://28.2.2'."""
+
+    @abc.abstractmethod
+    def ensure_image(self, image: str, pull_policy: str) -> PulledImage:
+        """Make the image available per imagePullPolicy; raise ImagePullError if it can't."""
+
+    @abc.abstractmethod
+    def run_sandbox(self, pod: PodRef) -> Sandbox:
+        """Create (or return the existing) sandbox of the pod, with its IP."""
+
+    @abc.abstractmethod
+    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
+        """Host directory backing the pod's emptyDir `volume` (created if missing)."""
+
+    @abc.abstractmethod
+    def start_container(self, pod: PodRef, sandbox: Sandbox, spec: dict,
+                        volumes: dict[str, str], restart_count: int) -> ContainerState:
+        """Create and start a container from its v1 spec in the sandbox.
+
+        `volumes` maps volume name to host directory; the container sees each
+        at its volumeMounts' mountPath. Raises RuntimeError_ on failure.
+        """
+
+    @abc.abstractmethod
+    def list_containers(self, pod: PodRef | None = None) -> list[ContainerState]:
+        """Current state of the containers of one pod, or of all pods this runtime holds."""
+
+    @abc.abstractmethod
+    def list_sandboxes(self) -> list[Sandbox]:
+        """All sandboxes this runtime holds (for adoption after a kubelet restart)."""
+
+    @abc.abstractmethod
+    def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after the grace period."""
+
+    @abc.abstractmethod
+    def remove_pod(self, pod: PodRef) -> None:
+        """Remove the pod's containers, sandbox and volume dirs; nothing of it remains."""
+
+    @abc.abstractmethod
+    def logs(self, container_id: str, tail: int | None = None) -> bytes:
+        """The container's stdout/stderr so far."""
+
+    def close(self) -> None:  # pragma: no cover - optional
+        """Release client resources."""

@@ -1,0 +1,1 @@
+"""Helpers the notebooks and tests use to run the lab's processes."""
