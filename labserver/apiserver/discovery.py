@@ -1,0 +1,121 @@
+"""Discovery: the documents every client reads before its first real request.
+
+kubectl and the official client start by asking what the server serves:
+`/api` and `/apis` (groups and versions), `/api/v1` and
+`/apis/<group>/<version>` (resources, their verbs, short names and
+subresources) and `/version`. A 404 on `/apis` breaks every kubectl command,
+and a resource missing here is one kubectl cannot name. Everything is built
+from the RESOURCES table, so a new resource is served and discovered at once
+(upstream: staging/src/k8s.io/apiserver/pkg/endpoints/discovery/).
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, json, jsonify, request
+
+from labserver.apiserver.errors import APIError
+from labserver.apiserver.resources import BY_GROUP_VERSION, RESOURCES, ResourceInfo
+
+bp = Blueprint("discovery", __name__)
+
+VERSION_INFO = {
+    "major": "1", "minor": "37", "gitVersion": "v1.37.0-labserver",
+    "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25.0", "compiler": "gc",
+    "platform": "linux/amd64",
+}
+
+# Verbs of subresources (upstream: status is get/patch/update, log is get).
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",)}
+SUBRESOURCE_KIND = {"log": "Pod"}
+
+
+def render_error(err: APIError) -> Response:
+    """An APIError as its Status JSON (blueprint-level, so the blueprints also work on their own)."""
+    return Response(json.dumps(err.status()), status=err.code, mimetype="application/json")
+
+
+bp.register_error_handler(APIError, render_error)
+
+
+def not_found() -> APIError:
+    return APIError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def resource_entries(resource: ResourceInfo) -> list[dict]:
+    """The APIResource entries of a resource and its subresources."""
+    entry = {"name": resource.name, "singularName": resource.singular, "namespaced": resource.namespaced,
+             "kind": resource.kind, "verbs": list(resource.verbs)}
+    if resource.short_names:
+        entry["shortNames"] = list(resource.short_names)
+    if resource.categories:
+        entry["categories"] = list(resource.categories)
+    entries = [entry]
+    for sub in resource.subresources:
+        entries.append({"name": f"{resource.name}/{sub}", "singularName": "", "namespaced": resource.namespaced,
+                        "kind": SUBRESOURCE_KIND.get(sub, resource.kind),
+                        "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})
+    return entries
+
+
+def resource_list(group: str, version: str) -> dict:
+    resources = BY_GROUP_VERSION.get((group, version))
+    if resources is None:
+        raise not_found()
+    group_version = f"{group}/{version}" if group else version
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": [e for r in resources.values() for e in resource_entries(r)]}
+
+
+def api_groups() -> list[dict]:
+    """The named API groups (everything but the core group), in RESOURCES order."""
+    groups: dict[str, list[str]] = {}
+    for r in RESOURCES:
+        if r.group and r.version not in groups.setdefault(r.group, []):
+            groups[r.group].append(r.version)
+    return [{"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in versions],
+             "preferredVersion": {"groupVersion": f"{g}/{versions[0]}", "version": versions[0]}}
+            for g, versions in groups.items()]
+
+
+def api_group(name: str) -> dict:
+    group = next((g for g in api_groups() if g["name"] == name), None)
+    if group is None:
+        raise not_found()
+    return {"kind": "APIGroup", "apiVersion": "v1", **group}
+
+
+@bp.get("/api")
+@bp.get("/api/")
+def core_versions():
+    return jsonify({"kind": "APIVersions", "versions": ["v1"],
+                    "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": request.host}]})
+
+
+@bp.get("/api/v1")
+@bp.get("/api/v1/")
+def core_resources():
+    return jsonify(resource_list("", "v1"))
+
+
+@bp.get("/apis")
+@bp.get("/apis/")
+def groups():
+    return jsonify({"kind": "APIGroupList", "apiVersion": "v1", "groups": api_groups()})
+
+
+@bp.get("/apis/<group>")
+@bp.get("/apis/<group>/")
+def group(group):
+    return jsonify(api_group(group))
+
+
+@bp.get("/apis/<group>/<version>")
+@bp.get("/apis/<group>/<version>/")
+def group_resources(group, version):
+    return jsonify(resource_list(group, version))
+
+
+@bp.get("/version")
+@bp.get("/version/")
+def version():
+    return jsonify(VERSION_INFO)
