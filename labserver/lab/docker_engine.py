@@ -268,6 +268,9 @@ def stop_engine(timeout: float = 30.0, progress=print) -> bool:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGTERM)
     engine_dir = _engine_dir()
+    exec_root = Path(rec.get("exec_root") or engine_dir / "exec")
+    if exec_root.name.startswith("labserver-docker-") and exec_root.parent == Path("/run"):
+        shutil.rmtree(exec_root, ignore_errors=True)  # the short exec root made for a deep state dir
     for leftover in (engine_dir / "docker.sock", engine_dir / "dockerd.pid", state_dir() / RECORD):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
