@@ -1,0 +1,113 @@
+"""Events the kubelet records on pods, so `kubectl describe pod` tells the story.
+
+Like client-go's EventRecorder as the kubelet uses it: Pulling, Pulled,
+Created, Started, Killing, BackOff, Failed, each a core/v1 Event naming the
+pod (and the container, by fieldPath `spec.containers{nginx}`). A repeat of
+the same event bumps its count and lastTimestamp instead of adding another
+(client-go's correlator does the same). Events are posted from a background
+thread through a bounded queue: recording never blocks a pod's sync, and a
+failed post is logged and dropped.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+
+from . import timefmt
+from .client import APIClient, APIStatusError
+
+log = logging.getLogger("kubelet.events")
+
+NORMAL, WARNING = "Normal", "Warning"
+
+
+def container_field_path(container: str | None) -> str | None:
+    return f"spec.containers{{{container}}}" if container else None
+
+
+def involved_object(pod: dict, container: str | None = None) -> dict:
+    meta = pod.get("metadata") or {}
+    ref = {"kind": "Pod", "apiVersion": "v1", "namespace": meta.get("namespace", "default"),
+           "name": meta.get("name"), "uid": meta.get("uid"),
+           "resourceVersion": meta.get("resourceVersion", "")}
+    if container:
+        ref["fieldPath"] = container_field_path(container)
+    return ref
+
+
+class EventRecorder:
+    """Records events asynchronously; `event()` returns at once."""
+
+    def __init__(self, client: APIClient, node_name: str, max_queue: int = 1000):
+        self.client, self.node_name = client, node_name
+        self._queue: queue.Queue = queue.Queue(max_queue)
+        self._seen: dict[tuple, tuple[str, str, int]] = {}  # key -> (namespace, event name, count)
+        self._thread = threading.Thread(target=self._loop, name="event-recorder", daemon=True)
+        self._thread.start()
+
+    def event(self, pod: dict, type_: str, reason: str, message: str, container: str | None = None) -> None:
+        """Queue an event on `pod` (optionally on one of its containers)."""
+        log.info("event %s %s/%s %s: %s", type_, (pod.get("metadata") or {}).get("namespace"),
+                 (pod.get("metadata") or {}).get("name"), reason, message)
+        try:
+            self._queue.put_nowait((pod, type_, reason, message, container))
+        except queue.Full:
+            log.warning("event queue full; dropping %s %s", reason, message)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Wait until queued events are posted (for tests and clean shutdown)."""
+        done = threading.Event()
+        try:
+            self._queue.put((None, None, None, None, done), timeout=timeout)
+        except queue.Full:
+            return
+        done.wait(timeout)
+
+    def stop(self) -> None:
+        self.flush(2.0)
+
+    def _loop(self) -> None:
+        while True:
+            pod, type_, reason, message, container = self._queue.get()
+            if pod is None:
+                container.set()  # a flush marker
+                continue
+            try:
+                self._post(pod, type_, reason, message, container)
+            except Exception as e:  # never let an event break anything
+                log.warning("event %s on %s not recorded: %s", reason,
+                            (pod.get("metadata") or {}).get("name"), e)
+
+    def _post(self, pod: dict, type_: str, reason: str, message: str, container: str | None) -> None:
+        ref = involved_object(pod, container)
+        namespace = ref["namespace"]
+        now = timefmt.rfc3339()
+        key = (ref["uid"], ref.get("fieldPath"), type_, reason, message)
+        seen = self._seen.get(key)
+        if seen is not None:
+            _, name, count = seen
+            try:
+                self.client.patch(f"/api/v1/namespaces/{namespace}/events/{name}",
+                                  {"count": count + 1, "lastTimestamp": now})
+                self._seen[key] = (namespace, name, count + 1)
+                return
+            except APIStatusError as e:
+                if e.code != 404:
+                    raise
+        name = f"{ref['name']}.{secrets.token_hex(8)}"
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": namespace},
+            "involvedObject": ref,
+            "reason": reason, "message": message, "type": type_,
+            "source": {"component": "kubelet", "host": self.node_name},
+            "reportingComponent": "kubelet", "reportingInstance": self.node_name,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "eventTime": None,
+        }
+        self.client.post(f"/api/v1/namespaces/{namespace}/events", body)
+        if len(self._seen) > 5000:
+            self._seen.clear()
+        self._seen[key] = (namespace, name, 1)

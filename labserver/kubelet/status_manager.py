@@ -1,0 +1,219 @@
+"""Pod status: computed from what the runtime reports, written to the API server on change.
+
+Like pkg/kubelet/status/status_manager.go (the kubelet's source of truth for
+pod status) and the status half of kubelet_pods.go (generateAPIPodStatus,
+getPhase). The computation is pure functions from runtime ContainerStates to
+a v1 PodStatus, so it is unit-tested without any server; StatusManager keeps
+the last status written per pod and sends `PUT .../pods/<name>/status` only
+when something changed, re-reading and retrying on 409 Conflict.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+
+from . import timefmt
+from .client import APIClient, APIStatusError
+from .runtime import ContainerState
+
+log = logging.getLogger("kubelet.status")
+
+
+@dataclass
+class Waiting:
+    """Why a container is not running (yet): a waiting reason and message."""
+
+    reason: str
+    message: str = ""
+
+
+def container_id(runtime_name: str, state: ContainerState) -> str:
+    """The v1 containerID `<runtime>://<id>`."""
+    cid = state.container_id
+    return cid if "://" in cid else f"{runtime_name}://{cid}"
+
+
+def terminated(state: ContainerState, runtime_name: str) -> dict:
+    """A terminated{} ContainerState for an exited runtime container."""
+    code = state.exit_code if state.exit_code is not None else 0
+    out = {"exitCode": code, "reason": state.reason or ("Completed" if code == 0 else "Error"),
+           "startedAt": state.started_at, "finishedAt": state.finished_at,
+           "containerID": container_id(runtime_name, state)}
+    if state.message:
+        out["message"] = state.message
+    return out
+
+
+def container_status(spec: dict, current: ContainerState | None, previous: ContainerState | None,
+                     waiting: Waiting | None, runtime_name: str) -> dict:
+    """One v1 ContainerStatus.
+
+    `current` is the latest attempt (or None before the first start),
+    `previous` the attempt before it (lastState), `waiting` overrides the state
+    while the kubelet holds the container back (ContainerCreating, ErrImagePull,
+    ImagePullBackOff, CrashLoopBackOff, ...).
+    """
+    running = current is not None and current.state == "running" and waiting is None
+    status = {"name": spec["name"], "image": spec.get("image", ""),
+              "imageID": current.image_id if current else "",
+              "ready": running, "started": running,
+              "restartCount": current.restart_count if current else 0,
+              "state": {}, "lastState": {}}
+    if current is not None:
+        status["containerID"] = container_id(runtime_name, current)
+    if waiting is not None:
+        status["state"] = {"waiting": {"reason": waiting.reason, "message": waiting.message}
+                           if waiting.message else {"reason": waiting.reason}}
+        if current is not None and current.state == "exited":
+            status["lastState"] = {"terminated": terminated(current, runtime_name)}
+            return status
+    elif current is None or current.state == "created":
+        status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+    elif current.state == "running":
+        status["state"] = {"running": {"startedAt": current.started_at}}
+    else:
+        status["state"] = {"terminated": terminated(current, runtime_name)}
+    if previous is not None and previous.state == "exited":
+        status["lastState"] = {"terminated": terminated(previous, runtime_name)}
+    return status
+
+
+def pod_phase(statuses: list[dict], restart_policy: str) -> str:
+    """getPhase from kubelet_pods.go: Pending, Running, Succeeded or Failed."""
+    waiting = running = stopped = succeeded = unknown = 0
+    for st in statuses:
+        state = st.get("state") or {}
+        if "running" in state:
+            running += 1
+        elif "terminated" in state:
+            stopped += 1
+            succeeded += state["terminated"].get("exitCode") == 0
+        elif "waiting" in state:
+            if "terminated" in (st.get("lastState") or {}):
+                stopped += 1
+            else:
+                waiting += 1
+        else:
+            unknown += 1
+    if waiting:
+        return "Pending"
+    if running and not unknown:
+        return "Running"
+    if not running and stopped and not unknown:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _condition(ctype: str, ok: bool, old: dict, now: str, reason: str | None = None,
+               message: str | None = None) -> dict:
+    status = "True" if ok else "False"
+    before = old.get(ctype) or {}
+    cond = {"type": ctype, "status": status, "lastProbeTime": None,
+            "lastTransitionTime": before.get("lastTransitionTime") if before.get("status") == status
+            and before.get("lastTransitionTime") else now}
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    return cond
+
+
+def pod_status(pod: dict, statuses: list[dict], host_ip: str, pod_ip: str | None,
+               old: dict | None = None) -> dict:
+    """The full v1 PodStatus for `pod` from its container statuses.
+
+    `old` is the status written last (or the API's); its startTime, qosClass and
+    the conditions' lastTransitionTime are kept while nothing changed.
+    """
+    old = old or {}
+    now = timefmt.rfc3339()
+    phase = pod_phase(statuses, (pod.get("spec") or {}).get("restartPolicy", "Always"))
+    unready = [s["name"] for s in statuses if not s.get("ready")]
+    old_conds = {c.get("type"): c for c in old.get("conditions") or []}
+    if phase == "Succeeded" or (phase == "Failed" and not any("running" in s["state"] for s in statuses)):
+        reason, message, ready = "PodCompleted", None, False
+    elif unready:
+        reason, message, ready = "ContainersNotReady", f"containers with unready status: [{' '.join(unready)}]", False
+    else:
+        reason, message, ready = None, None, True
+    status = {
+        "phase": phase,
+        "conditions": [
+            _condition("PodReadyToStartContainers", pod_ip is not None, old_conds, now),
+            _condition("Initialized", True, old_conds, now),
+            _condition("Ready", ready, old_conds, now, reason, message),
+            _condition("ContainersReady", ready, old_conds, now, reason, message),
+            _condition("PodScheduled", True, old_conds, now),
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "startTime": old.get("startTime") or now,
+        "containerStatuses": statuses,
+    }
+    if pod_ip:
+        status["podIP"] = pod_ip
+        status["podIPs"] = [{"ip": pod_ip}]
+    if old.get("qosClass"):
+        status["qosClass"] = old["qosClass"]
+    return status
+
+
+def _comparable(status: dict) -> dict:
+    """Status minus the lastTransitionTimes, which only move when a status flips."""
+    conds = [{k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])]
+    return {**status, "conditions": conds}
+
+
+class StatusManager:
+    """The kubelet's record of each pod's status, pushed to the API server when it changes."""
+
+    def __init__(self, client: APIClient):
+        self.client = client
+        self._written: dict[str, dict] = {}   # uid -> status last accepted by the API server
+        self._lock = threading.Lock()
+
+    def last(self, uid: str) -> dict | None:
+        with self._lock:
+            return self._written.get(uid)
+
+    def set_status(self, pod: dict, status: dict) -> bool:
+        """Write `status` for `pod` when it differs from the last one written.
+
+        Returns True when written (or nothing needed writing), False when the
+        write failed (the API server is away, or the pod is gone); the caller
+        tries again on its next sync.
+        """
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        last = self.last(uid)
+        if last is not None and _comparable(last) == _comparable(status):
+            return True
+        path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}/status"
+
+        def apply(current: dict) -> None:
+            if current.get("metadata", {}).get("uid") != uid:
+                raise APIStatusError(409, "Conflict", f"pod {meta['name']} was replaced (uid changed)")
+            current["status"] = {**(current.get("status") or {}), **status}
+        try:
+            self.client.update(path, apply)
+        except APIStatusError as e:
+            log.warning("status of pod %s/%s not written: %s", meta.get("namespace"), meta["name"], e)
+            return False
+        except Exception as e:
+            log.warning("status of pod %s/%s not written (API server away?): %s",
+                        meta.get("namespace"), meta["name"], e)
+            return False
+        with self._lock:
+            self._written[uid] = status
+        return True
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._written.pop(uid, None)

@@ -1,0 +1,321 @@
+"""One pod's sync: make the runtime match the pod spec, then report status.
+
+Like Kubelet.SyncPod / kuberuntime_manager.go computePodActions: each call
+looks at what the runtime holds for the pod and does the next steps:
+sandbox, emptyDir volumes, then each container in spec order (image per
+imagePullPolicy, create and start), restarting exited containers as
+restartPolicy says with a growing back-off (CrashLoopBackOff), and image
+failures as ErrImagePull then ImagePullBackOff — one container's trouble
+never stops the others. A pod with a deletionTimestamp is torn down
+(containers stopped within its grace period, everything removed) and then
+deleted from the API server with gracePeriodSeconds=0 and a uid precondition.
+
+The runtime is the truth about containers (it survives a kubelet restart, so
+running containers are adopted, never duplicated); this module only remembers
+back-off timers and the previous attempt of each container (lastState).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+from . import timefmt
+from .client import APIClient, APIStatusError, APIUnavailable
+from .events import NORMAL, WARNING, EventRecorder
+from .runtime import ContainerState, ImagePullError, PodRef, Runtime, RuntimeError_
+from .status_manager import StatusManager, Waiting, container_status, pod_status
+
+log = logging.getLogger("kubelet.sync")
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+@dataclass
+class SyncConfig:
+    node_name: str
+    node_ip: str = "127.0.0.1"
+    restart_backoff: float = 10.0     # first CrashLoopBackOff delay (upstream 10 s)
+    max_backoff: float = 300.0        # cap (upstream 5 min)
+    resync_interval: float = 10.0     # re-check a quiet pod this often
+    retry_interval: float = 1.0       # re-try soon after a failed API write
+
+
+@dataclass
+class SyncResult:
+    done: bool = False                # the pod is finished with: its worker may go
+    wake_in: float | None = None      # sync again after this many seconds
+
+
+@dataclass
+class Backoff:
+    delay: float = 0.0                # current delay; 0 = none yet
+    until: float = 0.0                # monotonic time the back-off ends
+
+
+@dataclass
+class PodMemory:
+    """What the kubelet remembers about one pod between syncs."""
+
+    restart: dict[str, Backoff] = field(default_factory=dict)
+    image: dict[str, tuple[Backoff, str]] = field(default_factory=dict)  # container -> (backoff, message)
+    start_error: dict[str, Waiting] = field(default_factory=dict)
+    previous: dict[str, ContainerState] = field(default_factory=dict)   # container -> last exited attempt
+    backoff_reported: dict[str, str] = field(default_factory=dict)      # container -> crash reported
+
+
+def pod_ref(pod: dict) -> PodRef:
+    meta = pod["metadata"]
+    return PodRef(meta.get("namespace", "default"), meta["name"], meta["uid"])
+
+
+def pod_key(pod: dict) -> str:
+    meta = pod["metadata"]
+    return f"{meta['name']}_{meta.get('namespace', 'default')}({meta['uid']})"
+
+
+def latest_attempts(states: list[ContainerState]) -> tuple[dict[str, ContainerState], dict[str, ContainerState]]:
+    """Per container name: the current attempt and the one before it (if the runtime still has it)."""
+    by_name: dict[str, list[ContainerState]] = {}
+    for st in states:
+        by_name.setdefault(st.name, []).append(st)
+    current, previous = {}, {}
+    for name, attempts in by_name.items():
+        attempts.sort(key=lambda s: (s.state == "running", s.restart_count, s.started_at or ""), reverse=True)
+        current[name] = attempts[0]
+        older = [s for s in attempts[1:] if s.state == "exited"]
+        if older:
+            previous[name] = older[0]
+    return current, previous
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+class PodSyncer:
+    """Syncs pods against one runtime; safe to call for different pods from different threads."""
+
+    def __init__(self, runtime: Runtime, status: StatusManager, recorder: EventRecorder,
+                 client: APIClient, cfg: SyncConfig):
+        self.runtime, self.status, self.recorder, self.client, self.cfg = runtime, status, recorder, client, cfg
+        self._memory: dict[str, PodMemory] = {}
+        self._lock = threading.Lock()
+
+    def memory(self, uid: str) -> PodMemory:
+        with self._lock:
+            return self._memory.setdefault(uid, PodMemory())
+
+    def forget(self, uid: str) -> None:
+        with self._lock:
+            self._memory.pop(uid, None)
+        self.status.forget(uid)
+
+    # -- the sync -------------------------------------------------------------
+    def sync(self, pod: dict) -> SyncResult:
+        """Bring one pod a step closer to its spec and write its status."""
+        if pod["metadata"].get("deletionTimestamp"):
+            return self.terminate(pod)
+        ref = pod_ref(pod)
+        spec = pod.get("spec") or {}
+        mem = self.memory(ref.uid)
+        last = self.status.last(ref.uid) or pod.get("status") or {}
+        try:
+            sandbox = self.runtime.run_sandbox(ref)
+        except RuntimeError_ as e:
+            self.recorder.event(pod, WARNING, "FailedCreatePodSandBox", f"Failed to create pod sandbox: {e.message}")
+            waiting = Waiting("ContainerCreating", e.message)
+            statuses = [container_status(c, None, None, waiting, self.runtime.name) for c in spec.get("containers", [])]
+            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, None, last))
+            return SyncResult(wake_in=self.cfg.restart_backoff)
+        volumes = self._volumes(pod, ref)
+        current, previous = latest_attempts(self.runtime.list_containers(ref))
+        terminal = last.get("phase") in TERMINAL_PHASES
+        if not terminal and self.status.last(ref.uid) is None and not any(
+                s.state == "running" for s in current.values()):
+            # First sight: report Pending with ContainerCreating (kubectl shows 0/N) before starting.
+            statuses = [container_status(c, current.get(c["name"]), None, None, self.runtime.name)
+                        for c in spec.get("containers", [])]
+            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+
+        waiting: dict[str, Waiting] = {}
+        wake: list[float] = [self.cfg.resync_interval]
+        for cspec in spec.get("containers", []):
+            if terminal:
+                break
+            name = cspec["name"]
+            cur = current.get(name)
+            if cur is not None and cur.state == "running":
+                mem.start_error.pop(name, None)
+                continue
+            restart_count = 0
+            if cur is not None and cur.state == "exited":
+                if not should_restart(spec.get("restartPolicy", "Always"), cur.exit_code):
+                    continue
+                held = self._restart_backoff(pod, mem, cur)
+                if held is not None:
+                    waiting[name], wait_s = held
+                    wake.append(wait_s)
+                    continue
+                restart_count = cur.restart_count + 1
+            elif cur is not None:  # created but never started: start a fresh attempt
+                restart_count = cur.restart_count
+            started = self._start(pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake)
+            if started is not None:
+                if cur is not None and cur.state == "exited":
+                    mem.previous[name] = cur
+                    self._bump_backoff(mem, name)
+                current[name] = started
+
+        statuses = []
+        for cspec in spec.get("containers", []):
+            name = cspec["name"]
+            prev = previous.get(name) or mem.previous.get(name)
+            statuses.append(container_status(cspec, current.get(name), prev, waiting.get(name), self.runtime.name))
+        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+        if not ok:
+            wake.append(self.cfg.retry_interval)
+        return SyncResult(wake_in=max(0.05, min(wake)))
+
+    def _volumes(self, pod: dict, ref: PodRef) -> dict[str, str]:
+        """Host directories for the pod's volumes (emptyDir from the runtime, hostPath as given)."""
+        out = {}
+        for vol in (pod.get("spec") or {}).get("volumes") or []:
+            if "hostPath" in vol:
+                out[vol["name"]] = vol["hostPath"].get("path", "")
+            else:  # emptyDir (the API server defaults a source-less volume to emptyDir)
+                out[vol["name"]] = self.runtime.pod_volume_dir(ref, vol["name"])
+        return out
+
+    def _restart_backoff(self, pod: dict, mem: PodMemory, cur: ContainerState) -> tuple[Waiting, float] | None:
+        """(CrashLoopBackOff, seconds left) while the exited container must wait, else None."""
+        name = cur.name
+        bo = mem.restart.get(name)
+        started, finished = timefmt.parse(cur.started_at), timefmt.parse(cur.finished_at)
+        if bo and started and finished and (finished - started).total_seconds() > 2 * self.cfg.max_backoff:
+            mem.restart.pop(name, None)  # it ran long enough: forgive past crashes
+            bo = None
+        if bo is None or bo.delay <= 0:
+            return None
+        if not finished:
+            finished = timefmt.now()
+        left = bo.delay - (timefmt.now() - finished).total_seconds()
+        if left <= 0:
+            return None
+        message = f"back-off {bo.delay:g}s restarting failed container={name} pod={pod_key(pod)}"
+        if mem.backoff_reported.get(name) != cur.id + (cur.finished_at or ""):  # once per crash
+            self.recorder.event(pod, WARNING, "BackOff",
+                                f"Back-off restarting failed container {name} in pod {pod_key(pod)}", name)
+            mem.backoff_reported[name] = cur.id + (cur.finished_at or "")
+        return Waiting("CrashLoopBackOff", message), left
+
+    def _bump_backoff(self, mem: PodMemory, name: str) -> None:
+        bo = mem.restart.setdefault(name, Backoff())
+        bo.delay = self.cfg.restart_backoff if bo.delay <= 0 else min(bo.delay * 2, self.cfg.max_backoff)
+
+    def _start(self, pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake) -> ContainerState | None:
+        """Ensure the image, then create and start the container; None when held back or failed."""
+        name, image = cspec["name"], cspec.get("image", "")
+        policy = cspec.get("imagePullPolicy") or "IfNotPresent"
+        held = mem.image.get(name)
+        now = time.monotonic()
+        if held is not None and now < held[0].until:
+            bo, message = held
+            waiting[name] = Waiting("ImagePullBackOff", f'Back-off pulling image "{image}": ErrImagePull: {message}')
+            wake.append(bo.until - now)
+            if mem.backoff_reported.get(name) != f"image:{bo.until}":
+                self.recorder.event(pod, NORMAL, "BackOff", f'Back-off pulling image "{image}"', name)
+                mem.backoff_reported[name] = f"image:{bo.until}"
+            return None
+        if policy == "Always":
+            self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"', name)
+        began = time.monotonic()
+        try:
+            pulled = self.runtime.ensure_image(image, policy)
+        except ImagePullError as e:
+            bo = held[0] if held else Backoff()
+            bo.delay = self.cfg.restart_backoff if bo.delay <= 0 else min(bo.delay * 2, self.cfg.max_backoff)
+            bo.until = time.monotonic() + bo.delay
+            mem.image[name] = (bo, e.message)
+            waiting[name] = Waiting("ErrImagePull", e.message)
+            wake.append(min(self.cfg.retry_interval, bo.delay))  # soon: show ImagePullBackOff
+            self.recorder.event(pod, WARNING, "Failed", f'Failed to pull image "{image}": {e.message}', name)
+            self.recorder.event(pod, WARNING, "Failed", "Error: ErrImagePull", name)
+            return None
+        mem.image.pop(name, None)
+        if pulled.warning:
+            self.recorder.event(pod, WARNING, "Failed" if not pulled.pulled else "Pulled", pulled.warning, name)
+        if pulled.pulled:
+            took = time.monotonic() - began
+            if policy != "Always":
+                self.recorder.event(pod, NORMAL, "Pulling", f'Pulling image "{image}"', name)
+            self.recorder.event(pod, NORMAL, "Pulled", f'Successfully pulled image "{image}" in {took:.3f}s', name)
+        else:
+            self.recorder.event(pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine', name)
+        try:
+            state = self.runtime.start_container(ref, sandbox, cspec, volumes, restart_count)
+        except RuntimeError_ as e:
+            mem.start_error[name] = Waiting(e.reason, e.message)
+            waiting[name] = mem.start_error[name]
+            self._bump_backoff(mem, name)
+            wake.append(mem.restart[name].delay)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}", name)
+            return None
+        mem.start_error.pop(name, None)
+        self.recorder.event(pod, NORMAL, "Created", f"Created container: {name}", name)
+        self.recorder.event(pod, NORMAL, "Started", f"Started container {name}", name)
+        return state
+
+    # -- teardown ---------------------------------------------------------------
+    def stop_pod(self, pod: dict, grace: float) -> None:
+        """Stop every running container of the pod (in parallel, each within `grace`), then remove it all."""
+        ref = pod_ref(pod)
+        threads = []
+        for st in self.runtime.list_containers(ref):
+            if st.state != "running":
+                continue
+            self.recorder.event(pod, NORMAL, "Killing", f"Stopping container {st.name}", st.name)
+            t = threading.Thread(target=self._stop_one, args=(st, grace), daemon=True)
+            t.start()
+            threads.append(t)
+        for t in threads:
+            t.join()
+        self.runtime.remove_pod(ref)
+
+    def _stop_one(self, st: ContainerState, grace: float) -> None:
+        try:
+            self.runtime.stop_container(st.id, grace)
+        except Exception as e:
+            log.warning("stopping container %s (%s) failed: %s", st.name, st.id, e)
+
+    def terminate(self, pod: dict) -> SyncResult:
+        """Graceful deletion: stop within the grace period, remove, then DELETE with grace 0."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        self.stop_pod(pod, float(grace))
+        path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}"
+        try:
+            self.client.delete(path, {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
+                                      "preconditions": {"uid": meta["uid"]}})
+        except APIStatusError as e:
+            if e.code not in (404, 409):  # gone already, or a new pod with the same name
+                log.warning("deleting pod %s failed: %s", meta["name"], e)
+                return SyncResult(wake_in=self.cfg.retry_interval)
+        except (APIUnavailable, OSError) as e:
+            log.warning("deleting pod %s failed (API server away?): %s", meta["name"], e)
+            return SyncResult(wake_in=self.cfg.retry_interval)
+        self.forget(meta["uid"])
+        return SyncResult(done=True)
+
+    def kill(self, pod: dict) -> SyncResult:
+        """The pod is gone from the API server (or never was): stop and remove what the runtime holds."""
+        meta, spec = pod["metadata"], pod.get("spec") or {}
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 2)
+        self.stop_pod(pod, float(grace))
+        self.forget(meta["uid"])
+        return SyncResult(done=True)

@@ -1,0 +1,40 @@
+"""The kubelet command line: bad flags give one clear line and a non-zero exit."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from labserver.kubelet.client import parse_servers
+from labserver.kubelet.server import duration
+
+
+@pytest.mark.parametrize("args,needle", [
+    ([], "--api-servers"),
+    (["--api-servers=127.0.0.1:8080", "--runtime=podman"], "invalid choice"),
+    (["--api-servers=127.0.0.1:8080", "--port=99999"], "not a port"),
+    (["--api-servers=127.0.0.1:8080", "--pod-cidr=banana"], "not a CIDR"),
+    (["--api-servers=127.0.0.1:8080", "--node-ip=1.2.3"], "not an IP address"),
+    (["--api-servers=ftp://x:1"], "not an API server address"),
+    (["--api-servers=127.0.0.1:8080", "--restart-backoff=soon"], "not a duration"),
+])
+def test_bad_flags_one_line(args, needle):
+    """Each bad flag is reported in exactly one stderr line, exit code non-zero."""
+    proc = subprocess.run([sys.executable, "-m", "labserver", "kubelet", *args],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_api_servers_accept_host_port_and_urls():
+    """--api-servers takes host:port and URLs, comma-separated, in order."""
+    assert parse_servers("127.0.0.1:8080, http://h:1/,https://s:2") == [
+        "http://127.0.0.1:8080", "http://h:1", "https://s:2"]
+
+
+@pytest.mark.parametrize("text,seconds", [("10s", 10), ("100ms", 0.1), ("5m", 300), ("2", 2), ("1.5s", 1.5)])
+def test_durations(text, seconds):
+    """Durations read like Go's: ms, s, m, h, or bare seconds."""
+    assert duration(text) == pytest.approx(seconds)
