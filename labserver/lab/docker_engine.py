@@ -204,20 +204,21 @@ def _is_dockerd(pid: int) -> bool:
     return os.path.basename(exe.decode(errors="replace")) == "dockerd"
 
 
-def dockerd_command(engine_dir: Path, exec_root: Path, bridge: str | None = None) -> list[str]:
-    """The dockerd command line of the private engine."""
-    args = [shutil.which("dockerd") or "dockerd",
+def dockerd_command(engine_dir: Path, exec_root: Path) -> list[str]:
+    """The dockerd command line of the private engine.
+
+    No --bridge option: `--bridge=none` makes dockerd delete docker0, which
+    would cut off the containers of any other engine on this machine.
+    """
+    return [shutil.which("dockerd") or "dockerd",
             "--data-root", str(engine_dir / "data"),
             "--exec-root", str(exec_root),
             "-H", f"unix://{engine_dir / 'docker.sock'}",
             "--pidfile", str(engine_dir / "dockerd.pid"),
             "--iptables=false", "--ip-masq=false"]
-    if bridge:
-        args += ["--bridge", bridge]
-    return args
 
 
-def start_engine(timeout: float = 60.0, bridge: str | None = None, progress=print) -> str:
+def start_engine(timeout: float = 60.0, progress=print) -> str:
     """Start the private engine and wait until it answers; return its DOCKER_HOST."""
     if not shutil.which("dockerd"):
         raise LabError(f"no Docker engine answers and dockerd is not installed: {INSTALL_HINT}")
@@ -233,7 +234,7 @@ def start_engine(timeout: float = 60.0, bridge: str | None = None, progress=prin
         sock.unlink()  # a stale socket from an engine that died
     url = f"unix://{sock}"
     log_path = engine_dir / "dockerd.log"
-    proc = start_process(dockerd_command(engine_dir, exec_root, bridge), log_path, name="dockerd")
+    proc = start_process(dockerd_command(engine_dir, exec_root), log_path, name="dockerd")
     write_json(RECORD, {"pid": proc.pid, "docker_host": url, "data_root": str(engine_dir / "data"),
                         "exec_root": str(exec_root), "log": str(log_path), "started": time.time()})
     progress(f"docker: starting a private engine (pid {proc.pid}, log {log_path})")
@@ -289,7 +290,7 @@ def _up(args) -> int:
             print(f"export DOCKER_HOST={url}")
         return 0
     try:
-        url = start_engine(timeout=args.timeout, bridge=args.bridge)
+        url = start_engine(timeout=args.timeout)
     except LabError as e:
         print(f"docker: {e}", file=sys.stderr)
         return 1
@@ -327,8 +328,6 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="use the engine that answers, or start the lab's private engine")
     up.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the engine")
-    up.add_argument("--bridge", default=None,
-                    help="dockerd --bridge (e.g. 'none' for a second engine beside another)")
     down = sub.add_parser("down", help="stop the private engine the lab started (only that)")
     down.add_argument("--timeout", type=float, default=30.0, help="seconds before SIGKILL")
     sub.add_parser("status", help="which engine answers, and its DOCKER_HOST")
