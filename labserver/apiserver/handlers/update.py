@@ -1,0 +1,87 @@
+"""PUT and PATCH: read-modify-write on the read revision (endpoints/handlers/update.go, patch.go).
+
+Both go through Storage.guaranteed_update: read the current object, build the
+new one, write it only if etcd still holds the revision read. A PUT carrying
+metadata.resourceVersion must match it (409 Conflict otherwise); a PUT
+without one, and every PATCH that does not name one, is retried on races,
+as upstream does, so concurrent patches never lose each other's changes.
+"""
+from __future__ import annotations
+
+import copy
+
+from flask import Response, request
+
+from ..errors import APIError, conflict
+from ..patch import apply_patch
+from .create import create
+from .request import Scope, check_fields, check_object, dry_run, object_body, read_body, respond_object, storage
+
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def _precondition(scope: Scope, wanted: str | None, current: dict) -> None:
+    if wanted and wanted != current["metadata"]["resourceVersion"]:
+        raise conflict(scope.resource.name, scope.name, scope.resource.group)
+
+
+def _write(scope: Scope, build) -> Response:
+    """Run `build(current) -> new` under optimistic concurrency; honour dryRun."""
+    status = scope.subresource == "status"
+    res, ns, name = scope.resource, scope.namespace, scope.name
+
+    def mutate(current: dict) -> dict:
+        new = build(current)
+        return scope.strategy.before_update(new, current, status=status)
+
+    if dry_run():
+        return respond_object(scope, mutate(storage().get(res, ns, name)))
+    return respond_object(scope, storage().guaranteed_update(res, ns, name, mutate))
+
+
+def update(scope: Scope) -> Response:
+    """PUT: replace the object (or its status); may create where the strategy allows it."""
+    new = object_body(scope)
+    check_fields(scope, new)
+    wanted = new["metadata"].get("resourceVersion")
+    if not wanted and not scope.strategy.allow_unconditional_update:
+        raise APIError(422, "Invalid", f'{scope.resource.kind} "{scope.name}" is invalid: '
+                       f'metadata.resourceVersion: Invalid value: 0: must be specified for an update')
+
+    def build(current: dict) -> dict:
+        _precondition(scope, wanted, current)
+        return copy.deepcopy(new)
+
+    try:
+        return _write(scope, build)
+    except APIError as e:
+        if e.code != 404 or scope.subresource or not scope.strategy.allow_create_on_update \
+                or (e.details or {}).get("name") != scope.name:
+            raise
+    new["metadata"].pop("resourceVersion", None)
+    return create(scope, new)
+
+
+def patch(scope: Scope) -> Response:
+    """PATCH: merge, strategic-merge, JSON or apply patch applied to the current object."""
+    data = read_body()
+    content_type = request.headers.get("Content-Type") or ""
+
+    def build(current: dict) -> dict:
+        patched = apply_patch(copy.deepcopy(current), data, content_type)
+        check_object(scope, patched)
+        _precondition(scope, patched["metadata"].get("resourceVersion"), current)
+        patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        check_fields(scope, patched)
+        return patched
+
+    try:
+        return _write(scope, build)
+    except APIError as e:
+        if e.code != 404 or scope.subresource or not content_type.startswith(APPLY_PATCH) \
+                or (e.details or {}).get("name") != scope.name:
+            raise
+    obj = apply_patch({}, data, content_type)   # server-side apply of a new object creates it
+    check_object(scope, obj)
+    check_fields(scope, obj)
+    return create(scope, obj)

@@ -1,0 +1,341 @@
+"""Objects in etcd, the way kube-apiserver keeps them (storage/etcd3/store.go).
+
+Every object is JSON under its Kubernetes key (`/registry/pods/<ns>/<name>`).
+Its resourceVersion is not stored: it IS the key's etcd mod_revision, set on
+every read, and a list's resourceVersion is the revision of the range read.
+Writes are transactions, which is what makes optimistic concurrency real:
+
+- create: `version(key) == 0` -> put, else AlreadyExists;
+- update / delete: `mod_revision(key) == RV` -> put / delete, else Conflict
+  (or NotFound when the key is gone).
+
+Several etcd endpoints may be given; a failed one is skipped for a second and
+the next is tried. When none answers, callers get 503 ServiceUnavailable with
+a message naming the endpoints, and since gRPC reconnects on its own (with a
+short backoff configured here), requests succeed again once etcd is back.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+from urllib.parse import urlparse
+
+import grpc
+import pyetcd
+from pyetcd import etcdrpc, exceptions as etcd_errors
+from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
+from pyetcd.utils import prefix_range_end
+
+from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, unavailable
+from .resources import ResourceInfo
+
+# A name or namespace that may become part of a key: DNS-1123 subdomain
+# characters only, so nothing like "../" or "/" ever reaches etcd.
+_KEY_SEGMENT = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_GRPC_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnect_backoff_ms", 100),
+                 ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.max_receive_message_length", 256 << 20)]
+_DOWN = (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
+         etcd_errors.InternalServerError, etcd_errors.NoServerAvailableError)
+
+
+def parse_endpoints(servers: list[str] | str) -> list[tuple[str, int]]:
+    """`http://127.0.0.1:2379,http://...` -> [(host, port), ...]; ValueError on a bad URL."""
+    if isinstance(servers, str):
+        servers = [s for s in servers.split(",") if s.strip()]
+    out = []
+    for url in servers:
+        parsed = urlparse(url.strip())
+        if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
+            raise ValueError(f"bad etcd server URL {url!r}: expected http://HOST:PORT")
+        out.append((parsed.hostname, parsed.port))
+    if not out:
+        raise ValueError("no etcd server given")
+    return out
+
+
+def dumps(obj: dict) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclass
+class ListResult:
+    items: list[dict]
+    resource_version: str
+    continue_token: str | None = None
+    remaining: int | None = None
+
+
+class Storage:
+    """The API server's only way to etcd: typed reads and transactional writes."""
+
+    def __init__(self, servers: list[str] | str, timeout: float = 5.0):
+        self.endpoints = parse_endpoints(servers)
+        self.urls = ", ".join(f"http://{h}:{p}" for h, p in self.endpoints)
+        eps = [Endpoint(h, p, secure=False, time_retry=1.0, opts=_GRPC_OPTIONS) for h, p in self.endpoints]
+        self.client = MultiEndpointEtcd3Client(endpoints=eps, timeout=timeout, failover=True)
+        self.timeout = timeout
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- raw calls with failover ------------------------------------------------------------
+
+    def _call(self, fn: Callable, *args, **kwargs):
+        """Run one etcd call, trying each endpoint once; 503 when none answers."""
+        last = None
+        for _ in range(len(self.endpoints)):
+            try:
+                return fn(*args, **kwargs)
+            except grpc.RpcError as e:
+                if e.code() == grpc.StatusCode.OUT_OF_RANGE:
+                    raise expired("The provided resourceVersion is too old: the etcd revision "
+                                  "has been compacted") from None
+                try:
+                    self.client._manage_grpc_errors(e)
+                except _DOWN as mapped:
+                    last = mapped
+                except Exception as other:  # an etcd error that is no connection problem
+                    raise APIError(500, "InternalError", f"Internal error occurred: etcd: {other}") from None
+            except _DOWN as e:
+                last = e
+                if isinstance(e, etcd_errors.NoServerAvailableError):
+                    break
+        raise unavailable(f"storage is unavailable: etcd at {self.urls} is unreachable "
+                          f"({type(last).__name__}); the API server retries by itself") from None
+
+    def _range(self, key: bytes, range_end: bytes | None = None, limit: int | None = None,
+               revision: int | None = None, count_only: bool = False, timeout: float | None = None):
+        req = self.client._build_get_range_request(key, range_end=range_end, limit=limit,
+                                                    revision=revision, count_only=count_only)
+        return self._call(lambda: self.client.kvstub.Range(req, timeout or self.timeout))
+
+    def _txn(self, compare: list, success: list, failure: list | None = None):
+        req = etcdrpc.TxnRequest(compare=[c.build_message() for c in compare],
+                                 success=self.client._ops_to_requests(success),
+                                 failure=self.client._ops_to_requests(failure or []))
+        return self._call(lambda: self.client.kvstub.Txn(req, self.timeout))
+
+    def revision(self, timeout: float | None = None) -> int:
+        """The current etcd revision (one cheap range read)."""
+        return self._range(b"/registry/health", count_only=True, timeout=timeout).header.revision
+
+    def healthy(self) -> bool:
+        try:
+            self.revision(timeout=1.0)
+            return True
+        except APIError:
+            return False
+
+    def wait_ready(self, timeout: float, progress: Callable[[str], None] | None = None) -> None:
+        """Wait until etcd answers; raise APIError 503 after `timeout` seconds."""
+        start = time.monotonic()
+        next_report = start + 2
+        while True:
+            try:
+                self.revision(timeout=1.0)
+                return
+            except APIError:
+                now = time.monotonic()
+                if now - start >= timeout:
+                    raise unavailable(f"etcd at {self.urls} is unreachable after {timeout:g}s") from None
+                if progress and now >= next_report:
+                    progress(f"waiting for etcd at {self.urls}... {now - start:.0f}s")
+                    next_report = now + 2
+                time.sleep(0.2)
+
+    # -- keys and decoding -------------------------------------------------------------------
+
+    @staticmethod
+    def key(resource: ResourceInfo, namespace: str | None, name: str) -> str:
+        """The etcd key; refuses any name or namespace that is not a safe key segment."""
+        for part in ((namespace, name) if resource.namespaced else (name,)):
+            if not part or len(part) > 253 or not _KEY_SEGMENT.match(part):
+                raise bad_request(f"invalid name for an etcd key: {part!r}")
+        return resource.key(namespace, name)
+
+    @staticmethod
+    def decode(value: bytes, mod_revision: int) -> dict:
+        obj = json.loads(value)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+        return obj
+
+    @staticmethod
+    def encode(obj: dict) -> bytes:
+        meta = obj.get("metadata") or {}
+        rv = meta.pop("resourceVersion", None)
+        try:
+            return dumps(obj)
+        finally:
+            if rv is not None:
+                meta["resourceVersion"] = rv
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get(self, resource: ResourceInfo, namespace: str | None, name: str) -> dict:
+        """The object with its resourceVersion; 404 when absent."""
+        resp = self._range(self.key(resource, namespace, name).encode())
+        if not resp.kvs:
+            raise not_found(resource.name, name, resource.group)
+        kv = resp.kvs[0]
+        return self.decode(kv.value, kv.mod_revision)
+
+    def list(self, resource: ResourceInfo, namespace: str | None, limit: int | None = None,
+             continue_token: str | None = None, predicate: Callable[[dict], bool] | None = None,
+             resource_version: int | None = None) -> ListResult:
+        """A consistent list (one etcd revision for all pages), paged like upstream."""
+        prefix = resource.prefix(namespace).encode()
+        end = prefix_range_end(prefix)
+        start, revision = prefix, resource_version
+        if continue_token:
+            start_suffix, revision = decode_continue(continue_token)
+            start = prefix + start_suffix
+        items: list[dict] = []
+        next_key, remaining = None, None
+        while True:
+            resp = self._range(start, end, limit=limit, revision=revision)
+            revision = revision or resp.header.revision
+            kvs = resp.kvs
+            for i, kv in enumerate(kvs):
+                obj = self.decode(kv.value, kv.mod_revision)
+                if predicate is not None and not predicate(obj):
+                    continue
+                items.append(obj)
+                if limit and len(items) == limit:
+                    if i < len(kvs) - 1 or resp.more:
+                        next_key = kv.key + b"\x00"
+                        if predicate is None:
+                            remaining = resp.count - (i + 1)
+                    break
+            else:
+                if resp.more and kvs:
+                    start = kvs[-1].key + b"\x00"
+                    continue
+            break
+        token = encode_continue(next_key[len(prefix):], revision) if next_key is not None else None
+        return ListResult(items, str(revision), token, remaining)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def create(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict) -> dict:
+        """Put the object if the key does not exist; returns it with its resourceVersion."""
+        key = self.key(resource, namespace, name)
+        t = self.client.transactions
+        resp = self._txn([t.version(key) == 0], [t.put(key, self.encode(obj))])
+        if not resp.succeeded:
+            raise already_exists(resource.name, name, resource.group)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+        return obj
+
+    def update(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict,
+               expected_rv: int) -> dict:
+        """Put the object if the key is still at `expected_rv`; 409 Conflict / 404 otherwise."""
+        key = self.key(resource, namespace, name)
+        t = self.client.transactions
+        resp = self._txn([t.mod(key) == expected_rv], [t.put(key, self.encode(obj))], [t.get(key)])
+        if not resp.succeeded:
+            self._raise_failed(resource, name, resp)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+        return obj
+
+    def delete(self, resource: ResourceInfo, namespace: str | None, name: str, expected_rv: int) -> int:
+        """Delete the key if it is still at `expected_rv`; returns the deletion revision."""
+        key = self.key(resource, namespace, name)
+        t = self.client.transactions
+        resp = self._txn([t.mod(key) == expected_rv], [t.delete(key)], [t.get(key)])
+        if not resp.succeeded:
+            self._raise_failed(resource, name, resp)
+        return resp.header.revision
+
+    def guaranteed_update(self, resource: ResourceInfo, namespace: str | None, name: str,
+                          mutate: Callable[[dict], dict], retries: int = 16) -> dict:
+        """Read, mutate, write on the read revision; on a race re-read and try again.
+
+        `mutate` gets the current object and returns the new one; it may raise
+        APIError (e.g. a Conflict for a stale precondition), which ends the loop.
+        """
+        for attempt in range(retries):
+            current = self.get(resource, namespace, name)
+            rv = int(current["metadata"]["resourceVersion"])
+            new = mutate(current)
+            try:
+                return self.update(resource, namespace, name, new, rv)
+            except APIError as e:
+                if e.reason != "Conflict" or attempt == retries - 1:
+                    raise
+        raise AssertionError("not reached")
+
+    @staticmethod
+    def _raise_failed(resource: ResourceInfo, name: str, resp) -> None:
+        current = resp.responses[0].response_range.kvs if resp.responses else []
+        if not current:
+            raise not_found(resource.name, name, resource.group)
+        raise conflict(resource.name, name, resource.group)
+
+    # -- watch -------------------------------------------------------------------------------
+
+    def watch(self, prefix: str, start_revision: int, callback: Callable) -> Callable[[], None]:
+        """Start an etcd watch on `prefix` from `start_revision`; returns a cancel function.
+
+        `callback` receives pyetcd WatchResponses (events carry prev_kv) or an
+        exception (RevisionCompactedError, a gRPC error) when the watch ends.
+        """
+        try:
+            watch_id = self._call(self.client.add_watch_prefix_callback, prefix, callback,
+                                  start_revision=start_revision, prev_kv=True)
+        except etcd_errors.RevisionCompactedError as e:
+            callback(e)
+            return lambda: None
+        except etcd_errors.WatchTimedOut:
+            raise unavailable(f"storage is unavailable: cannot start a watch on etcd at {self.urls}") from None
+
+        def cancel():
+            try:
+                self.client.cancel_watch(watch_id)
+            except Exception:  # etcd gone: the watch is gone with it
+                pass
+        return cancel
+
+
+def encode_continue(start: bytes, revision: int) -> str:
+    """The continue token: the next key (relative to the list's prefix) and the list revision."""
+    doc = {"v": "meta.k8s.io/v1", "rv": revision, "start": start.decode("utf-8", "surrogateescape")}
+    return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
+
+
+def decode_continue(token: str) -> tuple[bytes, int]:
+    """(start key suffix, revision) from a continue token; 400 when it is not ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        doc = json.loads(raw)
+        rev, start = int(doc["rv"]), doc["start"]
+        if doc.get("v") != "meta.k8s.io/v1" or rev <= 0 or not isinstance(start, str):
+            raise ValueError
+        return start.encode("utf-8", "surrogateescape"), rev
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        raise bad_request(f"continue key is not valid: {token!r}") from None
+
+
+def bootstrap_namespaces(storage: Storage, names=("default", "kube-system", "kube-node-lease")) -> None:
+    """Create the namespaces every cluster starts with (idempotent)."""
+    from .resources import lookup
+    from .strategies import strategy_for
+    ns = lookup("", "v1", "namespaces")
+    strategy = strategy_for(ns)
+    for name in names:
+        obj = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        strategy.before_create(obj)
+        try:
+            storage.create(ns, None, name, obj)
+        except APIError as e:
+            if e.reason != "AlreadyExists":
+                raise
+
+
+__all__ = ["Storage", "ListResult", "bootstrap_namespaces", "parse_endpoints", "pyetcd"]
