@@ -1,0 +1,349 @@
+"""The process runtime: pods as host processes, for machines without a Docker engine.
+
+Each pod gets a loopback address of its own (pod_ips.py) that all its
+containers share, and a directory under the runtime's root dir:
+
+    <root>/pods/<uid>/sandbox.json                      pod ref and IP
+    <root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>/
+    <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
+    <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
+    <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr
+    <root>/pods/<uid>/containers/<name>/run/            nginx's config, pid and temp files
+
+A container is a small shell wrapper in a session (and process group) of its
+own, which runs the program (through bubblewrap when it can, process_images.py)
+and writes the program's exit status to `exitcode` when it ends, then kills
+whatever the program left behind in its group, as a container's end does. The
+status survives the kubelet: a new runtime instance reads the files, checks
+that the recorded PIDs are still the same processes (boot id and start time),
+and adopts them. The wrapper learns the program's PID from a one-line shim
+that reports `$$` on an inherited pipe and then execs the program.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import procfs
+from .pod_ips import PodIPs
+from .process_images import VOLUME_WARNING, Images, bwrap_path, image_name, resolve
+from .runtime import (ContainerState, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox)
+
+VERSION = "0.1.0"
+EMPTY_DIR = "kubernetes.io~empty-dir"
+
+# $0 is the exitcode file; fd 0 arrives as the pipe the shim reports the PID on.
+WRAPPER = """exec 3>&0 </dev/null
+trap : TERM INT HUP
+"$@"
+echo $? > "$0"
+kill -KILL 0
+"""
+SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
+PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
+LISTEN_TIMEOUT = 3.0    # seconds for nginx to listen before it is reported running anyway
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+class ProcessRuntime(Runtime):
+    """Runs nginx and busybox containers as host processes; see the module docstring."""
+
+    name = "process"
+
+    def __init__(self, root_dir, pod_cidr: str = "127.1.0.0/16"):
+        self.root = Path(root_dir)
+        self.pods_dir = self.root / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.ips = PodIPs(self.root / "pod-ips.json", pod_cidr)
+        self.images = Images(self.root)
+        self._boot = procfs.boot_id()
+        self._lock = threading.Lock()
+        self._sandboxed: bool | None = None
+
+    # -- what the runtime is -------------------------------------------------
+
+    def version(self) -> str:
+        return f"process://{VERSION}"
+
+    @property
+    def sandboxed(self) -> bool:
+        """True when containers run in bubblewrap views (checked once)."""
+        if self._sandboxed is None:
+            self._sandboxed = bwrap_path() is not None
+        return self._sandboxed
+
+    def ensure_image(self, image: str, pull_policy: str) -> PulledImage:
+        name, _ = resolve(image)
+        return PulledImage(image_id=f"process://{name}", pulled=False,
+                           warning=None if self.sandboxed else VOLUME_WARNING)
+
+    # -- sandboxes -------------------------------------------------------------
+
+    def _pod_dir(self, pod: PodRef) -> Path:
+        return self.pods_dir / pod.uid
+
+    def run_sandbox(self, pod: PodRef) -> Sandbox:
+        path = self._pod_dir(pod) / "sandbox.json"
+        with self._lock:
+            data = _read_json(path)
+            if data is None:
+                ip = self.ips.allocate(pod.uid)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                data = {"pod": vars(pod).copy(), "ip": ip, "created_at": _now()}
+                _write_json(path, data)
+        return Sandbox(id=pod.uid, pod=PodRef(**data["pod"]), ip=data["ip"])
+
+    def list_sandboxes(self) -> list[Sandbox]:
+        sandboxes = []
+        for path in sorted(self.pods_dir.glob("*/sandbox.json")):
+            data = _read_json(path)
+            if data:
+                pod = PodRef(**data["pod"])
+                sandboxes.append(Sandbox(id=pod.uid, pod=pod, ip=data["ip"]))
+        return sandboxes
+
+    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
+        path = self._pod_dir(pod) / "volumes" / EMPTY_DIR / volume
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    # -- containers --------------------------------------------------------------
+
+    def start_container(self, pod: PodRef, sandbox: Sandbox, spec: dict,
+                        volumes: dict[str, str], restart_count: int) -> ContainerState:
+        cdir = self._pod_dir(pod) / "containers" / spec["name"]
+        old = _read_json(cdir / "state.json")
+        if old and self._running(old):
+            return self._state(cdir, old)
+        run_dir = cdir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        sandboxed = self.sandboxed
+        launch = self.images.launch(spec["image"], spec, pod, sandbox.ip, volumes, run_dir, sandboxed)
+        cid = uuid.uuid4().hex[:16]
+        with contextlib.suppress(FileNotFoundError):
+            (cdir / "exitcode").unlink()
+        self._prune_logs(cdir, keep=old["id"] if old else None)
+        argv = [*SHIM, *launch.argv]
+        if sandboxed:
+            argv = [bwrap_path(), *launch.view, "--", *argv]
+        read_end, write_end = os.pipe()
+        try:
+            with open(cdir / f"{cid}.log", "ab") as log:
+                wrapper = subprocess.Popen(
+                    ["/bin/sh", "-c", WRAPPER, str(cdir / "exitcode"), *argv],
+                    stdin=write_end, stdout=log, stderr=subprocess.STDOUT, env=launch.env,
+                    cwd=launch.cwd, start_new_session=True)
+            os.close(write_end)
+            write_end = -1
+            pid = _read_pid(read_end, PID_TIMEOUT)
+        finally:
+            os.close(read_end)
+            if write_end >= 0:
+                os.close(write_end)
+        record = {
+            "id": cid, "name": spec["name"], "image": spec["image"],
+            "image_id": f"process://{image_name(spec['image'])}",
+            "pod": vars(pod).copy(), "restart_count": restart_count,
+            "boot_id": self._boot, "sandboxed": sandboxed,
+            "pgid": wrapper.pid, "pgid_ticks": procfs.start_ticks(wrapper.pid),
+            "pid": pid, "pid_ticks": procfs.start_ticks(pid) if pid else None,
+            "started_at": _now(), "previous_id": old["id"] if old else None,
+        }
+        _write_json(cdir / "state.json", record)
+        if pid is None:
+            self._kill_group(record)
+            raise RuntimeError_(f"container {spec['name']} did not start: "
+                                + self._log_tail(cdir / f"{cid}.log"), "RunContainerError")
+        if image_name(spec["image"]) == "nginx":
+            self._wait_listening(record, sandbox.ip)
+        return self._state(cdir, record)
+
+    def _wait_listening(self, record: dict, ip: str) -> None:
+        """Return once nginx listens on ip:80, or its container has ended."""
+        deadline = time.monotonic() + LISTEN_TIMEOUT
+        while time.monotonic() < deadline and self._running(record):
+            if procfs.listening(ip, 80):
+                return
+            time.sleep(0.002)
+
+    def list_containers(self, pod: PodRef | None = None) -> list[ContainerState]:
+        pattern = f"{pod.uid}/containers/*/state.json" if pod else "*/containers/*/state.json"
+        states = []
+        for path in sorted(self.pods_dir.glob(pattern)):
+            record = _read_json(path)
+            if record:
+                states.append(self._state(path.parent, record))
+        return states
+
+    def stop_container(self, container_id: str, grace_seconds: float) -> None:
+        cdir, record = self._find(container_id)
+        if cdir is None or not self._running(record):
+            return
+        pid = record.get("pid")
+        if pid and procfs.is_running(pid, record.get("pid_ticks")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+        else:
+            self._signal_group(record, signal.SIGTERM)
+        deadline = time.monotonic() + max(0.0, grace_seconds)
+        while self._running(record) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        self._kill_group(record)
+        self._exit_code(cdir, record)
+
+    def remove_pod(self, pod: PodRef) -> None:
+        pod_dir = self._pod_dir(pod)
+        for path in pod_dir.glob("containers/*/state.json"):
+            record = _read_json(path)
+            if record:
+                self._kill_group(record)
+        shutil.rmtree(pod_dir, ignore_errors=True)
+        self.ips.release(pod.uid)
+
+    def logs(self, container_id: str, tail: int | None = None) -> bytes:
+        cdir, _ = self._find(container_id)
+        if cdir is None:
+            raise RuntimeError_(f"no container {container_id}", "NotFound")
+        try:
+            data = (cdir / f"{container_id}.log").read_bytes()
+        except FileNotFoundError:
+            return b""
+        if tail is not None:
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-tail:]) if tail > 0 else b""
+        return data
+
+    # -- helpers -------------------------------------------------------------------
+
+    def _find(self, container_id: str) -> tuple[Path | None, dict | None]:
+        """The container dir and record holding this id (current or previous attempt)."""
+        for path in self.pods_dir.glob("*/containers/*/state.json"):
+            record = _read_json(path)
+            if record and container_id in (record["id"], record.get("previous_id")):
+                return path.parent, record
+        return None, None
+
+    def _running(self, record: dict) -> bool:
+        """True while the container's wrapper is the live process we started."""
+        return (record.get("boot_id") == self._boot
+                and procfs.is_running(record["pgid"], record.get("pgid_ticks")))
+
+    def _members(self, record: dict) -> list[int]:
+        if record.get("boot_id") != self._boot or record.get("pgid_ticks") is None:
+            return []
+        return procfs.group_members(record["pgid"], record["pgid_ticks"])
+
+    def _signal_group(self, record: dict, sig: int) -> bool:
+        """Signal the container's process group if any of its processes is left."""
+        if not self._members(record):
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(record["pgid"], sig)
+        return True
+
+    def _kill_group(self, record: dict, timeout: float = 5.0) -> None:
+        """SIGKILL whatever is left of the container and wait until it is gone."""
+        if not self._signal_group(record, signal.SIGKILL):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            procfs.is_running(record["pgid"], record["pgid_ticks"])  # reaps our own child
+            if not self._members(record):
+                return
+            time.sleep(0.01)
+
+    def _exit_code(self, cdir: Path, record: dict) -> int | None:
+        """The recorded exit status; for a container that ended without one, 137."""
+        code = _read_code(cdir / "exitcode")
+        if code is not None or self._running(record):
+            return code
+        code = _read_code(cdir / "exitcode")  # it may have just ended and written it
+        if code is None:
+            self._kill_group(record)
+            code = 137  # killed (SIGKILL) before it could write a status
+            (cdir / "exitcode").write_text(f"{code}\n")
+        return code
+
+    def _state(self, cdir: Path, record: dict) -> ContainerState:
+        state = ContainerState(
+            id=record["id"], name=record["name"], pod=PodRef(**record["pod"]),
+            image=record["image"], image_id=record["image_id"], state="running",
+            restart_count=record["restart_count"], started_at=record["started_at"],
+            extra={"container_id": f"process://{record['id']}", "pid": record.get("pid"),
+                   "pgid": record["pgid"], "sandboxed": record.get("sandboxed")})
+        code = _read_code(cdir / "exitcode")
+        if code is None and self._running(record):
+            return state
+        code = self._exit_code(cdir, record)
+        state.state, state.exit_code = "exited", code
+        state.reason = "Completed" if code == 0 else "Error"
+        with contextlib.suppress(OSError):
+            state.finished_at = _rfc3339((cdir / "exitcode").stat().st_mtime)
+        return state
+
+    @staticmethod
+    def _prune_logs(cdir: Path, keep: str | None) -> None:
+        """Drop logs older than the previous attempt's (kubectl logs --previous)."""
+        for log in cdir.glob("*.log"):
+            if log.stem != keep:
+                log.unlink()
+
+    @staticmethod
+    def _log_tail(path: Path, lines: int = 5) -> str:
+        try:
+            text = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "no output"
+        return " / ".join(text[-lines:]) or "no output"
+
+
+def _read_code(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_pid(fd: int, timeout: float) -> int | None:
+    """The PID the shim reports on the pipe; None when the wrapper ended first."""
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            return None
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return None
+        data += chunk
+    return int(data)
