@@ -10,7 +10,9 @@ bind-mounted at each container's mountPaths.
 Containers are named `k8s_<container>_<pod>_<ns>_<uid>_<restartCount>` and
 labelled with the pod's namespace, name and uid, the container name and the
 restart count, so a restarted kubelet finds (adopts) its own containers from
-the engine alone.
+the engine alone. Several kubelets may share one engine (tests, two-node
+labs), so everything also carries the kubelet's root dir as a label and a
+runtime only ever lists or removes what carries its own.
 
 Labs are usually offline, and the engine can take long to give up on a
 registry, so a pull is only attempted when the image's registry accepts a
@@ -38,6 +40,7 @@ L_NS, L_NAME, L_UID = "io.kubernetes.pod.namespace", "io.kubernetes.pod.name", "
 L_CONTAINER, L_RESTARTS = "io.kubernetes.container.name", "io.kubernetes.container.restartCount"
 L_TYPE = "io.kubernetes.docker.type"          # "podsandbox" or "container", as dockershim did
 L_ATTEMPT = "io.kubernetes.sandbox.attempt"
+L_ROOT = "io.labserver.kubelet.root-dir"     # which kubelet (root dir) made it: several share an engine
 OFFLINE_PULL_SECONDS = 3.0   # how long a pull may try when the registry did not answer a probe
 
 
@@ -69,11 +72,13 @@ class DockerRuntime(Runtime):
         if not url:
             raise RuntimeError_("no Docker engine answers: start one with `python -m labserver docker up`",
                                 "RuntimeUnavailable")
-        self.root_dir = Path(root_dir)
+        self.root_dir = Path(root_dir).resolve()
         self.url = url
         self.api = docker.APIClient(base_url=url, timeout=60, version="auto")
         self._sandbox_lock = threading.Lock()
         self._init = None  # whether the engine has docker-init, learnt on first use
+        self._states: dict[str, tuple[tuple[str, str], ContainerState]] = {}  # id -> (ps key, state)
+        self._image_ids: dict[str, str] = {}  # image sha256 -> Kubernetes imageID
 
     # --- engine ------------------------------------------------------------------------------
 
@@ -160,7 +165,7 @@ class DockerRuntime(Runtime):
     # --- sandboxes -----------------------------------------------------------------------------
 
     def _pod_filter(self, pod: PodRef | None, kind: str) -> dict:
-        labels = [f"{L_TYPE}={kind}"]
+        labels = [f"{L_TYPE}={kind}", f"{L_ROOT}={self.root_dir}"]
         if pod:
             labels.append(f"{L_UID}={pod.uid}")
         return {"label": labels}
@@ -174,9 +179,8 @@ class DockerRuntime(Runtime):
         return Sandbox(info["Id"], pod, ip, ready=bool(info["State"].get("Running")))
 
     def _sandbox_infos(self, pod: PodRef | None = None) -> list[dict]:
-        summaries = self.api.containers(all=True, filters=self._pod_filter(pod, "podsandbox"))
         infos = []
-        for s in summaries:
+        for s in self._summaries(pod, "podsandbox"):
             with contextlib.suppress(docker.errors.NotFound):
                 infos.append(self.api.inspect_container(s["Id"]))
         return infos
@@ -196,7 +200,7 @@ class DockerRuntime(Runtime):
                                     f"run `python -m labserver images`", "CreatePodSandboxError")
             name = f"k8s_POD_{pod.name}_{pod.namespace}_{pod.uid}_{attempt}"
             labels = {L_NS: pod.namespace, L_NAME: pod.name, L_UID: pod.uid,
-                      L_TYPE: "podsandbox", L_ATTEMPT: str(attempt)}
+                      L_TYPE: "podsandbox", L_ATTEMPT: str(attempt), L_ROOT: str(self.root_dir)}
             try:
                 created = self.api.create_container(
                     INFRA_IMAGE, command=INFRA_COMMAND, name=name, labels=labels, hostname=pod.name[:63],
@@ -228,7 +232,8 @@ class DockerRuntime(Runtime):
             binds.append(f"{host}:{m['mountPath']}:{'ro' if m.get('readOnly') else 'rw'}")
         env = [f"{e['name']}={e.get('value', '')}" for e in spec.get("env") or [] if "name" in e]
         labels = {L_NS: pod.namespace, L_NAME: pod.name, L_UID: pod.uid, L_TYPE: "container",
-                  L_CONTAINER: cname, L_RESTARTS: str(restart_count), "io.kubernetes.sandbox.id": sandbox.id}
+                  L_CONTAINER: cname, L_RESTARTS: str(restart_count), "io.kubernetes.sandbox.id": sandbox.id,
+                  L_ROOT: str(self.root_dir)}
         name = f"k8s_{cname}_{pod.name}_{pod.namespace}_{pod.uid}_{restart_count}"
         self._remove_old_attempts(pod, cname, restart_count)
         try:
@@ -253,21 +258,18 @@ class DockerRuntime(Runtime):
 
     def _remove_old_attempts(self, pod: PodRef, cname: str, restart_count: int) -> None:
         """Keep only the previous attempt (for `logs --previous`); drop a same-named leftover."""
-        for info in self._container_infos(pod):
-            labels = info["Config"]["Labels"]
+        for summary in self._summaries(pod, "container"):
+            labels = summary["Labels"]
             if labels.get(L_CONTAINER) != cname:
                 continue
             n = int(labels.get(L_RESTARTS, 0))
             if n >= restart_count or n < restart_count - 1:
                 with contextlib.suppress(docker.errors.NotFound):
-                    self.api.remove_container(info["Id"], force=True)
+                    self.api.remove_container(summary["Id"], force=True)
 
-    def _container_infos(self, pod: PodRef | None) -> list[dict]:
-        infos = []
-        for s in self.api.containers(all=True, filters=self._pod_filter(pod, "container")):
-            with contextlib.suppress(docker.errors.NotFound):
-                infos.append(self.api.inspect_container(s["Id"]))
-        return infos
+    def _summaries(self, pod: PodRef | None, kind: str) -> list[dict]:
+        """`docker ps -a` rows (id, state, labels) of this runtime's containers of `kind`."""
+        return self.api.containers(all=True, filters=self._pod_filter(pod, kind))
 
     def _state_from(self, info: dict) -> ContainerState:
         labels = info["Config"]["Labels"]
@@ -278,13 +280,14 @@ class DockerRuntime(Runtime):
         reason = None
         if state == "exited":
             reason = "OOMKilled" if st.get("OOMKilled") else ("Completed" if st.get("ExitCode") == 0 else "Error")
-        image_id = ""
-        with contextlib.suppress(docker.errors.APIError):
-            image_id = self._image_id(self.api.inspect_image(info["Image"]))
+        image_id = self._image_ids.get(info["Image"])
+        if image_id is None:
+            with contextlib.suppress(docker.errors.APIError):
+                image_id = self._image_ids[info["Image"]] = self._image_id(self.api.inspect_image(info["Image"]))
         return ContainerState(
             id=info["Id"], name=labels[L_CONTAINER],
             pod=PodRef(labels[L_NS], labels[L_NAME], labels[L_UID]),
-            image=info["Config"]["Image"], image_id=image_id, state=state,
+            image=info["Config"]["Image"], image_id=image_id or "", state=state,
             restart_count=int(labels.get(L_RESTARTS, 0)),
             started_at=_short_time(st.get("StartedAt")),
             finished_at=_short_time(st.get("FinishedAt")) if state == "exited" else None,
@@ -293,14 +296,27 @@ class DockerRuntime(Runtime):
             extra={"container_id": f"docker://{info['Id']}", "name": info["Name"].lstrip("/")})
 
     def list_containers(self, pod: PodRef | None = None) -> list[ContainerState]:
-        """The latest attempt of each container (earlier attempts are not listed)."""
-        latest: dict[tuple[str, str], ContainerState] = {}
-        for info in self._container_infos(pod):
-            c = self._state_from(info)
-            key = (c.pod.uid, c.name)
-            if key not in latest or c.restart_count > latest[key].restart_count:
-                latest[key] = c
-        return sorted(latest.values(), key=lambda c: (c.pod.namespace, c.pod.name, c.name))
+        """Each container's current attempt and, once it restarted, the exited one before it.
+
+        The kubelet relists often, so a container is inspected again only when
+        `docker ps` shows its state changed; otherwise the last answer is reused.
+        """
+        states, seen = [], set()
+        for summary in self._summaries(pod, "container"):
+            key = (summary["Id"], summary["State"])
+            seen.add(summary["Id"])
+            cached = self._states.get(summary["Id"])
+            if cached is None or cached[0] != key:
+                try:
+                    cached = self._states[summary["Id"]] = (key, self._state_from(
+                        self.api.inspect_container(summary["Id"])))
+                except docker.errors.NotFound:
+                    continue
+            states.append(cached[1])
+        if pod is None:
+            for gone in set(self._states) - seen:
+                self._states.pop(gone, None)
+        return sorted(states, key=lambda c: (c.pod.namespace, c.pod.name, c.name, c.restart_count))
 
     def stop_container(self, container_id: str, grace_seconds: float) -> None:
         try:
@@ -311,9 +327,10 @@ class DockerRuntime(Runtime):
             raise RuntimeError_(f"stop {container_id}: {e.explanation or e}", "KillContainerError") from None
 
     def remove_pod(self, pod: PodRef) -> None:
-        for info in self._container_infos(pod) + self._sandbox_infos(pod):
+        for summary in self._summaries(pod, "container") + self._summaries(pod, "podsandbox"):
             with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_container(info["Id"], force=True)
+                self.api.remove_container(summary["Id"], force=True)
+            self._states.pop(summary["Id"], None)
         shutil.rmtree(self.root_dir / "pods" / pod.uid, ignore_errors=True)
 
     def logs(self, container_id: str, tail: int | None = None) -> bytes:

@@ -133,6 +133,21 @@ def test_a_new_runtime_instance_adopts_running_pods(runtime, post_pod, tmp_path)
         fresh.close()
 
 
+def test_a_runtime_with_another_root_dir_sees_none_of_these_pods(post_pod, tmp_path):
+    """Kubelets sharing an engine only list (and so only ever remove) the pods they made."""
+    pod, _, _, _ = post_pod
+    other = runtime_docker.DockerRuntime(tmp_path / "another-kubelet")
+    try:
+        assert pod.uid not in {c.pod.uid for c in other.list_containers()}
+        assert pod.uid not in {s.pod.uid for s in other.list_sandboxes()}
+        other.remove_pod(pod)
+    finally:
+        other.close()
+    runtime = runtime_docker.DockerRuntime(tmp_path / "kubelet")
+    assert {c.name for c in runtime.list_containers(pod)} == {"nginx", "log-truncator"}
+    runtime.close()
+
+
 @pytest.mark.parametrize("spec, expected", [
     ({"image": "busybox", "command": ["echo", "from-command"]}, "from-command"),
     ({"image": ETCD, "args": ["--version"]}, "etcd Version"),              # ENTRYPOINT kept, CMD replaced
@@ -156,6 +171,20 @@ def test_stop_container_ends_a_shell_loop_quickly(runtime, post_pod):
     assert time.monotonic() - start < 10
     state = {c.name: c for c in runtime.list_containers(pod)}["log-truncator"]
     assert state.state == "exited" and state.finished_at
+
+
+def test_restarts_keep_the_current_and_the_previous_attempt(runtime):
+    """Each restart is a new container named by its restartCount; only the one before it is kept."""
+    pod = new_pod("t-restart")
+    sandbox = runtime.run_sandbox(pod)
+    spec = {"name": "fails", "image": "busybox", "command": ["sh", "-c", "echo attempt; exit 3"]}
+    for attempt in range(3):
+        runtime.start_container(pod, sandbox, spec, {}, attempt)
+        wait_for(lambda: all(c.state == "exited" for c in runtime.list_containers(pod)), 10, "exit")
+    states = runtime.list_containers(pod)
+    assert [c.restart_count for c in states] == [1, 2]
+    assert all((c.exit_code, c.reason) == (3, "Error") for c in states)
+    assert states[-1].extra["name"] == f"k8s_fails_t-restart_default_{pod.uid}_2"
 
 
 @pytest.mark.parametrize("policy", ["IfNotPresent", "Always", "Never"])
