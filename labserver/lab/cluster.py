@@ -1,0 +1,362 @@
+"""What the notebooks call: start the post's cluster one piece at a time, and look at it.
+
+The notebooks stay short (a sentence, a cell, its output); the work is here.
+`Lab()` picks the container runtime (env LAB_RUNTIME = process | docker | auto;
+auto means Docker when an engine answers, as in the post) and says which one it
+uses. Each `start_*` is idempotent: when the piece already runs (started by an
+earlier notebook, whose kernel is gone) it says so and reuses it. Everything a
+later kernel needs to find it again - pid files, the etcd container id, ports,
+logs - lives in the lab state dir (`.lab/`), like the post's `etcd-container-id`.
+
+Lines that differ between the two runtimes start with `[docker]` or
+`[process]`, so a reader sees which runtime did what, and the notebook tests
+can mask exactly those lines (notebooks/sanitize.cfg).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shutil
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import requests
+import yaml
+
+from . import records
+from .curl import Curl
+from .etcd import start_etcd as start_etcd_process
+from .kubectl import Kubectl
+from .procs import LabError, port_in_use, wait_for
+from .state import REPO_ROOT, state_dir
+
+ETCD_IMAGE = "quay.io/coreos/etcd"
+NOTEBOOKS = REPO_ROOT / "notebooks"
+
+
+def progress(line: str) -> None:
+    """Progress lines start with '  … ' (timing-dependent: the notebook tests drop them)."""
+    print(f"  … {line.strip()}", flush=True)
+
+
+def choose_runtime(requested: str | None = None) -> tuple[str, str]:
+    """('docker' | 'process', why) from LAB_RUNTIME; auto = Docker when an engine answers."""
+    requested = (requested or os.environ.get("LAB_RUNTIME") or "auto").strip().lower()
+    if requested not in ("auto", "docker", "process"):
+        raise LabError(f"LAB_RUNTIME={requested!r}: use process, docker or auto")
+    if requested == "process":
+        return "process", "LAB_RUNTIME=process: pods run as host processes"
+    from .docker_engine import docker_host
+    host = docker_host()
+    if requested == "docker" and not host:
+        raise LabError("LAB_RUNTIME=docker but no Docker engine answers: start the lab's own with "
+                       "`make docker-up images` (or set DOCKER_HOST)")
+    if host:
+        how = "LAB_RUNTIME=docker" if requested == "docker" else "a Docker engine answers"
+        return "docker", f"{how}: pods run as Docker containers; DOCKER_HOST={host}"
+    return "process", "no Docker engine answers: pods run as host processes"
+
+
+@dataclass
+class Ports:
+    """Where the lab's servers listen (the post's ports by default)."""
+
+    etcd: int = 2379
+    etcd_peer: int = 2380
+    apiserver: int = 8080
+    kubelet: int = 10250
+
+
+class Lab:
+    """The post's one-node cluster, driven from notebooks; see the module docstring."""
+
+    def __init__(self, runtime: str | None = None, ports: Ports | None = None, quiet: bool = False):
+        self.dir = state_dir()
+        self.runtime, why = choose_runtime(runtime)
+        recorded = records.ports()
+        self.ports = ports or (Ports(**recorded) if recorded else Ports())
+        records.save_ports(asdict(self.ports))
+        if self.runtime == "docker":
+            from .docker_engine import docker_host
+            os.environ["DOCKER_HOST"] = docker_host()
+        self.etcd_url = f"http://127.0.0.1:{self.ports.etcd}"
+        self.api_url = f"http://127.0.0.1:{self.ports.apiserver}"
+        self.curl = Curl(self.api_url, f"http://localhost:{self.ports.apiserver}", files_dir=self.dir)
+        self.etcd_http = Curl(self.etcd_url)
+        self.kubectl = Kubectl(self.dir, self.api_url)
+        if not quiet:
+            print(f"[{self.runtime}] runtime: {self.runtime} ({why})")
+            print(f"lab state (pid files, container ids, logs): {self.shown(self.dir)}/")
+
+    # --- small helpers -----------------------------------------------------------------------
+
+    def shown(self, path) -> str:
+        """A path as the notebooks show it: relative to the checkout when inside it."""
+        path = Path(path)
+        with contextlib.suppress(ValueError):
+            return str(path.resolve().relative_to(REPO_ROOT))
+        return str(path)
+
+    def _shown_cmd(self, args) -> str:
+        words = ["python" if a == sys.executable else a for a in args]
+        return "$ " + " ".join(w.replace(str(self.dir), self.shown(self.dir)) for w in words)
+
+    def _healthy(self, url: str) -> bool:
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    # --- etcd ----------------------------------------------------------------------------------
+
+    def etcd_running(self) -> bool:
+        return records.etcd_alive() and self._healthy(f"{self.etcd_url}/health")
+
+    def start_etcd(self) -> None:
+        """Start etcd (the post's container, or the etcd binary) with an empty data dir."""
+        if self.etcd_running():
+            print(f"etcd is already running at {self.etcd_url}: reusing it")
+            print(f"[{records.etcd_kind()}] {records.etcd_describe()}")
+            return
+        for port in (self.ports.etcd, self.ports.etcd_peer):
+            if port_in_use("127.0.0.1", port):
+                raise LabError(f"port {port} is taken by something the lab did not start: stop it "
+                               f"(`ss -ltnp 'sport = :{port}'` shows what), or run `python -m labserver teardown`")
+        data = self.dir / "etcd-data"
+        if data.exists():
+            shutil.rmtree(data)
+            print(f"removed {self.shown(data)}/ from an earlier run: the cluster starts empty")
+        data.mkdir()
+        if self.runtime == "docker" and self.ports.etcd == 2379:
+            self._start_etcd_container(data)
+        else:
+            self._start_etcd_process(data)
+        wait_for(lambda: self._healthy(f"{self.etcd_url}/health") or records.etcd_failed(),
+                 30, "etcd /health", progress=progress)
+        if records.etcd_failed():
+            raise LabError(f"etcd exited: {records.etcd_log_tail()}")
+        print(f"etcd answers on {self.etcd_url}")
+
+    def _start_etcd_container(self, data: Path) -> None:
+        from .docker_engine import client
+        dc = client()
+        try:
+            print(f"[docker] $ cd {self.shown(self.dir)}")
+            print(f"[docker] $ docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host "
+                  f"{ETCD_IMAGE} > etcd-container-id")
+            container = dc.containers.run(ETCD_IMAGE, detach=True, network_mode="host",
+                                          volumes={str(data): {"bind": "/default.etcd", "mode": "rw"}})
+        finally:
+            dc.close()
+        records.save_etcd_container(container.id)
+        print(f"[docker] container {container.id[:12]} started; its id is saved in "
+              f"{self.shown(self.dir / records.ETCD_CONTAINER)}")
+
+    def _start_etcd_process(self, data: Path) -> None:
+        server = start_etcd_process(data, self.ports.etcd, self.ports.etcd_peer,
+                                    log_path=self.dir / "etcd.log", pid_path=self.dir / records.ETCD_PID,
+                                    progress=progress)
+        print(f"[process] {self._shown_cmd(server.process.popen.args)}"
+              .replace(str(Path(server.process.popen.args[0]).parent) + "/", ""))
+        print(f"[process] etcd runs as process {server.process.pid}; its pid is saved in "
+              f"{self.shown(self.dir / records.ETCD_PID)}")
+
+    def etcd_client(self):
+        """An etcd3-API client on the lab's etcd (the same library the API server uses)."""
+        import pyetcd
+        return pyetcd.client("127.0.0.1", self.ports.etcd)
+
+    def etcd_keys(self, prefix: str = "/registry/") -> list[tuple[str, int]]:
+        """(key, mod_revision) of every key under prefix, sorted by key."""
+        client = self.etcd_client()
+        try:
+            return sorted((meta.key.decode(), meta.mod_revision)
+                          for _, meta in client.get_prefix(prefix, keys_only=True))
+        finally:
+            client.close()
+
+    # --- API server and kubelet ----------------------------------------------------------------
+
+    def _running(self, name: str, health: str) -> bool:
+        return records.component_alive(name) and self._healthy(health)
+
+    def start_apiserver(self) -> None:
+        """Start the API server on etcd, like the post's ./kube-apiserver command."""
+        from .components import start_apiserver
+        if self._running("apiserver", f"{self.api_url}/readyz"):
+            print(f"the API server is already running at {self.api_url}: reusing it")
+            return
+        if not self.etcd_running():
+            raise LabError("etcd is not running: run notebook 01 first (or this notebook's catch-up cell)")
+        if port_in_use("127.0.0.1", self.ports.apiserver):
+            raise LabError(f"port {self.ports.apiserver} is taken by something the lab did not start: stop it, "
+                           f"or run `python -m labserver teardown`")
+        server = start_apiserver(self.etcd_url, self.dir / "apiserver.log", port=self.ports.apiserver,
+                                 pid_path=self.dir / records.pid_file("apiserver"), progress=progress)
+        print(self._shown_cmd(server.process.popen.args))
+        print(f"API server process {server.process.pid} (pid in {self.shown(self.dir / 'apiserver.pid')}, "
+              f"log in {self.shown(self.dir / 'apiserver.log')})")
+        print(f"the API server answers on {self.api_url} (GET /readyz: 200)")
+
+    def node_name(self) -> str:
+        """The node's name: this machine's hostname, lowercased, as the kubelet registers it."""
+        return records.kubelet().get("node") or socket.gethostname().lower()
+
+    def start_kubelet(self) -> None:
+        """Start the kubelet with --api-servers; wait until its node is Ready."""
+        from .components import start_kubelet
+        health = f"http://127.0.0.1:{self.ports.kubelet}/healthz"
+        if self._running("kubelet", health):
+            rec = records.kubelet()
+            print(f"the kubelet is already running (node {rec.get('node')}): reusing it")
+            print(f"[{rec.get('runtime')}] its pods run with the {rec.get('runtime')} runtime")
+            return
+        if not self._running("apiserver", f"{self.api_url}/readyz"):
+            raise LabError("the API server is not running: run notebook 02 first (or this notebook's catch-up cell)")
+        if port_in_use("127.0.0.1", self.ports.kubelet):
+            raise LabError(f"port {self.ports.kubelet} is taken by something the lab did not start: stop it, "
+                           f"or run `python -m labserver teardown`")
+        root = self.dir / "kubelet"
+        node = socket.gethostname().lower()
+        records.save_kubelet({"runtime": self.runtime, "root_dir": str(root), "node": node,
+                              "port": self.ports.kubelet})
+        server = start_kubelet(f"127.0.0.1:{self.ports.apiserver}", root, self.dir / "kubelet.log",
+                               runtime=self.runtime, port=self.ports.kubelet,
+                               pid_path=self.dir / records.pid_file("kubelet"), progress=progress)
+        print(self._shown_cmd(server.process.popen.args))
+        print(f"kubelet process {server.process.pid} (pid in {self.shown(self.dir / 'kubelet.pid')}, "
+              f"log in {self.shown(self.dir / 'kubelet.log')})")
+        self.wait_for_node(node)
+
+    def wait_for_node(self, node: str, timeout: float = 30) -> dict:
+        """Wait until the node exists and its Ready condition is True."""
+        def ready():
+            r = requests.get(f"{self.api_url}/api/v1/nodes/{node}", timeout=2)
+            if r.status_code != 200:
+                return None
+            obj = r.json()
+            conds = {c["type"]: c["status"] for c in obj.get("status", {}).get("conditions", [])}
+            return obj if conds.get("Ready") == "True" else None
+        obj = wait_for(ready, timeout, f"node {node} to be Ready", progress=progress)
+        print(f"node {node} is registered and Ready")
+        return obj
+
+    # --- pods ----------------------------------------------------------------------------------
+
+    def pod_manifest(self, name: str = "nginx") -> dict:
+        """The post's nginx pod (notebooks/nginx.yaml), renamed, with this node as nodeName."""
+        pod = yaml.safe_load((NOTEBOOKS / "nginx.yaml").read_text())
+        pod["metadata"]["name"] = name
+        pod["spec"] = {"nodeName": self.node_name(), **pod["spec"]}
+        return pod
+
+    def get_pod(self, name: str, namespace: str = "default") -> dict | None:
+        r = requests.get(f"{self.api_url}/api/v1/namespaces/{namespace}/pods/{name}", timeout=5)
+        return r.json() if r.status_code == 200 else None
+
+    def wait_for_pod(self, name: str, timeout: float = 60, namespace: str = "default") -> dict:
+        """Poll the pod until it is Running with every container ready; show each change."""
+        start = time.monotonic()
+        seen: list[str] = []
+
+        def running():
+            pod = self.get_pod(name, namespace)
+            if pod is None:
+                return None
+            records.remember_pod(pod)
+            status = pod.get("status", {})
+            cs = status.get("containerStatuses") or []
+            ready = sum(1 for c in cs if c.get("ready"))
+            total = len(pod["spec"]["containers"])
+            waiting = [c["state"]["waiting"].get("reason") for c in cs if "waiting" in c.get("state", {})]
+            now = f"{status.get('phase')} {ready}/{total} ready" + (f" ({', '.join(sorted(set(waiting)))})"
+                                                                   if waiting else "")
+            if not seen or seen[-1] != now:
+                seen.append(now)
+                progress(f"{time.monotonic() - start:5.1f}s  {name}: {now}")
+            return pod if status.get("phase") == "Running" and ready == total else None
+
+        pod = wait_for(running, timeout, f"pod {name} to be Running", progress=progress, every=5)
+        print(f"{name} is Running with {len(pod['spec']['containers'])}/{len(pod['spec']['containers'])} "
+              f"containers ready, after {time.monotonic() - start:.1f}s")
+        return pod
+
+    def ensure_pod(self, name: str) -> None:
+        """Create the post's pod under this name unless it exists; wait until Running."""
+        if self.get_pod(name) is None:
+            r = requests.post(f"{self.api_url}/api/v1/namespaces/default/pods",
+                              json=self.pod_manifest(name), timeout=10)
+            if r.status_code != 201:
+                raise LabError(f"creating pod {name}: HTTP {r.status_code} {r.text[:200]}")
+            print(f"created pod {name}")
+        else:
+            print(f"pod {name} already exists")
+        self.wait_for_pod(name)
+
+    def http_get(self, url: str, head: int = 4) -> str:
+        """GET a page (the pod's nginx) and print its first lines, like `curl ... | head -4`."""
+        print(f"$ curl --silent {url} | head -{head}")
+        text = requests.get(url, timeout=5).text
+        print("\n".join(text.splitlines()[:head]))
+        return text
+
+    def write_file(self, name: str, text: str) -> Path:
+        """Write a file into the lab dir (where the shown shell commands run); print its path."""
+        path = self.dir / name
+        path.write_text(text)
+        print(f"wrote {self.shown(path)}")
+        return path
+
+    # --- bringing a notebook up to date, and taking it all down ----------------------------------
+
+    def catch_up(self, upto: int) -> None:
+        """Start what notebooks 01..upto would have started; print one line per piece."""
+        steps = [(1, "etcd", self.start_etcd, self.etcd_url),
+                 (2, "API server", self.start_apiserver, self.api_url),
+                 (3, "kubelet", self.start_kubelet, f"node {self.node_name()}"),
+                 (4, "pod nginx", lambda: self.ensure_pod("nginx"), "Running"),
+                 (5, "pod nginx-the-second", lambda: self.ensure_pod("nginx-the-second"), "Running")]
+        for number, what, start, where in steps:
+            if number > upto:
+                break
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    start()
+            except Exception:
+                print(out.getvalue())
+                raise
+            how = "already running" if "already" in out.getvalue() else "started now"
+            print(f"✓ {what:<22} {where:<24} ({how}, notebook {number:02d})")
+
+    def pod_containers(self) -> list:
+        """The containers the runtime still holds for the lab's pods (see teardown)."""
+        from . import teardown
+        return teardown.runtime_containers(say=print)
+
+    def stop(self, what: str) -> None:
+        """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
+        from . import teardown
+        stopped = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver,
+                   "etcd": teardown.stop_etcd}[what](say=print)
+        if not stopped:
+            print(f"{what}: was not running")
+
+    def leftovers(self) -> list[str]:
+        """What the lab started that still runs or listens; printed, and returned."""
+        from . import teardown
+        found = teardown.leftovers()
+        for line in found:
+            print(f"✗ {line}")
+        if not found:
+            print("nothing the lab started is running, and ports "
+                  f"{self.ports.etcd}, {self.ports.apiserver} and {self.ports.kubelet} are free")
+        return found
+
+    def show_json(self, value) -> None:
+        print(json.dumps(value, indent=2))

@@ -1,0 +1,178 @@
+"""The lab's records in its state dir: what it started, so anything can find it again.
+
+Notebook kernels come and go; the servers they start outlive them. Like the
+post's `etcd-container-id` file, each start leaves a record here - pid files,
+the etcd container id, the kubelet's runtime and root dir, the ports, the uids
+of the pods the lab has seen - and `python -m labserver teardown` stops exactly
+what these records name. A recorded PID is only trusted while /proc says it is
+still the program the lab started (PIDs get reused), never found by name.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from .procs import pid_alive
+from .state import read_json, state_dir, write_json
+
+ETCD_PID = "etcd.pid"
+ETCD_CONTAINER = "etcd-container-id"
+KUBELET = "kubelet.json"
+LAB = "lab.json"
+PODS = "pods.json"
+COMPONENTS = ("kubelet", "apiserver", "etcd")
+# What the command line of each recorded PID must contain to still be ours.
+MARKERS = {"etcd": "etcd", "apiserver": "labserver\0apiserver", "kubelet": "labserver\0kubelet"}
+
+
+def pid_file(name: str) -> str:
+    return f"{name}.pid"
+
+
+def read_pid(name: str) -> int | None:
+    """The recorded PID of a component, or None."""
+    try:
+        return int((state_dir() / pid_file(name)).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _cmdline(pid: int) -> str | None:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return None
+
+
+def component_pid(name: str) -> int | None:
+    """The recorded PID while that process is alive and still the lab's `name`."""
+    pid = read_pid(name)
+    if pid is None or not pid_alive(pid):
+        return None
+    cmdline = _cmdline(pid)
+    if cmdline is not None and MARKERS[name] not in cmdline:
+        return None  # the PID was reused by another program: not ours any more
+    return pid
+
+
+def component_alive(name: str) -> bool:
+    return component_pid(name) is not None
+
+
+def forget_pid(name: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir() / pid_file(name)).unlink()
+
+
+# --- etcd: a process or the post's container -----------------------------------------------------
+
+def etcd_container_id() -> str | None:
+    try:
+        return (state_dir() / ETCD_CONTAINER).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def save_etcd_container(container_id: str) -> None:
+    (state_dir() / ETCD_CONTAINER).write_text(container_id + "\n")
+    forget_pid("etcd")
+
+
+def forget_etcd_container() -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir() / ETCD_CONTAINER).unlink()
+
+
+def etcd_kind() -> str:
+    return "docker" if etcd_container_id() else "process"
+
+
+def _container(container_id: str):
+    """The docker SDK container, or None when it or the engine is gone."""
+    try:
+        from .docker_engine import client
+        dc = client(timeout=10)
+    except Exception:
+        return None
+    try:
+        return dc.containers.get(container_id)
+    except Exception:
+        return None
+
+
+def etcd_container_running() -> bool:
+    cid = etcd_container_id()
+    c = _container(cid) if cid else None
+    return bool(c and c.status == "running")
+
+
+def etcd_alive() -> bool:
+    if etcd_container_id():
+        return etcd_container_running()
+    return component_alive("etcd")
+
+
+def etcd_failed() -> bool:
+    """True when the recorded etcd has exited (used to stop waiting early)."""
+    if etcd_container_id():
+        c = _container(etcd_container_id())
+        return c is None or c.status in ("exited", "dead")
+    return read_pid("etcd") is not None and not component_alive("etcd")
+
+
+def etcd_log_tail(lines: int = 5) -> str:
+    cid = etcd_container_id()
+    if cid:
+        c = _container(cid)
+        return c.logs(tail=lines).decode(errors="replace").strip() if c else "container gone"
+    with contextlib.suppress(OSError):
+        return "\n".join((state_dir() / "etcd.log").read_text(errors="replace").splitlines()[-lines:])
+    return ""
+
+
+def etcd_describe() -> str:
+    cid = etcd_container_id()
+    if cid:
+        return f"etcd container {cid[:12]} (id in {ETCD_CONTAINER})"
+    return f"etcd process {read_pid('etcd')} (pid in {ETCD_PID})"
+
+
+# --- kubelet, ports, pods ------------------------------------------------------------------------
+
+def kubelet() -> dict:
+    """{'runtime', 'root_dir', 'node', 'port'} of the lab's kubelet, or {}."""
+    return read_json(KUBELET)
+
+
+def save_kubelet(record: dict) -> None:
+    write_json(KUBELET, record)
+
+
+def ports() -> dict:
+    return read_json(LAB).get("ports", {})
+
+
+def save_ports(values: dict) -> None:
+    data = read_json(LAB)
+    data["ports"] = values
+    write_json(LAB, data)
+
+
+def remember_pod(pod: dict) -> None:
+    """Note a pod the lab has seen on its node, so teardown can find its containers."""
+    meta = pod.get("metadata", {})
+    uid = meta.get("uid")
+    known = read_json(PODS)
+    if uid and uid not in known:
+        known[uid] = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
+        write_json(PODS, known)
+
+
+def pods() -> dict:
+    """{uid: 'namespace/name'} of every pod the lab has seen."""
+    return read_json(PODS)
+
+
+def forget_pods() -> None:
+    with contextlib.suppress(FileNotFoundError):
+        (state_dir() / PODS).unlink()
