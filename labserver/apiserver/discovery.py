@@ -18,7 +18,8 @@ from labserver.apiserver.resources import BY_GROUP_VERSION, RESOURCES, ResourceI
 bp = Blueprint("discovery", __name__)
 
 VERSION_INFO = {
-    "major": "1", "minor": "37", "gitVersion": "v1.37.0-labserver",
+    "major": "1", "minor": "37", "emulationMajor": "1", "emulationMinor": "37",
+    "minCompatibilityMajor": "1", "minCompatibilityMinor": "36", "gitVersion": "v1.37.0-labserver",
     "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.25.0", "compiler": "gc",
     "platform": "linux/amd64",

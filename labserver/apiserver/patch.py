@@ -183,15 +183,20 @@ def _ordered(field: str, items: list, order: list) -> list:
 
 # -- RFC 6902 ----------------------------------------------------------------
 
+def _rejected(message: str) -> APIError:
+    """422 as upstream answers a JSON patch that decodes but cannot be applied."""
+    return APIError(422, "Invalid", f"the server rejected our request due to an error in our request: {message}")
+
+
 def apply_json_patch(original: dict, operations) -> dict:
-    """RFC 6902 JSON patch; a failed `test` is 422 as upstream, anything malformed 400."""
+    """RFC 6902 JSON patch: not an array is 400; an operation that cannot apply (bad op, missing path,
+    failed `test`) is 422, as upstream (handlers/patch.go)."""
     if not isinstance(operations, list):
-        raise bad_request("the body of the request was in an unknown format: a JSON patch must be an array")
+        raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     doc = copy.deepcopy(original)
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"the server rejected our request due to an error in our request: "
-                              f"invalid JSON patch operation: {json.dumps(op)}")
+            raise _rejected(f"invalid JSON patch operation: {json.dumps(op)}")
         kind = op["op"]
         if kind == "add":
             doc = _add(doc, _pointer(op["path"]), copy.deepcopy(_required(op, "value")))
@@ -207,30 +212,26 @@ def apply_json_patch(original: dict, operations) -> dict:
             doc = _add(doc, _pointer(op["path"]), copy.deepcopy(_get(doc, _pointer(_required(op, "from")))))
         elif kind == "test":
             if _get(doc, _pointer(op["path"])) != _required(op, "value"):
-                raise APIError(422, "Invalid", f'the server rejected our request due to an error in our request: '
-                                               f'testing value {op["path"]} failed: test failed')
+                raise _rejected(f'testing value {op["path"]} failed: test failed')
         else:
-            raise bad_request(f"Unexpected kind: {kind}")
+            raise _rejected(f"Unexpected kind: {kind}")
     return doc
 
 
 def _required(op: dict, name: str):
     if name not in op:
-        raise bad_request(f"the server rejected our request due to an error in our request: "
-                          f"missing {name!r} in JSON patch operation {op['op']}")
+        raise _rejected(f"missing {name!r} in JSON patch operation {op['op']}")
     return op[name]
 
 
 def _pointer(path) -> list[str]:
     if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise bad_request(f"the server rejected our request due to an error in our request: "
-                          f"invalid JSON pointer: {path!r}")
+        raise _rejected(f"invalid JSON pointer: {path!r}")
     return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]] if path else []
 
 
 def _missing(parts: list[str]) -> APIError:
-    return APIError(422, "Invalid", "the server rejected our request due to an error in our request: "
-                                    f"unable to find path /{'/'.join(parts)}: doc is missing path")
+    return _rejected(f"unable to find path /{'/'.join(parts)}: doc is missing path")
 
 
 def _container(doc, parts):
