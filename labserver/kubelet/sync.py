@@ -52,6 +52,7 @@ class SyncResult:
 class Backoff:
     delay: float = 0.0                # current delay; 0 = none yet
     until: float = 0.0                # monotonic time the back-off ends
+    crash: str = ""                   # the exited container this back-off is for
 
 
 @dataclass
@@ -198,16 +199,16 @@ class PodSyncer:
             bo = None
         if bo is None or bo.delay <= 0:
             return None
-        if not finished:
-            finished = timefmt.now()
-        left = bo.delay - (timefmt.now() - finished).total_seconds()
+        if bo.crash != cur.id:  # a new crash: its back-off runs from when the kubelet sees it
+            bo.crash, bo.until = cur.id, time.monotonic() + bo.delay
+        left = bo.until - time.monotonic()
         if left <= 0:
             return None
         message = f"back-off {bo.delay:g}s restarting failed container={name} pod={pod_key(pod)}"
-        if mem.backoff_reported.get(name) != cur.id + (cur.finished_at or ""):  # once per crash
+        if mem.backoff_reported.get(name) != cur.id:  # once per crash
             self.recorder.event(pod, WARNING, "BackOff",
                                 f"Back-off restarting failed container {name} in pod {pod_key(pod)}", name)
-            mem.backoff_reported[name] = cur.id + (cur.finished_at or "")
+            mem.backoff_reported[name] = cur.id
         return Waiting("CrashLoopBackOff", message), left
 
     def _bump_backoff(self, mem: PodMemory, name: str) -> None:
@@ -268,9 +269,17 @@ class PodSyncer:
         return state
 
     # -- teardown ---------------------------------------------------------------
-    def stop_pod(self, pod: dict, grace: float) -> None:
-        """Stop every running container of the pod (in parallel, each within `grace`), then remove it all."""
+    def stop_pod(self, pod: dict, default_grace: float) -> None:
+        """Stop every running container of the pod (in parallel, within its grace period), then remove it all.
+
+        The grace period is the pod's deletionGracePeriodSeconds, else its
+        terminationGracePeriodSeconds, else `default_grace`.
+        """
         ref = pod_ref(pod)
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", default_grace)
+        grace = float(grace)
         threads = []
         for st in self.runtime.list_containers(ref):
             if st.state != "running":
@@ -291,11 +300,8 @@ class PodSyncer:
 
     def terminate(self, pod: dict) -> SyncResult:
         """Graceful deletion: stop within the grace period, remove, then DELETE with grace 0."""
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        grace = meta.get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 30)
-        self.stop_pod(pod, float(grace))
+        meta = pod["metadata"]
+        self.stop_pod(pod, 30)
         path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}"
         try:
             self.client.delete(path, {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
@@ -312,10 +318,6 @@ class PodSyncer:
 
     def kill(self, pod: dict) -> SyncResult:
         """The pod is gone from the API server (or never was): stop and remove what the runtime holds."""
-        meta, spec = pod["metadata"], pod.get("spec") or {}
-        grace = meta.get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 2)
-        self.stop_pod(pod, float(grace))
-        self.forget(meta["uid"])
+        self.stop_pod(pod, 2)
+        self.forget(pod["metadata"]["uid"])
         return SyncResult(done=True)

@@ -1,0 +1,86 @@
+"""Node registration and heartbeats against a real API server (fake runtime)."""
+from __future__ import annotations
+
+import socket
+import threading
+
+from kubelet_testing import NODE, fast_config
+from labserver.kubelet import timefmt
+from labserver.kubelet.client import APIClient
+from labserver.kubelet.node_status import LEASE_NAMESPACE, NodeStatusManager
+from labserver.lab.components import start_apiserver
+from labserver.lab.procs import free_port, wait_for
+
+
+def test_node_registered_with_labels_info_and_ready(env):
+    """The node has its hostname/os/arch labels, addresses, capacity, full nodeInfo and Ready condition."""
+    node = env.client.get(f"/api/v1/nodes/{NODE}")
+    labels = node["metadata"]["labels"]
+    assert labels["kubernetes.io/hostname"] == NODE
+    assert labels["kubernetes.io/os"] == "linux" and labels["kubernetes.io/arch"]
+    status = node["status"]
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
+    assert {"type": "Hostname", "address": NODE} in status["addresses"]
+    assert status["capacity"]["pods"] == "110" and status["allocatable"]["cpu"]
+    assert len(status["nodeInfo"]) == 10 and status["nodeInfo"]["containerRuntimeVersion"] == "fake://1.0"
+    assert status["daemonEndpoints"]["kubeletEndpoint"]["Port"] == 10250
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "True" and ready["reason"] == "KubeletReady"
+    assert ready["lastHeartbeatTime"] and ready["lastTransitionTime"]
+
+
+def test_lease_renewed(env):
+    """The Lease in kube-node-lease names the node and its renewTime keeps moving."""
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NAMESPACE}/leases/{NODE}"
+    first = env.client.get(path)
+    assert first["spec"]["holderIdentity"] == NODE and first["spec"]["leaseDurationSeconds"] == 40
+    assert timefmt.parse(first["spec"]["renewTime"]) is not None
+    assert first["spec"]["renewTime"].endswith("Z") and "." in first["spec"]["renewTime"]
+    wait_for(lambda: env.client.get(path)["spec"]["renewTime"] != first["spec"]["renewTime"], 10,
+             "lease renewal")
+
+
+def test_registering_again_is_harmless(env, apiserver):
+    """A second registration (a kubelet restart) keeps the node's uid and labels and succeeds."""
+    before = env.client.get(f"/api/v1/nodes/{NODE}")
+    again = NodeStatusManager(APIClient(apiserver.url), fast_config().node, "fake://2.0")
+    again.register()
+    after = env.client.get(f"/api/v1/nodes/{NODE}")
+    assert after["metadata"]["uid"] == before["metadata"]["uid"]
+    assert after["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
+    assert after["status"]["nodeInfo"]["containerRuntimeVersion"] == "fake://2.0"
+
+
+def test_status_written_on_change_only(env, apiserver):
+    """An unchanged status is not rewritten; a changed one is."""
+    mgr = env.kubelet.node
+    mgr.stop()  # no background writes during the check
+    assert mgr.write_status() is False
+    mgr.runtime_version = "fake://3.0"
+    assert mgr.write_status() is True
+    node = env.client.get(f"/api/v1/nodes/{NODE}")
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"] == "fake://3.0"
+
+
+def test_registration_waits_for_the_api_server(etcd, tmp_path):
+    """Registration retries with back-off until an API server appears on its address."""
+    port = free_port()
+    mgr = NodeStatusManager(APIClient(f"127.0.0.1:{port}"), fast_config("late-node").node, "fake://1.0")
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault("node", mgr.register()), daemon=True)
+    t.start()
+    assert not mgr.registered.wait(0.5)  # nothing answers yet
+    server = start_apiserver(etcd.client_url, tmp_path / "late-apiserver.log", port=port)
+    try:
+        t.join(30)
+        assert result["node"]["metadata"]["name"] == "late-node"
+        assert APIClient(server.url).get("/api/v1/nodes/late-node")["status"]["nodeInfo"]["bootID"]
+    finally:
+        mgr.stop()
+        server.stop()
+
+
+def test_default_node_name_is_lowercased_hostname():
+    """Without --hostname-override the node is named after the host, lowercased."""
+    from labserver.kubelet.node_status import default_node_name
+    assert default_node_name() == socket.gethostname().lower()
