@@ -1,0 +1,231 @@
+"""The process runtime runs the post's pod with the host's nginx, busybox and bubblewrap.
+
+These tests drive ProcessRuntime directly (no kubelet): real processes on
+loopback pod IPs, real files in the pod's emptyDir. They skip, with the
+command to run, only when the Debian packages are not installed.
+"""
+import os
+import signal
+import socket
+
+import pytest
+import requests
+
+from labserver.kubelet import process_images
+from labserver.kubelet.pod_ips import PodIPs
+from labserver.kubelet.runtime import ImagePullError, PodRef
+from labserver.kubelet.runtime_process import ProcessRuntime
+from labserver.lab import sysdeps
+from labserver.lab.procs import pid_alive, wait_for
+
+pytestmark = [
+    pytest.mark.process,
+    pytest.mark.skipif(bool(sysdeps.missing("process")), reason=sysdeps.install_hint("process")),
+]
+
+TRUNCATOR = ["/bin/sh", "-c", "while true; do cat /dev/null > /logdir/access.log; sleep 10; done"]
+
+
+@pytest.fixture
+def runtime(tmp_path):
+    """A ProcessRuntime in a temp root; every pod it still holds is removed at the end."""
+    rt = ProcessRuntime(tmp_path / "root")
+    yield rt
+    for sandbox in ProcessRuntime(tmp_path / "root").list_sandboxes():
+        rt.remove_pod(sandbox.pod)
+
+
+def nginx_spec(mount="/var/log/nginx"):
+    return {"name": "nginx", "image": "nginx",
+            "volumeMounts": [{"name": "nginx-logs", "mountPath": mount}]}
+
+
+def busybox_spec(command, name="log-truncator", mount="/logdir"):
+    return {"name": name, "image": "busybox", "command": command[:1], "args": command[1:],
+            "volumeMounts": [{"name": "nginx-logs", "mountPath": mount}]}
+
+
+def start_pod(rt, name, *specs, uid=None):
+    """Sandbox, the nginx-logs emptyDir and the given containers, as the kubelet does."""
+    pod = PodRef("default", name, uid or f"uid-{name}")
+    sandbox = rt.run_sandbox(pod)
+    volumes = {"nginx-logs": rt.pod_volume_dir(pod, "nginx-logs")}
+    states = [rt.start_container(pod, sandbox, spec, volumes, 0) for spec in specs]
+    return pod, sandbox, volumes["nginx-logs"], states
+
+
+def current(rt, pod, name):
+    return next(c for c in rt.list_containers(pod) if c.name == name)
+
+
+def exited(rt, pod, name):
+    state = current(rt, pod, name)
+    return state if state.state == "exited" else None
+
+
+def proc_state(pid):
+    """The process's state letter from /proc (Z for a zombie), None when there is none."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0]
+    except OSError:
+        return None
+
+
+def test_two_pods_have_own_ips_and_serve_the_welcome_page(runtime):
+    """Two nginx pods get distinct 127.x addresses and both answer on port 80."""
+    ips = set()
+    for name in ("nginx", "nginx-the-second"):
+        _, sandbox, _, states = start_pod(runtime, name, nginx_spec())
+        assert states[0].state == "running"
+        assert sandbox.ip.startswith("127.1.") and sandbox.ip != "127.0.0.1"
+        page = requests.get(f"http://{sandbox.ip}/", timeout=5)
+        assert page.status_code == 200 and "<title>Welcome to nginx!</title>" in page.text
+        ips.add(sandbox.ip)
+    assert len(ips) == 2
+
+
+def test_log_truncator_truncates_the_access_log_in_the_shared_volume(runtime):
+    """nginx logs to /var/log/nginx, the busybox loop empties it as /logdir/access.log."""
+    pod, sandbox, volume, _ = start_pod(runtime, "nginx", nginx_spec())
+    requests.get(f"http://{sandbox.ip}/", timeout=5)
+    log = os.path.join(volume, "access.log")
+    assert '"GET / HTTP/1.1" 200' in wait_for(lambda: open(log).read(), 5, "access log line")
+    runtime.start_container(pod, sandbox, busybox_spec(TRUNCATOR), {"nginx-logs": volume}, 0)
+    wait_for(lambda: os.path.getsize(log) == 0, 5, "access.log truncated")
+    requests.get(f"http://{sandbox.ip}/?again", timeout=5)
+    assert "GET /?again" in wait_for(lambda: open(log).read(), 5, "nginx logging again")
+
+
+def test_new_runtime_instance_adopts_running_containers(runtime, tmp_path):
+    """A restarted kubelet's runtime finds the same pod, IP and running processes."""
+    pod, sandbox, _, states = start_pod(runtime, "nginx", nginx_spec(), busybox_spec(TRUNCATOR))
+    adopted = ProcessRuntime(tmp_path / "root")
+    assert [(s.pod, s.ip) for s in adopted.list_sandboxes()] == [(pod, sandbox.ip)]
+    seen = {c.name: c for c in adopted.list_containers()}
+    assert {n: (c.state, c.id, c.extra["pid"]) for n, c in seen.items()} == {
+        s.name: ("running", s.id, s.extra["pid"]) for s in states}
+    assert adopted.run_sandbox(pod).ip == sandbox.ip
+    assert adopted.run_sandbox(PodRef("default", "other", "uid-other")).ip != sandbox.ip
+    adopted.stop_container(seen["nginx"].id, 5)
+    assert exited(runtime, pod, "nginx").exit_code == 0  # nginx exits cleanly on SIGTERM
+
+
+@pytest.mark.parametrize("command, kill, code, reason", [
+    (["sleep", "300"], signal.SIGKILL, 137, "Error"),
+    (["sleep", "300"], signal.SIGTERM, 143, "Error"),
+    (["sh", "-c", "exit 3"], None, 3, "Error"),
+    (["true"], None, 0, "Completed"),
+])
+def test_exit_code_of_an_ended_container(runtime, command, kill, code, reason):
+    """A container that ends, or whose main process is killed, reports its exit code."""
+    pod, _, _, (state,) = start_pod(runtime, "p", busybox_spec(command, name="main"))
+    if kill:
+        os.kill(state.extra["pid"], kill)
+    ended = wait_for(lambda: exited(runtime, pod, "main"), 5, "container exited")
+    assert (ended.exit_code, ended.reason) == (code, reason) and ended.finished_at
+    wait_for(lambda: not any(map(pid_alive, (state.extra["pid"], state.extra["pgid"]))), 5,
+             "container processes gone")
+
+
+def test_stop_container_kills_after_the_grace_period(runtime):
+    """A container ignoring SIGTERM is SIGKILLed when the grace period ends."""
+    pod, _, _, (state,) = start_pod(
+        runtime, "stubborn", busybox_spec(["sh", "-c", "trap '' TERM; echo ready; while true; do sleep 1; done"],
+                                          name="main"))
+    wait_for(lambda: runtime.logs(state.id) == b"ready\n", 5, "TERM ignored")
+    runtime.stop_container(state.id, 0.3)
+    assert exited(runtime, pod, "main").exit_code == 137
+
+
+def test_restart_keeps_the_previous_log(runtime):
+    """A restarted container gets a new id and restart count; the previous log stays readable."""
+    pod, sandbox, volume, (first,) = start_pod(runtime, "p", busybox_spec(["echo", "first"], name="c"))
+    wait_for(lambda: exited(runtime, pod, "c"), 5, "first attempt ends")
+    second = runtime.start_container(pod, sandbox, busybox_spec(["echo", "second"], name="c"),
+                                     {"nginx-logs": volume}, 1)
+    assert second.id != first.id and second.restart_count == 1
+    wait_for(lambda: exited(runtime, pod, "c"), 5, "second attempt ends")
+    assert runtime.logs(first.id) == b"first\n" and runtime.logs(second.id) == b"second\n"
+
+
+def test_remove_pod_leaves_no_process_and_no_dir(runtime, tmp_path):
+    """After remove_pod no recorded PID runs, the pod dir and the IP allocation are gone.
+
+    A killed process whose parent died with it stays a zombie (no memory, files or
+    sockets) until the host's init reaps it; that is allowed, a running one is not.
+    """
+    pod, sandbox, volume, states = start_pod(runtime, "nginx", nginx_spec(), busybox_spec(TRUNCATOR))
+    pids = [p for s in states for p in (s.extra["pid"], s.extra["pgid"])]
+    assert None not in map(proc_state, pids) and "Z" not in map(proc_state, pids)
+    runtime.remove_pod(pod)
+    assert [p for p in pids if proc_state(p) not in (None, "Z")] == []
+    assert not (tmp_path / "root" / "pods" / pod.uid).exists() and not os.path.exists(volume)
+    assert runtime.list_sandboxes() == [] and runtime.list_containers() == []
+    assert runtime.ips.get(pod.uid) is None
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{sandbox.ip}/", timeout=2)
+
+
+@pytest.mark.parametrize("image, message", [
+    ("redis", 'image "redis" cannot run in the process runtime: it runs only nginx and busybox'),
+    ("quay.io/coreos/etcd:v2", "it runs only nginx and busybox"),
+])
+def test_unknown_image_is_an_image_pull_error(runtime, image, message):
+    """Images other than nginx and busybox fail with ErrImagePull and a clear message."""
+    with pytest.raises(ImagePullError, match=message) as info:
+        runtime.ensure_image(image, "IfNotPresent")
+    assert info.value.reason == "ErrImagePull"
+    pod = PodRef("default", "p", "uid-p")
+    with pytest.raises(ImagePullError):
+        runtime.start_container(pod, runtime.run_sandbox(pod), {"name": "c", "image": image}, {}, 0)
+
+
+def test_missing_host_program_names_the_package(runtime, monkeypatch):
+    """With nginx not installed, ensure_image says which package to install."""
+    monkeypatch.setattr(process_images, "find_program", lambda name: None)
+    with pytest.raises(ImagePullError, match="nginx is not installed: apt-get install nginx-light"):
+        runtime.ensure_image("docker.io/library/nginx:1.25", "Always")
+
+
+def test_known_images_with_registry_and_tag_are_accepted(runtime):
+    """nginx and busybox under any registry, tag or digest are the host programs."""
+    for image in ("nginx", "nginx:1.25", "docker.io/library/busybox:latest", "busybox@sha256:ab"):
+        pulled = runtime.ensure_image(image, "IfNotPresent")
+        assert pulled.image_id == f"process://{process_images.image_name(image)}"
+        assert pulled.warning is None
+
+
+def test_logs_return_stdout_and_stderr(runtime):
+    """logs() returns what the container printed on both streams; tail limits lines."""
+    pod, _, _, (state,) = start_pod(
+        runtime, "p", busybox_spec(["sh", "-c", "echo hello; echo oops >&2; hostname"], name="c"))
+    wait_for(lambda: exited(runtime, pod, "c"), 5, "container ends")
+    assert runtime.logs(state.id) == b"hello\noops\np\n"  # hostname is the pod's name
+    assert runtime.logs(state.id, tail=1) == b"p\n"
+
+
+def test_without_bubblewrap_containers_run_with_a_warning(runtime):
+    """Unsandboxed, nginx still serves and logs into its volume, and ensure_image warns."""
+    runtime._sandboxed = False
+    assert "volumes at absolute mountPaths are unavailable" in runtime.ensure_image("busybox", "Never").warning
+    _, sandbox, volume, (state,) = start_pod(runtime, "nginx", nginx_spec())
+    assert state.extra["sandboxed"] is False
+    assert "Welcome to nginx!" in requests.get(f"http://{sandbox.ip}/", timeout=5).text
+    wait_for(lambda: os.path.getsize(os.path.join(volume, "access.log")) > 0, 5, "access log")
+
+
+def test_pod_ips_skip_used_and_reserved_addresses(tmp_path):
+    """The allocator never gives 127.0.0.1 or an address with a socket, and persists."""
+    ips = PodIPs(tmp_path / "ips.json", "127.0.0.0/29")
+    with socket.socket() as s:
+        s.bind(("127.0.0.2", 0))
+        s.listen()
+        got = {ips.allocate(f"u{i}") for i in range(4)}
+        with pytest.raises(RuntimeError, match="no free pod IP left in 127.0.0.0/29"):
+            ips.allocate("u4")
+    assert got == {f"127.0.0.{i}" for i in (3, 4, 5, 6)}
+    again = PodIPs(tmp_path / "ips.json", "127.0.0.0/29")
+    assert again.get("u0") in got and again.allocate("u0") == again.get("u0")
+    again.release("u0")
+    assert PodIPs(tmp_path / "ips.json", "127.0.0.0/29").get("u0") is None
