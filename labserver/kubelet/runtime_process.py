@@ -7,6 +7,7 @@ containers share, and a directory under the runtime's root dir:
     <root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>/
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
+    <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
     <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr
     <root>/pods/<uid>/containers/<name>/run/            nginx's config, pid and temp files
 
@@ -31,6 +32,7 @@ import subprocess
 import threading
 import time
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -150,6 +152,8 @@ class ProcessRuntime(Runtime):
         sandboxed = self.sandboxed
         launch = self.images.launch(spec["image"], spec, pod, sandbox.ip, volumes, run_dir, sandboxed)
         cid = uuid.uuid4().hex[:16]
+        if old:  # keep the ended attempt for lastState and `kubectl logs --previous`
+            _write_json(cdir / "previous.json", asdict(self._state(cdir, old)))
         with contextlib.suppress(FileNotFoundError):
             (cdir / "exitcode").unlink()
         self._prune_logs(cdir, keep=old["id"] if old else None)
@@ -203,6 +207,9 @@ class ProcessRuntime(Runtime):
             record = _read_json(path)
             if record:
                 states.append(self._state(path.parent, record))
+            previous = _read_json(path.with_name("previous.json"))
+            if previous:
+                states.append(ContainerState(**{**previous, "pod": PodRef(**previous["pod"])}))
         return states
 
     def stop_container(self, container_id: str, grace_seconds: float) -> None:

@@ -138,8 +138,8 @@ def test_stop_container_kills_after_the_grace_period(runtime):
     assert exited(runtime, pod, "main").exit_code == 137
 
 
-def test_restart_keeps_the_previous_log(runtime):
-    """A restarted container gets a new id and restart count; the previous log stays readable."""
+def test_restart_keeps_the_previous_attempt(runtime):
+    """A restarted container gets a new id and restart count; the previous attempt and log stay."""
     pod, sandbox, volume, (first,) = start_pod(runtime, "p", busybox_spec(["echo", "first"], name="c"))
     wait_for(lambda: exited(runtime, pod, "c"), 5, "first attempt ends")
     second = runtime.start_container(pod, sandbox, busybox_spec(["echo", "second"], name="c"),
@@ -147,6 +147,9 @@ def test_restart_keeps_the_previous_log(runtime):
     assert second.id != first.id and second.restart_count == 1
     wait_for(lambda: exited(runtime, pod, "c"), 5, "second attempt ends")
     assert runtime.logs(first.id) == b"first\n" and runtime.logs(second.id) == b"second\n"
+    attempts = ProcessRuntime(runtime.root).list_containers(pod)  # also after a kubelet restart
+    assert [(c.id, c.restart_count, c.state, c.exit_code) for c in attempts] == [
+        (second.id, 1, "exited", 0), (first.id, 0, "exited", 0)]
 
 
 def test_remove_pod_leaves_no_process_and_no_dir(runtime, tmp_path):
