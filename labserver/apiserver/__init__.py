@@ -72,7 +72,9 @@ def create_app(config: dict | None = None) -> Flask:
     @app.after_request
     def warnings(response: Response):
         for text in g.get("warnings", ()):
-            response.headers.add("Warning", '299 - "%s"' % text.replace('"', "'"))
+            # RFC 7234 quoted-string: client-go's ParseWarningHeader unescapes \" and \\
+            quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+            response.headers.add("Warning", f'299 - "{quoted}"')
         return response
 
     return app

@@ -283,7 +283,8 @@ def check_fields(kind: str, obj: dict, mode: str | None) -> list[str]:
         name = ((obj.get("metadata") or {}).get("name")) or ""
         resource = next((r for r in RESOURCES if r.kind == kind), None)
         version = resource.group_version if resource else "v1"
-        causes = [{"reason": "FieldValueInvalid", "message": m, "field": m.split('"')[1]} for m in messages]
+        causes = [{"reason": "FieldValueInvalid", "message": "unknown field", "field": m.split('"')[1]}
+                  for m in messages]
         details = {"name": name, "kind": kind, "causes": causes}
         if resource and resource.group:
             details["group"] = resource.group

@@ -134,9 +134,8 @@ def parse_field_selector(text: str | None, resource: ResourceInfo) -> Callable[[
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         field, op, value = m.group(1).strip(), m.group(2), _unescape(m.group(3).strip())
         if field not in allowed:
-            raise bad_request(f'Unable to find "{resource.group}/{resource.version}, Resource={resource.name}" '
-                              f'that match label selector "", field selector "{text}": '
-                              f"field label not supported: {field}")
+            # kubectl prefixes this with `Unable to find "/v1, Resource=pods" that match ...`
+            raise bad_request(f"field label not supported: {field}")
         terms.append((field, op == "!=", value))
 
     def matches(obj: dict) -> bool:
