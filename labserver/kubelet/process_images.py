@@ -92,7 +92,7 @@ def bwrap_path() -> str | None:
         return None
     if path not in _bwrap_works:
         try:
-            ok = subprocess.run([path, *host_view(), "--", "true"], capture_output=True,
+            ok = subprocess.run([path, *host_view("check"), "--", "true"], capture_output=True,
                                 timeout=10).returncode == 0
         except (OSError, subprocess.TimeoutExpired):
             ok = False

@@ -208,9 +208,20 @@ def test_logs_return_stdout_and_stderr(runtime):
     assert runtime.logs(state.id, tail=1) == b"p\n"
 
 
-def test_without_bubblewrap_containers_run_with_a_warning(runtime):
-    """Unsandboxed, nginx still serves and logs into its volume, and ensure_image warns."""
-    runtime._sandboxed = False
+@pytest.fixture
+def broken_bwrap(tmp_path, monkeypatch):
+    """A `bwrap` that cannot run (as in a container without namespaces)."""
+    fake = tmp_path / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    real = process_images.find_program
+    monkeypatch.setattr(process_images, "find_program",
+                        lambda name: str(fake) if name == "bwrap" else real(name))
+    monkeypatch.setattr(process_images, "_bwrap_works", {})
+
+
+def test_without_bubblewrap_containers_run_with_a_warning(broken_bwrap, runtime):
+    """Where bwrap fails its check, nginx still serves and logs into its volume, with a warning."""
     assert "volumes at absolute mountPaths are unavailable" in runtime.ensure_image("busybox", "Never").warning
     _, sandbox, volume, (state,) = start_pod(runtime, "nginx", nginx_spec())
     assert state.extra["sandboxed"] is False
