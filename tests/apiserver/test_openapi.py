@@ -118,3 +118,20 @@ def test_warn_returns_one_warning_per_unknown_field():
 def test_other_kinds_are_checked(kind, obj, unknown):
     """Nodes, events, leases and namespaces are walked against their own schemas."""
     assert openapi.check_fields(kind, obj, "Warn") == [f'unknown field "{unknown}"']
+
+
+MODEL_NAMES = {"Event": "CoreV1Event", "EventSeries": "CoreV1EventSeries", "KeySelector": "V1ConfigMapKeySelector",
+               "OptionalReference": "V1ConfigMapEnvSource"}
+
+
+def model_fields(model) -> set[str]:
+    return {info.serialization_alias or name for name, info in model.model_fields.items()}
+
+
+@pytest.mark.parametrize("name", sorted(openapi.schema_data()["schemas"]))
+def test_schema_fields_match_the_official_clients_models(name):
+    """Each schema lists exactly the JSON fields of the same type in the official 1.37 client's models,
+    so Strict accepts every real field and nothing else."""
+    from kubernetes import client as k8s
+    model = getattr(k8s, MODEL_NAMES.get(name, f"V1{name}"))
+    assert set(openapi.schema_data()["schemas"][name]) == model_fields(model)
