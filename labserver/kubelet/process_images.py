@@ -216,21 +216,21 @@ def _mounts(spec: dict, volumes: dict[str, str]) -> list[tuple[str, str, bool]]:
 NGINX_CONF = """\
 # Written by the labserver process runtime: Debian's nginx as the "nginx" image.
 worker_processes 1;
-pid {run}/nginx.pid;
+pid "{run}/nginx.pid";
 error_log stderr;
 events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log {log_dir}/access.log;
-    client_body_temp_path {run}/client_body;
-    proxy_temp_path {run}/proxy;
-    fastcgi_temp_path {run}/fastcgi;
-    uwsgi_temp_path {run}/uwsgi;
-    scgi_temp_path {run}/scgi;
+    access_log "{log_dir}/access.log";
+    client_body_temp_path "{run}/client_body";
+    proxy_temp_path "{run}/proxy";
+    fastcgi_temp_path "{run}/fastcgi";
+    uwsgi_temp_path "{run}/uwsgi";
+    scgi_temp_path "{run}/scgi";
     server {{
         listen {ip}:80;
-        root {html};
+        root "{html}";
         index {index};
     }}
 }}
