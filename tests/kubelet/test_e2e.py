@@ -1,0 +1,232 @@
+"""The post end to end, for real: etcd, API server, `python -m labserver kubelet`, each runtime.
+
+Every test runs real processes (etcd, the API server, the kubelet) and real
+containers (Docker) or host processes (nginx, busybox), talks to them over
+loopback or the Docker bridge, and uses the real kubectl from the venv.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from kubelet_testing import nginx_pod, running_ready
+from labserver.kubelet.client import APIClient, APIStatusError
+from labserver.lab.components import start_apiserver
+from labserver.lab.procs import pid_alive, wait_for
+
+NODE = "lab-node"
+KUBECTL = str(Path(sys.executable).parent / "kubectl")
+START = 60  # seconds a pod may take to run (the first Docker start may import layers)
+
+
+def _runtime_skip(name: str) -> str | None:
+    """Why this runtime cannot be tested on this machine, or None."""
+    if name == "docker":
+        from labserver.lab.docker_engine import docker_host
+        if docker_host() is None:
+            return "no Docker engine answers: run `make docker-up` (python -m labserver docker up) or set DOCKER_HOST"
+        import docker
+        api = docker.APIClient(base_url=docker_host(), version="auto")
+        missing = [i for i in ("nginx:latest", "busybox:latest") if not api.images(name=i)]
+        if missing:
+            return f"images {', '.join(missing)} missing in the engine: run `make images` (python -m labserver images)"
+        return None
+    from labserver.lab.sysdeps import install_hint
+    return install_hint("process") or None
+
+
+@pytest.fixture(params=["process", "docker"])
+def runtime_name(request):
+    reason = _runtime_skip(request.param)
+    if reason:
+        pytest.skip(reason)
+    return request.param
+
+
+class Cluster:
+    """The API server, one kubelet and helpers to look at what they run."""
+
+    def __init__(self, apiserver, factory, runtime: str, tmp_path: Path):
+        self.apiserver, self.factory, self.runtime, self.tmp = apiserver, factory, runtime, tmp_path
+        self.root = tmp_path / f"kubelet-{NODE}"
+        self.client = APIClient(apiserver.url)
+        self.kubelet = self.start_kubelet()
+
+    def start_kubelet(self):
+        return self.factory(hostname=NODE, runtime=self.runtime, extra_args=["--restart-backoff=1s"])
+
+    def kubectl(self, *args: str, timeout: float = 60) -> str:
+        proc = subprocess.run([KUBECTL, f"--server={self.apiserver.url}", *args],
+                              capture_output=True, text=True, timeout=timeout)
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+    def pod(self, name: str) -> dict | None:
+        try:
+            return self.client.get(f"/api/v1/namespaces/default/pods/{name}")
+        except APIStatusError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def wait_pod(self, name: str, check, what: str, timeout: float = START) -> dict:
+        return wait_for(lambda: (lambda p: p if p and check(p) else None)(self.pod(name)), timeout,
+                        f"pod {name}: {what}")
+
+    def create(self, pod: dict) -> dict:
+        return self.client.post("/api/v1/namespaces/default/pods", pod)
+
+    def run_nginx(self, name: str = "nginx") -> dict:
+        self.create(nginx_pod(name, node=NODE))
+        return self.wait_pod(name, running_ready, "Running with both containers ready")
+
+    def volume_dir(self, uid: str, volume: str = "nginx-logs") -> Path:
+        found = [p for p in self.root.rglob(volume) if p.is_dir() and uid in str(p)]
+        assert len(found) == 1, found
+        return found[0]
+
+    def main_pids(self, pod: dict) -> dict[str, int]:
+        """container name -> PID of its main process on this host."""
+        pids = {}
+        for st in pod["status"]["containerStatuses"]:
+            kind, _, cid = st["containerID"].partition("://")
+            if kind == "docker":
+                pids[st["name"]] = self.docker().inspect_container(cid)["State"]["Pid"]
+            else:
+                state = self.root.glob(f"pods/{pod['metadata']['uid']}/containers/{st['name']}/state.json")
+                pids[st["name"]] = json.loads(next(state).read_text())["pid"]
+        return pids
+
+    def docker(self):
+        import docker
+        from labserver.lab.docker_engine import docker_host
+        return docker.APIClient(base_url=docker_host(), version="auto")
+
+    def containers_of(self, uid: str, with_sandbox: bool = False) -> list[str]:
+        """What the runtime holds for a pod: Docker containers (the infra one too if asked), or process state dirs."""
+        if self.runtime == "docker":
+            labels = [f"io.kubernetes.pod.uid={uid}"] + ([] if with_sandbox else ["io.kubernetes.docker.type=container"])
+            return [c["Id"] for c in self.docker().containers(all=True, filters={"label": labels})]
+        return [str(p) for p in self.root.glob(f"pods/{uid}/{'*' if with_sandbox else 'containers/*'}")]
+
+
+@pytest.fixture
+def cluster(apiserver, kubelet_factory, runtime_name, tmp_path):
+    c = Cluster(apiserver, kubelet_factory, runtime_name, tmp_path)
+    yield c
+    for pod in c.client.get("/api/v1/namespaces/default/pods")["items"]:  # leave no containers behind
+        grace = 1 if pod["spec"].get("nodeName") == NODE else 0  # nobody else would finish the delete
+        c.client.delete(f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}", {"gracePeriodSeconds": grace})
+    wait_for(lambda: not c.client.get("/api/v1/namespaces/default/pods")["items"], 60, "pods deleted")
+
+
+def get(url: str) -> requests.Response:
+    return requests.get(url, timeout=5)
+
+
+def test_the_post_end_to_end(cluster):
+    """Node Ready; nginx pod Pending -> Running 2/2; page served; log truncated; second pod; delete leaves nothing."""
+    node = wait_for(lambda: cluster.client.get(f"/api/v1/nodes/{NODE}"), 30, "node registered")
+    assert node["metadata"]["labels"]["kubernetes.io/hostname"] == NODE
+    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
+    created = cluster.create(nginx_pod(node=NODE))
+    assert created["status"]["phase"] == "Pending"
+    pod = cluster.wait_pod("nginx", running_ready, "Running with both containers ready")
+    ip = pod["status"]["podIP"]
+    assert "Welcome to nginx!" in get(f"http://{ip}/").text
+    # The log-truncator empties nginx's access.log in the shared emptyDir.
+    access = cluster.volume_dir(pod["metadata"]["uid"]) / "access.log"
+    wait_for(lambda: get(f"http://{ip}/").ok and access.exists() and access.stat().st_size > 0, 10,
+             "a request logged in the volume")
+    wait_for(lambda: access.stat().st_size == 0, 25, "access.log truncated by busybox")
+    out = cluster.kubectl("get", "pods")
+    row = next(line.split() for line in out.splitlines() if line.startswith("nginx "))
+    assert row[1:3] == ["2/2", "Running"], out
+    # A second pod beside it, created with kubectl from YAML, with its own IP.
+    manifest = cluster.tmp / "nginx-the-second.json"
+    manifest.write_text(json.dumps(nginx_pod("nginx-the-second", node=NODE)))
+    cluster.kubectl("create", "-f", str(manifest))
+    second = cluster.wait_pod("nginx-the-second", running_ready, "second pod running")
+    assert second["status"]["podIP"] != ip
+    assert "Welcome to nginx!" in get(f"http://{second['status']['podIP']}/").text
+    # Logs through the API server's pods/log proxy to the kubelet.
+    cluster.kubectl("logs", "nginx", "-c", "nginx")
+    # Delete both: containers, processes and volume dirs all go.
+    pods = [pod, second]
+    pids = [pid for p in pods for pid in cluster.main_pids(p).values()]
+    volumes = [cluster.volume_dir(p["metadata"]["uid"]) for p in pods]
+    cluster.kubectl("delete", "pods/nginx", "pods/nginx-the-second", timeout=90)
+    assert cluster.pod("nginx") is None and cluster.pod("nginx-the-second") is None
+    for p in pods:
+        assert cluster.containers_of(p["metadata"]["uid"], with_sandbox=True) == []
+    assert not [pid for pid in pids if pid_alive(pid)]
+    assert not [v for v in volumes if v.exists()]
+
+
+def test_killed_container_restarts(cluster):
+    """Killing a container's main process: the kubelet restarts it, restartCount 1, page served again."""
+    pod = cluster.run_nginx()
+    os.kill(cluster.main_pids(pod)["nginx"], signal.SIGKILL)
+    pod = cluster.wait_pod("nginx", lambda p: running_ready(p) and next(
+        s for s in p["status"]["containerStatuses"] if s["name"] == "nginx")["restartCount"] == 1, "restarted")
+    nginx = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "nginx")
+    assert "terminated" in nginx["lastState"]
+    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+
+
+def test_api_server_restart(cluster, etcd, tmp_path):
+    """The API server restarts: pods keep serving meanwhile, the kubelet reconnects, no duplicates."""
+    pod = cluster.run_nginx()
+    ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
+    port = int(cluster.apiserver.url.rsplit(":", 1)[1])
+    cluster.apiserver.stop()
+    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+    cluster.apiserver = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=port)
+    cluster.create(nginx_pod("nginx-the-second", node=NODE))
+    cluster.wait_pod("nginx-the-second", running_ready, "new pod picked up after the restart")
+    again = cluster.pod("nginx")
+    assert running_ready(again)
+    assert sorted(s["containerID"] for s in again["status"]["containerStatuses"]) == ids
+    assert len(cluster.containers_of(pod["metadata"]["uid"])) == 2
+
+
+def test_kubelet_restart_adopts(cluster):
+    """The kubelet stops (pods keep serving) and starts again: it adopts them, nothing restarted or doubled."""
+    pod = cluster.run_nginx()
+    ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
+    cluster.kubelet.stop()
+    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+    cluster.kubelet = cluster.start_kubelet()
+    cluster.create(nginx_pod("nginx-the-second", node=NODE))
+    cluster.wait_pod("nginx-the-second", running_ready, "the new kubelet runs new pods")
+    again = cluster.pod("nginx")
+    assert running_ready(again)
+    assert sorted(s["containerID"] for s in again["status"]["containerStatuses"]) == ids
+    assert all(s["restartCount"] == 0 for s in again["status"]["containerStatuses"])
+    assert len(cluster.containers_of(pod["metadata"]["uid"])) == 2
+
+
+def test_missing_image_and_other_node(cluster):
+    """A missing image: ErrImagePull with a message, other pods unharmed; a pod bound elsewhere is ignored."""
+    bad = nginx_pod("broken", node=NODE)
+    bad["spec"]["containers"][1]["image"] = "labserver-no-such-image:1.0"
+    cluster.create(bad)
+    cluster.create(nginx_pod("elsewhere", node="some-other-node"))
+    pod = cluster.run_nginx()
+
+    def pull_error(p):
+        st = next(s for s in p["status"].get("containerStatuses", []) if s["name"] == "log-truncator")
+        return (st["state"].get("waiting") or {}).get("reason") in ("ErrImagePull", "ImagePullBackOff") and st
+    broken = cluster.wait_pod("broken", pull_error, "ErrImagePull")
+    st = pull_error(broken)
+    assert "labserver-no-such-image" in st["state"]["waiting"]["message"]
+    assert next(s for s in broken["status"]["containerStatuses"] if s["name"] == "nginx")["ready"]
+    assert running_ready(cluster.pod("nginx")) and pod["status"]["podIP"]
+    assert cluster.pod("elsewhere")["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
