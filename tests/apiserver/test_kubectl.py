@@ -270,3 +270,22 @@ def test_delete_bound_pod_waits_for_the_kubelet(api, kubectl):
     assert deleter.returncode == 0, out
     assert out.strip() == 'pod "web" deleted from default namespace'
     assert api.get(url).status_code == 404
+
+
+def test_get_namespaces_events_and_leases_columns(api, kubectl):
+    """Namespaces, events and leases print the columns kubectl shows for them on a real cluster."""
+    created = create(api, pod("web"))
+    record_event(api, created, "Scheduled", "Successfully assigned default/web to lab-node")
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "lab-node"},
+             "spec": {"holderIdentity": "lab-node", "leaseDurationSeconds": 40}}
+    response = api.post("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease)
+    assert response.status_code == 201, response.text
+    namespaces = table(kubectl("get", "namespaces").stdout)
+    assert namespaces[0] == ["NAME", "STATUS", "AGE"]
+    assert [row[:2] for row in namespaces[1:]] == [["default", "Active"], ["kube-node-lease", "Active"],
+                                                   ["kube-system", "Active"]]
+    events = table(kubectl("get", "events").stdout)
+    assert events[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
+    assert events[1][1:] == ["Normal", "Scheduled", "pod/web", "Successfully assigned default/web to lab-node"]
+    leases = table(kubectl("get", "leases", "-n", "kube-node-lease").stdout)
+    assert leases[0] == ["NAME", "HOLDER", "AGE"] and leases[1][:2] == ["lab-node", "lab-node"]
