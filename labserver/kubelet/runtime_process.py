@@ -167,6 +167,7 @@ class ProcessRuntime(Runtime):
                     ["/bin/sh", "-c", WRAPPER, str(cdir / "exitcode"), *argv],
                     stdin=write_end, stdout=log, stderr=subprocess.STDOUT, env=launch.env,
                     cwd=launch.cwd, start_new_session=True)
+            wrapper_ticks = procfs.start_ticks(wrapper.pid)
             os.close(write_end)
             write_end = -1
             pid = _read_pid(read_end, PID_TIMEOUT)
@@ -179,7 +180,7 @@ class ProcessRuntime(Runtime):
             "image_id": f"process://{image_name(spec['image'])}",
             "pod": vars(pod).copy(), "restart_count": restart_count,
             "boot_id": self._boot, "sandboxed": sandboxed,
-            "pgid": wrapper.pid, "pgid_ticks": procfs.start_ticks(wrapper.pid),
+            "pgid": wrapper.pid, "pgid_ticks": wrapper_ticks,
             "pid": pid, "pid_ticks": procfs.start_ticks(pid) if pid else None,
             "started_at": _now(), "previous_id": old["id"] if old else None,
         }

@@ -13,7 +13,7 @@ import requests
 
 from labserver.kubelet import process_images
 from labserver.kubelet.pod_ips import PodIPs
-from labserver.kubelet.runtime import ImagePullError, PodRef
+from labserver.kubelet.runtime import ImagePullError, PodRef, RuntimeError_
 from labserver.kubelet.runtime_process import ProcessRuntime
 from labserver.lab import sysdeps
 from labserver.lab.procs import pid_alive, wait_for
@@ -182,6 +182,14 @@ def test_unknown_image_is_an_image_pull_error(runtime, image, message):
     pod = PodRef("default", "p", "uid-p")
     with pytest.raises(ImagePullError):
         runtime.start_container(pod, runtime.run_sandbox(pod), {"name": "c", "image": image}, {}, 0)
+
+
+def test_view_that_cannot_be_built_is_a_run_container_error(runtime):
+    """A mountPath bubblewrap cannot create fails the start with bwrap's own message."""
+    spec = busybox_spec(["true"], name="c", mount="/proc/sys/nope")
+    with pytest.raises(RuntimeError_, match="did not start: bwrap: Can't mkdir /proc/sys/nope") as info:
+        start_pod(runtime, "p", spec)
+    assert info.value.reason == "RunContainerError"
 
 
 def test_missing_host_program_names_the_package(runtime, monkeypatch):
