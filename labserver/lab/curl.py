@@ -69,7 +69,7 @@ def curl_command(method: str, url: str, body_file: str | None = None, body: Any 
         data = f"@{body_file}" if body_file else shlex.quote(json.dumps(body, separators=(",", ":")))
         lines.append(f"--header {shlex.quote('Content-Type: ' + content_type)} --data {data}")
     if jq_filter:
-        lines.append(f"| jq {shlex.quote(jq_filter)}")
+        lines.append(f"| jq '{jq_filter}'")
     return "$ " + " \\\n    ".join(lines)
 
 

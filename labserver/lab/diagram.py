@@ -19,16 +19,23 @@ class Message:
     label: str
 
 
-def sequence(participants: list[str], messages: list[Message], width: int | None = None) -> str:
+def sequence(participants: list[str], messages: list[Message], min_gap: int = 16) -> str:
     """Draw participants as columns and each message as a labelled arrow.
 
-    Columns are as wide as the longest label between neighbours needs.
+    Each gap between two neighbouring columns is as wide as the longest label
+    of an arrow between those two needs.
     """
-    if width is None:
-        width = max([16, *(len(m.label) + 4 for m in messages
-                           if abs(participants.index(m.src) - participants.index(m.dst)) == 1)])
-    x = {name: 2 + i * width for i, name in enumerate(participants)}
-    total = 2 + (len(participants) - 1) * width + 2
+    index = {name: i for i, name in enumerate(participants)}
+    gaps = [min_gap] * (len(participants) - 1)
+    for m in messages:
+        lo = min(index[m.src], index[m.dst])
+        if abs(index[m.src] - index[m.dst]) == 1:
+            gaps[lo] = max(gaps[lo], len(m.label) + 4)
+    x, pos = {}, 2
+    for i, name in enumerate(participants):
+        x[name] = pos
+        pos += gaps[i] if i < len(gaps) else 0
+    total = pos + 2
 
     def lifelines() -> list[str]:
         row = [" "] * total
@@ -36,7 +43,7 @@ def sequence(participants: list[str], messages: list[Message], width: int | None
             row[pos] = "│"
         return row
 
-    heads = [" "] * (total + width)
+    heads = [" "] * (total + max(len(p) for p in participants))
     for name, pos in x.items():
         start = max(0, pos - len(name) // 2)
         heads[start:start + len(name)] = name

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 import shlex
+import re
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 from .procs import LabError
 
+_RESPONSE = re.compile(r'"Response" verb="(?P<verb>\w+)" url="(?P<url>[^"]+)" status="(?P<status>[^"]+)"')
 KUBECONFIG = """\
 apiVersion: v1
 kind: Config
@@ -63,16 +66,39 @@ class Kubectl:
         return subprocess.run([kubectl_binary(), *args], capture_output=True, text=True,
                               env=self.env(), cwd=self.dir, timeout=timeout)
 
-    def __call__(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        """Run and show `kubectl args`; raise LabError on a non-zero exit when check."""
-        print("$ kubectl " + " ".join(shlex.quote(a) for a in args))
+    def __call__(self, *args: str, check: bool = True, head: int | None = None, timeout: float = 60) -> str:
+        """Run and show `kubectl args` (only its first `head` lines, like `| head`).
+
+        Returns what was shown (stdout and stderr); raises LabError on a
+        non-zero exit when `check`.
+        """
+        print("$ kubectl " + " ".join(shlex.quote(a) for a in args) + (f" | head -{head}" if head else ""))
         r = self.run(*args, timeout=timeout)
         out = (r.stdout + r.stderr).rstrip()
+        if head:
+            out = "\n".join(out.splitlines()[:head])
         if out:
             print(out)
         if check and r.returncode != 0:
             raise LabError(f"kubectl {args[0]} exited with {r.returncode}")
-        return r.stdout
+        return out
+
+    def requests(self, *args: str) -> list[tuple[str, str, str]]:
+        """Run kubectl with -v=6 and a fresh discovery cache; return (verb, path, status) it sent.
+
+        kubectl logs every request at -v=6. A fresh cache makes it ask for
+        discovery first, as it does the first time it meets a server.
+        """
+        with tempfile.TemporaryDirectory() as home:
+            env = {**self.env(), "HOME": home}
+            r = subprocess.run([kubectl_binary(), *args, "-v=6"], capture_output=True, text=True, env=env,
+                               cwd=self.dir, timeout=60)
+        found = []
+        for m in _RESPONSE.finditer(r.stderr):
+            path = m["url"].split("://", 1)[-1].split("/", 1)[-1]
+            path = "/" + path.replace("?timeout=32s", "").replace("&timeout=32s", "")
+            found.append((m["verb"], path, m["status"]))
+        return found
 
     def watch(self, *args: str, until, timeout: float = 60) -> "Watch":
         """Start `kubectl args --watch` in the background; see Watch."""

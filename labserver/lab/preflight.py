@@ -100,7 +100,7 @@ def _ports(report: Report, ports: dict) -> None:
     for what, port in ports.items():
         owner = what.split("_")[0]
         if not port_in_use("127.0.0.1", port):
-            report.add(True, f"port {port} is free (for the {PORT_NAMES.get(what, what)})")
+            report.add(True, f"port {port} is free ({PORT_NAMES.get(what, what)})")
         elif lab_running.get(owner):
             report.add(True, f"port {port} is used by the lab's own {owner}, already running: "
                              f"the notebooks reuse it")

@@ -2,9 +2,8 @@
 
 Notebook kernels come and go; the servers they start outlive them. Like the
 post's `etcd-container-id` file, each start leaves a record here - pid files,
-the etcd container id, the kubelet's runtime and root dir, the ports, the uids
-of the pods the lab has seen - and `python -m labserver teardown` stops exactly
-what these records name. A recorded PID is only trusted while /proc says it is
+the etcd container id, the kubelet's runtime and root dir, the ports - and
+`python -m labserver teardown` stops exactly what these records name. A recorded PID is only trusted while /proc says it is
 still the program the lab started (PIDs get reused), never found by name.
 """
 from __future__ import annotations
@@ -19,7 +18,6 @@ ETCD_PID = "etcd.pid"
 ETCD_CONTAINER = "etcd-container-id"
 KUBELET = "kubelet.json"
 LAB = "lab.json"
-PODS = "pods.json"
 COMPONENTS = ("kubelet", "apiserver", "etcd")
 # What the command line of each recorded PID must contain to still be ours.
 MARKERS = {"etcd": "etcd", "apiserver": "labserver\0apiserver", "kubelet": "labserver\0kubelet"}
@@ -137,7 +135,7 @@ def etcd_describe() -> str:
     return f"etcd process {read_pid('etcd')} (pid in {ETCD_PID})"
 
 
-# --- kubelet, ports, pods ------------------------------------------------------------------------
+# --- kubelet and ports ------------------------------------------------------------------------------
 
 def kubelet() -> dict:
     """{'runtime', 'root_dir', 'node', 'port'} of the lab's kubelet, or {}."""
@@ -156,23 +154,3 @@ def save_ports(values: dict) -> None:
     data = read_json(LAB)
     data["ports"] = values
     write_json(LAB, data)
-
-
-def remember_pod(pod: dict) -> None:
-    """Note a pod the lab has seen on its node, so teardown can find its containers."""
-    meta = pod.get("metadata", {})
-    uid = meta.get("uid")
-    known = read_json(PODS)
-    if uid and uid not in known:
-        known[uid] = f"{meta.get('namespace', 'default')}/{meta.get('name')}"
-        write_json(PODS, known)
-
-
-def pods() -> dict:
-    """{uid: 'namespace/name'} of every pod the lab has seen."""
-    return read_json(PODS)
-
-
-def forget_pods() -> None:
-    with contextlib.suppress(FileNotFoundError):
-        (state_dir() / PODS).unlink()

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 import requests
 
 from . import records
@@ -61,7 +59,6 @@ def delete_pods(say=print, timeout: float = 40) -> list[str]:
     kubelet_up = records.component_alive("kubelet")
     done = []
     for pod in pods:
-        records.remember_pod(pod)
         meta = pod["metadata"]
         # Without a kubelet nobody would finish a graceful delete: remove the object at once.
         body = {} if kubelet_up else {"gracePeriodSeconds": 0}
@@ -80,7 +77,11 @@ def delete_pods(say=print, timeout: float = 40) -> list[str]:
 
 
 def _runtime():
-    """The kubelet's runtime object on the lab's kubelet root dir, or None."""
+    """The kubelet's runtime object on the lab's kubelet root dir, or None.
+
+    Both runtimes scope what they list to one root dir (the Docker runtime
+    labels its containers with it), so what it lists is the lab's and only that.
+    """
     rec = records.kubelet()
     if not rec.get("runtime") or not rec.get("root_dir"):
         return None
@@ -91,13 +92,6 @@ def _runtime():
         return None
 
 
-def _ours(runtime, uid: str) -> bool:
-    """A pod is the lab's if the lab saw it, or the lab kubelet's root dir holds its files."""
-    if runtime.name == "process":
-        return True  # the process runtime's state lives under the lab kubelet's root dir only
-    return uid in records.pods() or (Path(records.kubelet()["root_dir"]) / "pods" / uid).exists()
-
-
 def runtime_containers(say=None) -> list:
     """Containers the runtime still holds for the lab's pods (running or not)."""
     runtime = _runtime()
@@ -106,7 +100,7 @@ def runtime_containers(say=None) -> list:
             say("no container runtime to ask: the lab's kubelet never started, or its engine is gone")
         return []
     try:
-        found = [c for c in runtime.list_containers() if _ours(runtime, c.pod.uid)]
+        found = runtime.list_containers()
     finally:
         runtime.close()
     if say:
@@ -124,11 +118,10 @@ def sweep_runtime(say=print) -> list[str]:
     done = []
     try:
         for sandbox in runtime.list_sandboxes():
-            if _ours(runtime, sandbox.pod.uid):
-                runtime.remove_pod(sandbox.pod)
-                done.append(f"removed pod {sandbox.pod.namespace}/{sandbox.pod.name}'s containers "
-                            f"from the {runtime.name} runtime")
-                say(done[-1])
+            runtime.remove_pod(sandbox.pod)
+            done.append(f"removed pod {sandbox.pod.namespace}/{sandbox.pod.name}'s containers "
+                        f"from the {runtime.name} runtime")
+            say(done[-1])
     finally:
         runtime.close()
     return done
@@ -136,7 +129,7 @@ def sweep_runtime(say=print) -> list[str]:
 
 # --- the servers ---------------------------------------------------------------------------------
 
-def _stop_component(name: str, what: str, say) -> list[str]:
+def _stop_component(name: str, what: str, say, tag: str = "") -> list[str]:
     pid = records.component_pid(name)
     records_pid = records.read_pid(name)
     if pid is None:
@@ -145,7 +138,7 @@ def _stop_component(name: str, what: str, say) -> list[str]:
         return []
     stop_pid(pid)
     records.forget_pid(name)
-    say(f"stopped the {what} (pid {pid})")
+    say(f"{tag}stopped the {what} (pid {pid})")
     return [f"{what} (pid {pid})"]
 
 
@@ -162,7 +155,7 @@ def stop_etcd(say=print) -> list[str]:
     """Stop the post's etcd container (and remove it), or the etcd process."""
     cid = records.etcd_container_id()
     if not cid:
-        return _stop_component("etcd", "etcd process", say)
+        return _stop_component("etcd", "etcd process", say, tag="[process] ")
     container = records._container(cid)
     records.forget_etcd_container()
     if container is None:
@@ -182,8 +175,6 @@ def stop_everything(say=print) -> list[str]:
     stopped += sweep_runtime(say)
     stopped += stop_apiserver(say)
     stopped += stop_etcd(say)
-    if not leftovers():
-        records.forget_pods()
     return stopped
 
 

@@ -1,0 +1,60 @@
+"""nbval session setup: the notebooks run against a clean lab, and leave nothing behind.
+
+The notebooks start real servers (etcd, the API server, the kubelet, pods) that
+outlive each notebook's kernel, by design. So around the whole session:
+before the first notebook, whatever an earlier run left is stopped (the
+notebooks expect to start from nothing); after the last one - also after a
+failure or Ctrl-C - `labserver.lab.teardown` stops everything the lab started.
+
+nbval's cell items take no fixtures, so this is done with the session hooks
+(the same place a session-scoped autouse fixture would run).
+
+The node is named after the machine's hostname, which differs between the
+machine that stored the outputs and the one running the tests: every cell's
+comparison also masks both names (the stored one is in the notebook's
+metadata, written by `labserver.lab.walkthrough --in-place`).
+"""
+from __future__ import annotations
+
+import re
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labserver.lab import teardown  # noqa: E402
+
+
+def _say(line: str) -> None:
+    print(f"\nnotebooks: {line}", flush=True)
+
+
+def pytest_sessionstart(session):
+    teardown.stop_everything(say=lambda line: _say(f"(clean start) {line}"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    teardown.stop_everything(say=lambda line: _say(f"(teardown) {line}"))
+
+
+def _hostnames(nb) -> set[str]:
+    names = {socket.gethostname().lower()}
+    recorded = (nb.metadata.get("labserver") or {}).get("hostname") if nb is not None else None
+    if recorded:
+        names.add(recorded)
+    return {n for n in names if n}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield  # the notebook's own setup (its kernel, sanitize.cfg) has run now
+    parent = item.parent
+    patterns = getattr(parent, "sanitize_patterns", None)
+    if patterns is None or getattr(parent, "_lab_hostnames_added", False):
+        return
+    for name in sorted(_hostnames(getattr(parent, "nb", None)), key=len, reverse=True):
+        patterns[rf"(?<![\w.-]){re.escape(name)}(?![\w-])"] = "<hostname>"
+    parent._lab_hostnames_added = True
