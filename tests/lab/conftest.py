@@ -1,0 +1,31 @@
+"""Fixtures for the lab helpers: a whole lab (state dir, ports) private to one test.
+
+Each `lab` gets its own state dir and free loopback ports, so tests never
+touch the workbook's `.lab/` or the post's fixed ports, and everything the
+test started is torn down by the lab's own teardown afterwards.
+"""
+from __future__ import annotations
+
+import pytest
+
+from labserver.lab import teardown
+from labserver.lab.cluster import Lab, Ports
+from labserver.lab.procs import free_port
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """A Lab with the process runtime on free ports and a temp state dir; torn down after."""
+    monkeypatch.setenv("LABSERVER_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("LAB_RUNTIME", "process")
+    ports = Ports(etcd=free_port(), etcd_peer=free_port(), apiserver=free_port(), kubelet=free_port())
+    yield Lab(ports=ports, quiet=True)
+    teardown.stop_everything(say=lambda line: None)
+
+
+@pytest.fixture
+def process_runtime_ready():
+    """Skip (with the install command) when the process runtime's programs are missing."""
+    from labserver.lab.sysdeps import install_hint, missing
+    if [p for p in missing("process") if p != "bubblewrap"]:
+        pytest.skip(install_hint("process"))

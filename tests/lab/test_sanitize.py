@@ -1,0 +1,59 @@
+"""notebooks/sanitize.cfg masks what differs between runs and runtimes, and nothing else."""
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbval.plugin import get_sanitize_patterns
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+PATTERNS = get_sanitize_patterns((NOTEBOOKS / "sanitize.cfg").read_text())
+
+
+def sanitize(text: str) -> str:
+    for regex, replace in PATTERNS:
+        text = re.sub(regex, replace, text)
+    return text
+
+
+@pytest.mark.parametrize("docker, process", [
+    ("[docker] $ docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host quay.io/coreos/etcd\n"
+     "[docker] container 160add451e39 started\netcd answers on http://127.0.0.1:2379\n",
+     "[process] $ etcd --name lab --data-dir .lab/etcd-data\n[process] etcd runs as process 24507\n"
+     "  … removed .lab/etcd-data/ left by an earlier run\netcd answers on http://127.0.0.1:2379\n"),
+    ('"podIP": "172.17.0.2",\n"containerID": "docker://8f0c2d1e",\n"startTime": "2026-11-26T14:38:16Z"',
+     '"podIP": "127.1.0.63",\n"containerID": "process://2909c0ca",\n"startTime": "2026-11-26T15:01:02Z"'),
+    ("nginx-the-second   2/2     Running   0          12s   172.17.0.3   vm",
+     "nginx-the-second   2/2     Running   0          3m2s  127.1.0.67   vm"),
+    ('"resourceVersion": "19"', '"resourceVersion": "230"'),
+    ("nginx is Running with 2/2 containers ready, after 1.3s", "nginx is Running with 2/2 containers ready, after 0.1s"),
+])
+def test_runtime_and_timing_differences_are_masked(docker, process):
+    """The same step seen with Docker and with host processes compares equal."""
+    assert sanitize(docker) == sanitize(process)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("HTTP 201 Created", "HTTP 409 Conflict"),
+    ('"phase": "Running"', '"phase": "Pending"'),
+    ("nginx 2/2 Running", "nginx 0/2 Running"),
+    ("etcd answers on http://127.0.0.1:2379", "etcd answers on http://127.0.0.1:2380"),
+    ("--service-cluster-ip-range=10.0.0.0/16", "--service-cluster-ip-range=10.0.0.0/24"),
+    ("checkpoint passed", "checkpoint failed"),
+])
+def test_what_matters_is_still_compared(a, b):
+    """Status codes, phases, ready counts, the lab's own ports and flags are not masked."""
+    assert sanitize(a) != sanitize(b)
+
+
+def test_committed_notebooks_are_executed_and_record_their_hostname():
+    """Every notebook is stored with outputs (nbval only compares stored outputs) and no errors."""
+    paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
+    assert [p.name[:2] for p in paths] == ["00", "01", "02", "03", "04", "05", "06"]
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.outputs for c in code), f"{path.name} has cells without stored output"
+        assert not any(o.output_type == "error" for c in code for o in c.outputs), path.name
+        assert nb.metadata["labserver"]["hostname"]
+        assert not any("NBVAL_IGNORE_OUTPUT" in c.source for c in code if "checkpoint" in c.source)

@@ -1,0 +1,58 @@
+"""`python -m labserver teardown [--check]` stops exactly what the lab started, from any state."""
+import os
+import signal
+import subprocess
+
+import requests
+
+from labserver.lab import records, teardown
+from labserver.lab.procs import pid_alive, wait_for
+
+
+def test_check_lists_what_runs_teardown_stops_it_check_is_clean(lab, capsys):
+    """--check fails naming etcd and the API server; teardown stops both; --check then passes."""
+    lab.catch_up(upto=2)
+    capsys.readouterr()
+    assert teardown.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    assert "etcd (pid" in err and "apiserver (pid" in err and f"127.0.0.1:{lab.ports.apiserver}" in err
+    assert teardown.main([]) == 0
+    out = capsys.readouterr().out
+    assert "stopped the API server" in out and "stopped the etcd process" in out
+    assert teardown.main(["--check"]) == 0
+
+
+def test_teardown_with_nothing_running_says_so(lab, capsys):
+    """From an empty state dir, teardown stops nothing and says so."""
+    assert teardown.main([]) == 0
+    assert "nothing was running" in capsys.readouterr().out
+
+
+def test_a_reused_pid_is_never_killed(lab, capsys):
+    """A pid file whose PID now belongs to another program is ignored, not signalled."""
+    stranger = subprocess.Popen(["sleep", "60"])
+    try:
+        for name in ("apiserver", "kubelet", "etcd"):
+            (lab.dir / records.pid_file(name)).write_text(f"{stranger.pid}\n")
+        assert teardown.main([]) == 0
+        assert "nothing was running" in capsys.readouterr().out
+        assert pid_alive(stranger.pid)
+        assert not (lab.dir / "apiserver.pid").exists()  # the stale record is dropped
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
+def test_pods_of_a_dead_kubelet_are_removed_from_the_runtime(lab, process_runtime_ready, capsys):
+    """Kubelet killed with its pod running: teardown removes the pod object and its containers."""
+    lab.catch_up(upto=4)
+    ip = lab.get_pod("nginx")["status"]["podIP"]
+    os.kill(records.read_pid("kubelet"), signal.SIGKILL)
+    wait_for(lambda: not records.component_alive("kubelet"), 10, "the kubelet to die")
+    assert requests.get(f"http://{ip}/", timeout=2).ok  # its pod outlives it, as upstream
+    stopped = teardown.stop_everything(say=print)
+    out = capsys.readouterr().out
+    assert "deleted pod default/nginx through the API server" in out
+    assert "removed pod default/nginx's containers from the process runtime" in out
+    assert teardown.runtime_containers() == [] and teardown.leftovers() == []
+    assert len(stopped) == 4  # the pod object, its containers, the API server, etcd
