@@ -420,8 +420,9 @@ class Lab:
         """Every revision of the pod's etcd key, oldest first: who wrote it and what it said.
 
         The first revision is the create (our POST); every later one is a
-        status write by the kubelet. How many intermediate writes there are
-        depends on timing, so those rows are printed as progress ('  … ').
+        status write by the kubelet. How many writes it takes to get from
+        Pending to Running depends on timing, so all but the last are printed
+        as progress ('  … ').
         """
         key = f"/registry/pods/{namespace}/{name}"
         client = self.etcd_client()
@@ -448,7 +449,7 @@ class Lab:
         text = timeline(table, ("revision", "written by", "phase", "ready", "waiting", "podIP")).splitlines()
         print(f"history of {key} in etcd, one row per write:")
         for i, line in enumerate(text):
-            print(f"  … {line}" if 3 < i < len(text) - 1 else line)
+            print(f"  … {line}" if 2 < i < len(text) - 1 else line)
         return rows
 
     def etcd_value(self, key: str) -> dict:

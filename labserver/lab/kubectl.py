@@ -110,8 +110,9 @@ class Watch:
 
     Use as a context manager: kubectl starts, lists, and keeps printing rows as
     they change. On leaving the block we wait until a row satisfies `until`,
-    stop kubectl and print what it showed: the first listing, the first change
-    (for a created pod: its ADDED row, always Pending), and the matching row.
+    stop kubectl and print what it showed: the first listing, the first row of
+    an object that was not listed (a created pod's ADDED row, always Pending),
+    and the matching row.
     Rows in between depend on timing, so they are printed as progress ('  … ').
     """
 
@@ -157,10 +158,13 @@ class Watch:
         print("$ kubectl " + " ".join(shlex.quote(a) for a in self.args) + " --watch"
               "    # started before the command above; stopped here")
         last = next((i for i, line in enumerate(self.lines) if i >= self.initial and self.until(line)), None)
+        listed = {line.split()[0] for line in self.lines[1:self.initial] if line.split()}
+        first_new = next((i for i, line in enumerate(self.lines)
+                          if i >= self.initial and line.split() and line.split()[0] not in listed), None)
         for i, line in enumerate(self.lines):
             if last is not None and i > last:
                 break
-            keep = i <= self.initial or i == last  # the list, the first change, the last
+            keep = i < self.initial or i in (first_new, last)  # the list, a new object's first row, the last
             print(line if keep else f"  … {line}")
         if not ok or last is None:
             raise LabError(f"kubectl watch: no row matched within {self.timeout:g}s")
