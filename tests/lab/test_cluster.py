@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from labserver.lab import records, teardown
-from labserver.lab.cluster import Lab, choose_runtime
+from labserver.lab.cluster import choose_runtime
 from labserver.lab.procs import LabError
 
 
