@@ -305,6 +305,19 @@ class Lab(LabPictures):
             print(f"pod {name} already exists")
         self.wait_for_pod(name)
 
+    def remove_leftover(self, path: str, timeout: float = 60) -> None:
+        """Delete the object at `path` if an earlier run of the notebook left it; wait until gone.
+
+        Prints nothing when there is nothing to remove (a first run).
+        """
+        url = f"{self.api_url}{path}"
+        if requests.get(url, timeout=5).status_code != 200:
+            return
+        requests.delete(url, timeout=5)
+        wait_for(lambda: requests.get(url, timeout=5).status_code == 404, timeout,
+                 f"{path} to be deleted", progress=progress)
+        print(f"(deleted {path.rsplit('/', 1)[-1]}, left by an earlier run of this notebook)")
+
     def http_get(self, url: str, head: int = 4) -> str:
         """GET a page (the pod's nginx) and print its first lines, like `curl ... | head -4`."""
         print(f"$ curl --silent {url} | head -{head}")
