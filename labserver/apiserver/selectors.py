@@ -33,11 +33,12 @@ _LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[
                         r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # One requirement: `key op value`, `key in (a,b)`, `key`, `!key`.
-_TOKEN = re.compile(r"\s*(\(|\)|,|!=|==|=|!|[^\s(),!=]+)\s*")
+_TOKEN = re.compile(r"\s*(\(|\)|,|!=|==|=|!|<|>|[^\s(),!=<>]+)\s*")
 
 
 def parse_label_selector(text: str | None) -> Callable[[dict], bool]:
-    """A predicate on an object's labels dict (None counts as empty) for a label selector."""
+    """A predicate on an object's labels dict (None counts as empty) for a label selector
+    (=, ==, !=, in, notin, exists, !exists, and the integer comparisons > and <)."""
     text = (text or "").strip()
     if not text:
         return lambda labels: True
@@ -103,6 +104,19 @@ def _parse_requirement(tokens: list[str], pos: int, text: str):
         if op == "!=":
             return (lambda labels: labels.get(key) != value), nxt
         return (lambda labels: key in labels and labels[key] == value), nxt
+    if op in (">", "<"):
+        bound = tokens[pos + 1] if pos + 1 < len(tokens) else ""
+        if not re.fullmatch(r"-?\d+", bound):
+            raise bad_request(f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an "
+                              f"integer: {bound!r}")
+        limit = int(bound)
+
+        def compare(labels: dict) -> bool:
+            value = labels.get(key)
+            if value is None or not re.fullmatch(r"-?\d+", value):
+                return False
+            return int(value) > limit if op == ">" else int(value) < limit
+        return compare, pos + 2
     if op in ("in", "notin"):
         if pos + 1 >= len(tokens) or tokens[pos + 1] != "(":
             raise bad_request(f"unable to parse requirement: found '{tokens[pos + 1] if pos + 1 < len(tokens) else ''}', expected: '('")

@@ -8,7 +8,7 @@ from labserver.apiserver.selectors import parse_field_selector, parse_label_sele
 PODS = lookup("", "v1", "pods")
 EVENTS = lookup("", "v1", "events")
 NODES = lookup("", "v1", "nodes")
-LABELS = {"app": "web", "tier": "front", "canary": ""}
+LABELS = {"app": "web", "tier": "front", "canary": "", "replicas": "3"}
 
 
 @pytest.mark.parametrize("selector, expected", [
@@ -33,6 +33,11 @@ LABELS = {"app": "web", "tier": "front", "canary": ""}
     ("app=web,tier=front", True),
     ("app=web, tier=back", False),
     (" app = web ,  !missing ", True),
+    ("replicas>2", True),
+    ("replicas<3", False),
+    ("replicas>-1,replicas<4", True),
+    ("app>1", False),
+    ("missing<9", False),
 ])
 def test_label_selector_matches(selector, expected):
     """Each label selector operator matches the labels it should and no others."""
@@ -46,7 +51,7 @@ def test_label_selector_treats_missing_labels_as_empty():
 
 
 @pytest.mark.parametrize("selector", ["=web", "app in ()", "app in (a", "app=web,", "a b", "app=we b",
-                                      "app in x", "!", "bad key!=x/", "app=" + "x" * 64])
+                                      "app in x", "!", "bad key!=x/", "app=" + "x" * 64, "replicas>x", "replicas<"])
 def test_label_selector_bad_syntax_is_400(selector):
     """Malformed label selectors are 400 BadRequest, never a crash."""
     with pytest.raises(APIError) as err:
