@@ -7,8 +7,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
-LAB_RUNTIME ?= process
+# Container runtime for the notebooks: process | docker | auto. `make lab` and
+# `make walkthrough` default to auto (Docker when an engine answers); the test
+# run defaults to process, and CI runs the notebooks again with docker.
+LAB_RUNTIME ?= auto
 export LAB_RUNTIME
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
         check-clean bench lab walkthrough clean
@@ -40,7 +44,7 @@ images: venv
 
 test: venv system-deps
 	$(MAKE) test-unit
-	$(MAKE) test-notebooks
+	$(MAKE) test-notebooks LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
 	$(MAKE) check-clean
 
 test-unit: venv
@@ -58,7 +62,7 @@ bench: venv system-deps
 
 lab: venv system-deps
 	@echo "Open the URL Jupyter prints below (bound to 127.0.0.1)."
-	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser --notebook-dir=notebooks
+	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir=notebooks
 
 walkthrough: venv system-deps
 	$(PY) -m labserver.lab.walkthrough
