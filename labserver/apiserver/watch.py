@@ -74,6 +74,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
         deadline = time.monotonic() + timeout
         next_bookmark = time.monotonic() + interval
         try:
+            yield b""   # sends the status line and headers now: clients wait for them
             if initial:
                 yield b"".join(stream.line("ADDED", obj) for obj in initial)
             if send_initial:
