@@ -246,7 +246,7 @@ class PodSyncer:
             return None
         mem.image.pop(name, None)
         if pulled.warning:
-            self.recorder.event(pod, WARNING, "Failed" if not pulled.pulled else "Pulled", pulled.warning, name)
+            self.recorder.event(pod, WARNING, "RuntimeWarning", pulled.warning, name)
         if pulled.pulled:
             took = time.monotonic() - began
             if policy != "Always":

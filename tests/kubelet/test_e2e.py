@@ -156,8 +156,10 @@ def test_the_post_end_to_end(cluster):
     second = cluster.wait_pod("nginx-the-second", running_ready, "second pod running")
     assert second["status"]["podIP"] != ip
     assert "Welcome to nginx!" in get(f"http://{second['status']['podIP']}/").text
-    # Logs through the API server's pods/log proxy to the kubelet.
-    cluster.kubectl("logs", "nginx", "-c", "nginx")
+    # kubectl describe tells the story from the kubelet's events.
+    described = cluster.kubectl("describe", "pod", "nginx")
+    for reason in ("Pulled", "Created", "Started"):
+        assert reason in described.split("Events:")[1], described
     # Delete both: containers, processes and volume dirs all go.
     pods = [pod, second]
     pids = [pid for p in pods for pid in cluster.main_pids(p).values()]
@@ -202,6 +204,7 @@ def test_kubelet_restart_adopts(cluster):
     pod = cluster.run_nginx()
     ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
     cluster.kubelet.stop()
+    assert cluster.kubelet.process.popen.returncode == 0  # SIGTERM: a clean exit, not a SIGKILL
     assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
     cluster.kubelet = cluster.start_kubelet()
     cluster.create(nginx_pod("nginx-the-second", node=NODE))
@@ -230,3 +233,15 @@ def test_missing_image_and_other_node(cluster):
     assert next(s for s in broken["status"]["containerStatuses"] if s["name"] == "nginx")["ready"]
     assert running_ready(cluster.pod("nginx")) and pod["status"]["podIP"]
     assert cluster.pod("elsewhere")["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
+
+
+def test_logs_through_the_api_server(cluster):
+    """`kubectl logs` (and --tail) reach the container's output through the API server's pods/log proxy."""
+    pod = nginx_pod("talker", node=NODE)
+    pod["spec"]["containers"][1]["args"] = ["-c", "echo first line; echo hello from labserver; sleep 3600"]
+    cluster.create(pod)
+    cluster.wait_pod("talker", running_ready, "running")
+    wait_for(lambda: "hello from labserver" in cluster.kubectl("logs", "talker", "-c", "log-truncator"), 15,
+             "the container's output")
+    assert cluster.kubectl("logs", "talker", "-c", "log-truncator", "--tail=1") == "hello from labserver\n"
+    cluster.kubectl("logs", "talker", "-c", "nginx")
