@@ -45,7 +45,7 @@ class Kubelet:
     def __init__(self, cfg: KubeletConfig, runtime: Runtime, client: APIClient):
         self.cfg, self.runtime, self.client = cfg, runtime, client
         name = cfg.node.name
-        self.node = NodeStatusManager(client, cfg.node, runtime.version())
+        self.node = NodeStatusManager(client, cfg.node, runtime.version(), runtime_check=runtime.version)
         self.recorder = EventRecorder(client, name)
         self.status = StatusManager(client)
         self.syncer = PodSyncer(runtime, self.status, self.recorder, client, cfg.sync)

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from . import timefmt
 from .client import APIClient, APIStatusError, APIUnavailable
@@ -121,9 +122,16 @@ CONDITIONS = (
 )
 
 
-def desired_status(cfg: NodeConfig, runtime_version: str) -> dict:
-    """The node status without heartbeat times (what 'changed' is judged on)."""
+def desired_status(cfg: NodeConfig, runtime_version: str, runtime_error: str | None = None) -> dict:
+    """The node status without heartbeat times (what 'changed' is judged on).
+
+    `runtime_error` (the container runtime does not answer) makes the node NotReady.
+    """
     cap = capacity(cfg.root_dir)
+    conditions = [{"type": t, "status": s, "reason": r, "message": m} for t, s, r, m in CONDITIONS]
+    if runtime_error:
+        conditions[-1].update(status="False", reason="KubeletNotReady",
+                              message=f"container runtime is down: {runtime_error}")
     return {
         "addresses": [{"type": "InternalIP", "address": cfg.node_ip},
                       {"type": "Hostname", "address": cfg.name}],
@@ -131,7 +139,7 @@ def desired_status(cfg: NodeConfig, runtime_version: str) -> dict:
         "allocatable": dict(cap),
         "daemonEndpoints": {"kubeletEndpoint": {"Port": cfg.port}},
         "nodeInfo": node_info(runtime_version),
-        "conditions": [{"type": t, "status": s, "reason": r, "message": m} for t, s, r, m in CONDITIONS],
+        "conditions": conditions,
     }
 
 
@@ -159,8 +167,12 @@ def _comparable(status: dict) -> dict:
 class NodeStatusManager:
     """Registers the Node, then renews its Lease and status from a background thread."""
 
-    def __init__(self, client: APIClient, cfg: NodeConfig, runtime_version: str):
+    def __init__(self, client: APIClient, cfg: NodeConfig, runtime_version: str,
+                 runtime_check: Callable[[], str] | None = None):
+        """runtime_check() returns the runtime's version, raising when the runtime does not answer."""
         self.client, self.cfg, self.runtime_version = client, cfg, runtime_version
+        self.runtime_check = runtime_check
+        self.runtime_error: str | None = None
         self.node_uid: str | None = None
         self._last_status: dict | None = None
         self._last_status_write = 0.0
@@ -219,7 +231,12 @@ class NodeStatusManager:
     # -- heartbeats ---------------------------------------------------------
     def write_status(self, force: bool = False) -> bool:
         """Write the node status if it changed or is older than status_max_age; True if written."""
-        wanted = desired_status(self.cfg, self.runtime_version)
+        if self.runtime_check is not None:
+            try:
+                self.runtime_version, self.runtime_error = self.runtime_check(), None
+            except Exception as e:
+                self.runtime_error = str(e) or type(e).__name__
+        wanted = desired_status(self.cfg, self.runtime_version, self.runtime_error)
         stale = time.monotonic() - self._last_status_write >= self.cfg.status_max_age
         if not force and not stale and self._last_status == _comparable(wanted):
             return False

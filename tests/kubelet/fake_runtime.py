@@ -31,10 +31,14 @@ class FakeRuntime(Runtime):
         self.stopped: list[tuple[str, float]] = []   # (container id, grace) per stop_container
         self.started: list[tuple[str, str, int]] = []  # (pod name, container name, restart count)
         self.pulls: list[tuple[str, str]] = []
+        self.version_text = "fake://1.0"
+        self.down: str | None = None                 # set: the runtime does not answer
         self._ids = itertools.count(1)
 
     def version(self) -> str:
-        return "fake://1.0"
+        if self.down:
+            raise RuntimeError_(self.down)
+        return self.version_text
 
     def ensure_image(self, image: str, pull_policy: str) -> PulledImage:
         self.pulls.append((image, pull_policy))

@@ -51,15 +51,29 @@ def test_registering_again_is_harmless(env, apiserver):
     assert after["status"]["nodeInfo"]["containerRuntimeVersion"] == "fake://2.0"
 
 
-def test_status_written_on_change_only(env, apiserver):
-    """An unchanged status is not rewritten; a changed one is."""
+def test_status_written_on_change_only(env):
+    """An unchanged status is not rewritten; a new runtime version is."""
     mgr = env.kubelet.node
     mgr.stop()  # no background writes during the check
     assert mgr.write_status() is False
-    mgr.runtime_version = "fake://3.0"
+    env.runtime.version_text = "fake://3.0"
     assert mgr.write_status() is True
     node = env.client.get(f"/api/v1/nodes/{NODE}")
     assert node["status"]["nodeInfo"]["containerRuntimeVersion"] == "fake://3.0"
+
+
+def test_node_not_ready_while_the_runtime_is_down(env):
+    """A runtime that stops answering turns the node NotReady (saying why), and Ready again when it is back."""
+    def ready():
+        node = env.client.get(f"/api/v1/nodes/{NODE}")
+        return next(c for c in node["status"]["conditions"] if c["type"] == "Ready")
+    first = ready()
+    env.runtime.down = "cannot connect to the engine"
+    down = wait_for(lambda: (lambda c: c if c["status"] == "False" else None)(ready()), 10, "NotReady")
+    assert down["reason"] == "KubeletNotReady" and "cannot connect to the engine" in down["message"]
+    env.runtime.down = None
+    back = wait_for(lambda: (lambda c: c if c["status"] == "True" else None)(ready()), 10, "Ready again")
+    assert back["lastTransitionTime"] >= first["lastTransitionTime"]
 
 
 def test_registration_waits_for_the_api_server(etcd, tmp_path):
