@@ -38,3 +38,24 @@ def test_api_servers_accept_host_port_and_urls():
 def test_durations(text, seconds):
     """Durations read like Go's: ms, s, m, h, or bare seconds."""
     assert duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("asked,engine,expected", [
+    ("auto", "unix:///x.sock", ("docker", "unix:///x.sock")),
+    ("auto", None, ("process", None)),
+    ("process", "unix:///x.sock", ("process", None)),
+    ("docker", "unix:///x.sock", ("docker", "unix:///x.sock")),
+])
+def test_runtime_choice(monkeypatch, asked, engine, expected):
+    """--runtime=auto picks Docker only when an engine answers; explicit choices are kept."""
+    from labserver.kubelet import runtimes
+    monkeypatch.setattr(runtimes, "find_docker_host", lambda: engine)
+    assert runtimes.choose(asked) == expected
+
+
+def test_docker_runtime_without_engine_is_a_clear_error(monkeypatch):
+    """--runtime=docker with no engine answering says how to start one."""
+    from labserver.kubelet import runtimes
+    monkeypatch.setattr(runtimes, "find_docker_host", lambda: None)
+    with pytest.raises(ValueError, match="docker up"):
+        runtimes.choose("docker")
