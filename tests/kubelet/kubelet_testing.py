@@ -50,15 +50,11 @@ def fast_config(name: str = NODE, **sync) -> KubeletConfig:
         relist_period=0.1, watch_backoff=(0.05, 0.5))
 
 
+class PodAPI:
+    """Pod helpers over `self.client` (an APIClient on the API server under test)."""
 
-
-@dataclass
-class Env:
-    """A running in-process kubelet, its fake runtime, and a client on the same API server."""
-
-    kubelet: Kubelet
-    runtime: FakeRuntime
     client: APIClient
+    wait_timeout: float = 15
 
     def create(self, pod: dict, namespace: str = "default") -> dict:
         return self.client.post(f"/api/v1/namespaces/{namespace}/pods", pod)
@@ -71,20 +67,30 @@ class Env:
                 return None
             raise
 
-    def wait_pod(self, name: str, check, what: str, timeout: float = 15) -> dict:
+    def wait_pod(self, name: str, check, what: str, timeout: float | None = None) -> dict:
         """Poll the pod from the API server until check(pod) holds; return it."""
         def ok():
             pod = self.pod(name)
             return pod if pod is not None and check(pod) else None
-        return wait_for(ok, timeout, f"pod {name}: {what}")
+        return wait_for(ok, timeout or self.wait_timeout, f"pod {name}: {what}")
 
-    def container_status(self, pod: dict, container: str) -> dict:
+    @staticmethod
+    def container_status(pod: dict, container: str) -> dict:
         return next(s for s in pod["status"].get("containerStatuses", []) if s["name"] == container)
 
     def events(self, pod: dict) -> list[dict]:
         uid = pod["metadata"]["uid"]
         return [e for e in self.client.get("/api/v1/namespaces/default/events")["items"]
                 if e["involvedObject"].get("uid") == uid]
+
+
+@dataclass
+class Env(PodAPI):
+    """A running in-process kubelet, its fake runtime, and a client on the same API server."""
+
+    kubelet: Kubelet
+    runtime: FakeRuntime
+    client: APIClient
 
 
 def running_ready(pod: dict) -> bool:

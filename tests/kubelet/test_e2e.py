@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from kubelet_testing import nginx_pod, running_ready
-from labserver.kubelet.client import APIClient, APIStatusError
+from kubelet_testing import PodAPI, nginx_pod, running_ready
+from labserver.kubelet.client import APIClient
 from labserver.lab.components import start_apiserver
 from labserver.lab.procs import pid_alive, wait_for
 
@@ -50,8 +50,10 @@ def runtime_name(request):
     return request.param
 
 
-class Cluster:
+class Cluster(PodAPI):
     """The API server, one kubelet and helpers to look at what they run."""
+
+    wait_timeout = START
 
     def __init__(self, apiserver, factory, runtime: str, tmp_path: Path):
         self.apiserver, self.factory, self.runtime, self.tmp = apiserver, factory, runtime, tmp_path
@@ -67,21 +69,6 @@ class Cluster:
                               capture_output=True, text=True, timeout=timeout)
         assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
         return proc.stdout
-
-    def pod(self, name: str) -> dict | None:
-        try:
-            return self.client.get(f"/api/v1/namespaces/default/pods/{name}")
-        except APIStatusError as e:
-            if e.code == 404:
-                return None
-            raise
-
-    def wait_pod(self, name: str, check, what: str, timeout: float = START) -> dict:
-        return wait_for(lambda: (lambda p: p if p and check(p) else None)(self.pod(name)), timeout,
-                        f"pod {name}: {what}")
-
-    def create(self, pod: dict) -> dict:
-        return self.client.post("/api/v1/namespaces/default/pods", pod)
 
     def run_nginx(self, name: str = "nginx") -> dict:
         self.create(nginx_pod(name, node=NODE))
@@ -176,9 +163,9 @@ def test_killed_container_restarts(cluster):
     """Killing a container's main process: the kubelet restarts it, restartCount 1, page served again."""
     pod = cluster.run_nginx()
     os.kill(cluster.main_pids(pod)["nginx"], signal.SIGKILL)
-    pod = cluster.wait_pod("nginx", lambda p: running_ready(p) and next(
-        s for s in p["status"]["containerStatuses"] if s["name"] == "nginx")["restartCount"] == 1, "restarted")
-    nginx = next(s for s in pod["status"]["containerStatuses"] if s["name"] == "nginx")
+    pod = cluster.wait_pod("nginx", lambda p: running_ready(p)
+                           and cluster.container_status(p, "nginx")["restartCount"] == 1, "restarted")
+    nginx = cluster.container_status(pod, "nginx")
     assert "terminated" in nginx["lastState"]
     assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
 

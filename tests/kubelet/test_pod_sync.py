@@ -125,7 +125,7 @@ def test_graceful_deletion(env):
 
 
 def test_pod_deleted_from_api_is_killed(env):
-    """A pod removed outright from the API server (grace 0 while unbound... forced) loses its containers."""
+    """A pod removed outright from the API server (a forced delete) loses its containers."""
     env.create(nginx_pod())
     env.wait_pod("nginx", running_ready, "running")
     # Force-delete the way `kubectl delete --force --grace-period=0` does.
