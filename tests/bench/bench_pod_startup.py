@@ -94,8 +94,9 @@ class PodWatch:
         self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
         query = urlencode({"watch": "1", "resourceVersion": rv, "fieldSelector": f"spec.nodeName={node}"})
         self.conn.request("GET", f"/api/v1/namespaces/default/pods?{query}")
+        self.sock = self.conn.sock          # the response may take it over (Connection: close)
         self.resp = self.conn.getresponse()
-        self.conn.sock.settimeout(None)
+        self.sock.settimeout(None)
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
@@ -130,7 +131,7 @@ class PodWatch:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.conn.sock.shutdown(socket.SHUT_RDWR)
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.thread.join(5)
         self.conn.close()
 
