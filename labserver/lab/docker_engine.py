@@ -26,7 +26,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from .procs import LabError, pid_alive, start_process, stop_pid, wait_for
-from .state import read_json, state_dir, write_json
+from .state import REPO_ROOT, read_json, state_dir, write_json
 
 RECORD = "docker.json"                     # the lab engine's record in the state dir
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
@@ -78,20 +78,27 @@ def lab_socket_url() -> str:
     return f"unix://{state_dir() / 'docker' / 'docker.sock'}"
 
 
-def candidates() -> list[tuple[str, str]]:
-    """(description, DOCKER_HOST) pairs, in the order docker_host() tries them."""
+def candidates(workbook: bool = True) -> list[tuple[str, str]]:
+    """(description, DOCKER_HOST) pairs, in the order docker_host() tries them.
+
+    With `workbook`, a state dir moved elsewhere (LABSERVER_STATE_DIR, as tests
+    do) still finds the engine `make docker-up` started for the checkout.
+    """
     found = []
     env = os.environ.get("DOCKER_HOST")
     if env:
         found.append(("DOCKER_HOST from the environment", env))
     found.append(("the lab's private engine", lab_socket_url()))
+    workbook_url = f"unix://{REPO_ROOT / '.lab' / 'docker' / 'docker.sock'}"
+    if workbook and workbook_url != found[-1][1]:
+        found.append(("the workbook's private engine", workbook_url))
     found.append(("the system engine", SYSTEM_SOCKET))
     return found
 
 
-def find_engine() -> tuple[str, str] | None:
+def find_engine(workbook: bool = True) -> tuple[str, str] | None:
     """(description, DOCKER_HOST) of the first engine that answers, uncached."""
-    for what, url in candidates():
+    for what, url in candidates(workbook):
         if ping(url):
             return what, url
     return None
@@ -282,7 +289,7 @@ def stop_engine(timeout: float = 30.0, progress=print) -> bool:
 # --- CLI --------------------------------------------------------------------------------------
 
 def _up(args) -> int:
-    found = find_engine()
+    found = find_engine(workbook=False)
     if found:
         what, url = found
         print(f"docker: {what} already answers at {url}; using it")
@@ -308,7 +315,7 @@ def _down(args) -> int:
 
 
 def _status(args) -> int:
-    found = find_engine()
+    found = find_engine(workbook=False)
     rec = lab_engine_record()
     if found:
         what, url = found
@@ -317,7 +324,7 @@ def _status(args) -> int:
         if rec.get("running") and rec.get("docker_host") == url:
             print(f"docker: started by the lab (pid {rec['pid']}, log {rec.get('log')})")
         return 0
-    print("docker: no engine answers (tried " + ", ".join(u for _, u in candidates()) + ")")
+    print("docker: no engine answers (tried " + ", ".join(u for _, u in candidates(False)) + ")")
     return 3
 
 

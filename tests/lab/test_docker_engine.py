@@ -53,6 +53,17 @@ def test_docker_host_skips_engines_that_do_not_answer(tmp_path, monkeypatch):
     docker_engine._cache.clear()
 
 
+def test_docker_host_also_looks_for_the_workbooks_engine(tmp_path, monkeypatch):
+    """A moved state dir still finds the engine `make docker-up` started; up and status do not."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("LABSERVER_STATE_DIR", str(tmp_path / "state"))
+    workbook = f"unix://{REPO / '.lab' / 'docker' / 'docker.sock'}"
+    urls = [url for _, url in docker_engine.candidates()]
+    assert urls == [f"unix://{tmp_path / 'state' / 'docker' / 'docker.sock'}", workbook,
+                    docker_engine.SYSTEM_SOCKET]
+    assert workbook not in [url for _, url in docker_engine.candidates(workbook=False)]
+
+
 PRIVATE_ENGINE_MARKS = [
     pytest.mark.docker,
     pytest.mark.skipif(not (sys.platform.startswith("linux") and os.geteuid() == 0 and shutil.which("dockerd")),
