@@ -103,9 +103,29 @@ def _base_dirs(tar: tarfile.TarFile) -> None:
     _tar_add(tar, "etc/group", data=b"root:x:0:\nnobody:x:65534:\n")
 
 
+def _host_static_busybox() -> Path | None:
+    """The host's busybox when it is statically linked (Debian's busybox-static), else None."""
+    found = shutil.which("busybox")
+    if not found:
+        return None
+    r = subprocess.run(["ldd", found], capture_output=True, text=True)
+    return Path(found) if "not a dynamic executable" in r.stdout + r.stderr else None
+
+
 def static_busybox(workdir: Path) -> Path:
-    """Debian's busybox-static binary, downloaded (not installed) with apt-get."""
-    _run(["apt-get", "download", "-q", "busybox-static"], "apt-get download busybox-static", cwd=workdir)
+    """Debian's busybox-static binary, downloaded (not installed) with apt-get.
+
+    Not installed, because the package conflicts with `busybox`, which the
+    process runtime uses. Without apt (or its package lists), a static busybox
+    already on the host will do.
+    """
+    try:
+        _run(["apt-get", "download", "-q", "busybox-static"], "apt-get download busybox-static", cwd=workdir)
+    except (LabError, OSError) as e:
+        host = _host_static_busybox()
+        if host:
+            return host
+        raise LabError(f"{e} (run `apt-get update` first)") from None
     debs = sorted(workdir.glob("busybox-static_*.deb"))
     if not debs:
         raise LabError("apt-get download busybox-static produced no package")
@@ -188,8 +208,9 @@ def try_pull(dc, image: str, progress=print) -> bool:
         return False
 
 
-def build_offline(dc, image: str, progress=print) -> None:
-    """Build (or reuse the cached) root filesystem and `docker import` it as `image`."""
+def build_offline(dc, image: str, progress=print, as_name: str | None = None) -> None:
+    """Build (or reuse the cached) root filesystem and `docker import` it as `image`
+    (or as `as_name`, e.g. a test's own tag)."""
     import docker
     tarball, builder, changes = RECIPES[image]
     path = cache_dir() / tarball
@@ -197,14 +218,15 @@ def build_offline(dc, image: str, progress=print) -> None:
         progress(f"images: using the cached root filesystem {path}")
     else:
         builder(path, progress)
-    repo, tag = image.rsplit(":", 1)
-    progress(f"images: importing {image} ({path.stat().st_size / 2**20:.0f} MiB)")
+    name = as_name or image
+    repo, tag = name.rsplit(":", 1)
+    progress(f"images: importing {name} ({path.stat().st_size / 2**20:.0f} MiB)")
     try:
         dc.api.import_image_from_file(str(path), repository=repo, tag=tag, changes=changes)
     except docker.errors.APIError as e:
-        raise LabError(f"docker import of {image} failed: {e.explanation}") from None
-    if not image_present(dc, image):
-        raise LabError(f"docker import of {image} did not produce the image")
+        raise LabError(f"docker import of {name} failed: {e.explanation}") from None
+    if not image_present(dc, name):
+        raise LabError(f"docker import of {name} did not produce the image")
 
 
 def ensure_images(images=IMAGES, progress=print) -> list[str]:
