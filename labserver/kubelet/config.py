@@ -22,6 +22,24 @@ from .client import APIClient, APIStatusError, APIUnavailable
 log = logging.getLogger("kubelet.config")
 
 
+_META_FIELDS = ("labels", "annotations", "ownerReferences", "deletionTimestamp", "deletionGracePeriodSeconds")
+
+
+def needs_sync(old: dict | None, new: dict) -> bool:
+    """Whether an update asks the kubelet to act (config.go podsDifferSemantically).
+
+    Only spec and a few metadata fields count: a change of status alone (most
+    often the kubelet's own status write coming back through the watch) is
+    recorded but triggers no sync.
+    """
+    if old is None:
+        return True
+    if old.get("spec") != new.get("spec"):
+        return True
+    om, nm = old.get("metadata") or {}, new.get("metadata") or {}
+    return any(om.get(f) != nm.get(f) for f in _META_FIELDS)
+
+
 class PodSource:
     """Runs the list/watch loop in a thread; calls on_set(pods) after each list and on_event(type, pod)."""
 

@@ -49,10 +49,19 @@ class EventRecorder:
 
     def event(self, pod: dict, type_: str, reason: str, message: str, container: str | None = None) -> None:
         """Queue an event on `pod` (optionally on one of its containers)."""
-        log.info("event %s %s/%s %s: %s", type_, (pod.get("metadata") or {}).get("namespace"),
-                 (pod.get("metadata") or {}).get("name"), reason, message)
+        self.record(involved_object(pod, container), type_, reason, message)
+
+    def node_event(self, type_: str, reason: str, message: str) -> None:
+        """Queue an event on this node (kept in `default`; uid = node name, as the kubelet and kubectl do)."""
+        self.record({"kind": "Node", "apiVersion": "v1", "name": self.node_name, "uid": self.node_name,
+                     "namespace": ""}, type_, reason, message)
+
+    def record(self, ref: dict, type_: str, reason: str, message: str) -> None:
+        """Queue an event on the object `ref` (an ObjectReference)."""
+        log.info("event %s %s %s/%s %s: %s", type_, ref.get("kind"), ref.get("namespace"), ref.get("name"),
+                 reason, message)
         try:
-            self._queue.put_nowait((pod, type_, reason, message, container))
+            self._queue.put_nowait((ref, type_, reason, message))
         except queue.Full:
             log.warning("event queue full; dropping %s %s", reason, message)
 
@@ -60,7 +69,7 @@ class EventRecorder:
         """Wait until queued events are posted (for tests and clean shutdown)."""
         done = threading.Event()
         try:
-            self._queue.put((None, None, None, None, done), timeout=timeout)
+            self._queue.put((None, None, None, done), timeout=timeout)
         except queue.Full:
             return
         done.wait(timeout)
@@ -70,19 +79,17 @@ class EventRecorder:
 
     def _loop(self) -> None:
         while True:
-            pod, type_, reason, message, container = self._queue.get()
-            if pod is None:
-                container.set()  # a flush marker
+            ref, type_, reason, message = self._queue.get()
+            if ref is None:
+                message.set()  # a flush marker
                 continue
             try:
-                self._post(pod, type_, reason, message, container)
+                self._post(ref, type_, reason, message)
             except Exception as e:  # never let an event break anything
-                log.warning("event %s on %s not recorded: %s", reason,
-                            (pod.get("metadata") or {}).get("name"), e)
+                log.warning("event %s on %s not recorded: %s", reason, ref.get("name"), e)
 
-    def _post(self, pod: dict, type_: str, reason: str, message: str, container: str | None) -> None:
-        ref = involved_object(pod, container)
-        namespace = ref["namespace"]
+    def _post(self, ref: dict, type_: str, reason: str, message: str) -> None:
+        namespace = ref.get("namespace") or "default"
         now = timefmt.rfc3339()
         key = (ref["uid"], ref.get("fieldPath"), type_, reason, message)
         seen = self._seen.get(key)
@@ -97,6 +104,8 @@ class EventRecorder:
                 if e.code != 404:
                     raise
         name = f"{ref['name']}.{secrets.token_hex(8)}"
+        if not ref.get("namespace"):
+            ref = {k: v for k, v in ref.items() if k != "namespace"}
         body = {
             "apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": namespace},

@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .client import APIClient
-from .config import PodSource
+from .config import PodSource, needs_sync
 from .events import EventRecorder
 from .node_status import NodeConfig, NodeStatusManager
 from .pod_workers import KILL, SYNC, PodWorkers
@@ -45,8 +45,9 @@ class Kubelet:
     def __init__(self, cfg: KubeletConfig, runtime: Runtime, client: APIClient):
         self.cfg, self.runtime, self.client = cfg, runtime, client
         name = cfg.node.name
-        self.node = NodeStatusManager(client, cfg.node, runtime.version(), runtime_check=runtime.version)
         self.recorder = EventRecorder(client, name)
+        self.node = NodeStatusManager(client, cfg.node, runtime.version(), runtime_check=runtime.version,
+                                      on_event=self.recorder.node_event)
         self.status = StatusManager(client)
         self.syncer = PodSyncer(runtime, self.status, self.recorder, client, cfg.sync)
         self.workers = PodWorkers(self.syncer.sync, self.syncer.kill, cfg.sync.resync_interval)
@@ -64,6 +65,7 @@ class Kubelet:
         self._threads.append(t)
 
     def _run(self) -> None:
+        self.recorder.node_event("Normal", "Starting", "Starting kubelet.")
         try:
             self.node.register()
         except InterruptedError:
@@ -85,9 +87,10 @@ class Kubelet:
     # -- pods from the API server -----------------------------------------------
     def _on_set(self, pods: list[dict]) -> None:
         wanted = {p["metadata"]["uid"]: p for p in pods}
+        known = self.workers.pods()
         for pod in pods:
-            self.workers.update(pod, SYNC)
-        for uid, pod in self.workers.pods().items():
+            self._deliver(pod, known.get(pod["metadata"]["uid"]))
+        for uid, pod in known.items():
             if uid not in wanted:
                 self.workers.update(pod, KILL)
         if not self._cleaned_orphans:
@@ -95,7 +98,14 @@ class Kubelet:
             self._cleaned_orphans = True
 
     def _on_event(self, kind: str, pod: dict) -> None:
-        self.workers.update(pod, KILL if kind == "DELETED" else SYNC)
+        if kind == "DELETED":
+            self.workers.update(pod, KILL)
+        else:
+            self._deliver(pod, self.workers.pods().get(pod["metadata"]["uid"]))
+
+    def _deliver(self, pod: dict, known: dict | None) -> None:
+        """Sync the pod if it changed in a way that matters; else just keep the newer object."""
+        self.workers.update(pod, SYNC, wake=needs_sync(known, pod))
 
     def _remove_orphans(self, known: set[str]) -> None:
         """Remove what the runtime runs for pods the API server no longer has."""

@@ -168,10 +168,12 @@ class NodeStatusManager:
     """Registers the Node, then renews its Lease and status from a background thread."""
 
     def __init__(self, client: APIClient, cfg: NodeConfig, runtime_version: str,
-                 runtime_check: Callable[[], str] | None = None):
-        """runtime_check() returns the runtime's version, raising when the runtime does not answer."""
+                 runtime_check: Callable[[], str] | None = None,
+                 on_event: Callable[[str, str, str], None] | None = None):
+        """runtime_check() returns the runtime's version, raising when the runtime does not answer;
+        on_event(type, reason, message) records an event on the node."""
         self.client, self.cfg, self.runtime_version = client, cfg, runtime_version
-        self.runtime_check = runtime_check
+        self.runtime_check, self.on_event = runtime_check, on_event
         self.runtime_error: str | None = None
         self.node_uid: str | None = None
         self._last_status: dict | None = None
@@ -214,6 +216,7 @@ class NodeStatusManager:
         try:
             created = self.client.post("/api/v1/nodes", node)
             log.info("registered node %s", self.cfg.name)
+            self._report_transitions({}, status["conditions"])
         except APIStatusError as e:
             if e.code != 409:
                 raise
@@ -241,13 +244,31 @@ class NodeStatusManager:
         if not force and not stale and self._last_status == _comparable(wanted):
             return False
 
+        before: dict[str, str] = {}
+
         def apply(node: dict) -> None:
             old = node.get("status") or {}
+            before.clear()
+            before.update({c.get("type"): c.get("status") for c in old.get("conditions") or []})
             node["status"] = {**old, **stamp_conditions(dict(wanted), old.get("conditions"))}
         self.client.update(self.node_path + "/status", apply)
+        self._report_transitions(before, wanted["conditions"])
         self._last_status = _comparable(wanted)
         self._last_status_write = time.monotonic()
         return True
+
+    def _report_transitions(self, before: dict[str, str], conditions: list[dict]) -> None:
+        """Node events as the kubelet records them: `Node <name> status is now: NodeReady`, ..."""
+        if self.on_event is None:
+            return
+        for cond in conditions:
+            if before.get(cond["type"]) == cond["status"]:
+                continue
+            if cond["type"] == "Ready":
+                reason = "NodeReady" if cond["status"] == "True" else "NodeNotReady"
+            else:
+                reason = f"Node{cond['reason'].removeprefix('Kubelet')}"  # NodeHasSufficientMemory, ...
+            self.on_event("Normal", reason, f"Node {self.cfg.name} status is now: {reason}")
 
     def renew_lease(self) -> dict:
         """Create or renew the node's Lease (renewTime = now, MicroTime format)."""

@@ -45,8 +45,11 @@ class PodWorkers:
         self._cond = threading.Condition()
         self._stopping = False
 
-    def update(self, pod: dict, kind: str = SYNC) -> bool:
-        """Hand the newest version of a pod to its worker (started if needed); False if ignored."""
+    def update(self, pod: dict, kind: str = SYNC, wake: bool = True) -> bool:
+        """Hand the newest version of a pod to its worker (started if needed); False if ignored.
+
+        wake=False only records the newer object (its next sync will use it).
+        """
         uid = pod["metadata"]["uid"]
         with self._cond:
             if self._stopping or uid in self._finished:
@@ -60,8 +63,10 @@ class PodWorkers:
                 return True
             if worker.kind == KILL and kind == SYNC:
                 return False  # a kill is final
-            worker.pod, worker.kind, worker.pending = pod, kind, True
-            self._cond.notify_all()
+            worker.pod, worker.kind = pod, kind
+            if wake:
+                worker.pending = True
+                self._cond.notify_all()
             return True
 
     def wake(self, uid: str) -> None:

@@ -69,3 +69,16 @@ def test_relists_when_the_resource_version_is_compacted(apiserver, etcd_client):
         wait_for(lambda: ("ADDED", "p3") in rec.events, 10, "watching again after the relist")
     finally:
         source.stop()
+
+
+def test_status_only_changes_do_not_need_a_sync():
+    """The kubelet's own status writes coming back do not trigger syncs; spec or deletion changes do."""
+    from labserver.kubelet.config import needs_sync
+    old = nginx_pod()
+    old["metadata"]["uid"] = "u"
+    new = {**old, "status": {"phase": "Running"}, "metadata": {**old["metadata"], "resourceVersion": "9"}}
+    assert needs_sync(None, old) and not needs_sync(old, new)
+    deleting = {**new, "metadata": {**new["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    assert needs_sync(new, deleting)
+    relabelled = {**new, "metadata": {**new["metadata"], "labels": {"a": "b"}}}
+    assert needs_sync(new, relabelled)

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 from kubelet_testing import NODE, fast_config
 from labserver.kubelet import timefmt
@@ -27,6 +30,20 @@ def test_node_registered_with_labels_info_and_ready(env):
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "True" and ready["reason"] == "KubeletReady"
     assert ready["lastHeartbeatTime"] and ready["lastTransitionTime"]
+
+
+def test_node_events_shown_by_kubectl_describe(env):
+    """Starting and NodeReady events are recorded on the node, and `kubectl describe node` lists them."""
+    env.kubelet.recorder.flush()
+    events = [e for e in env.client.get("/api/v1/namespaces/default/events")["items"]
+              if e["involvedObject"]["kind"] == "Node"]
+    assert {"Starting", "NodeReady", "NodeHasSufficientMemory"} <= {e["reason"] for e in events}
+    assert all(e["involvedObject"]["name"] == e["involvedObject"]["uid"] == NODE for e in events)
+    kubectl = str(Path(sys.executable).parent / "kubectl")
+    out = subprocess.run([kubectl, f"--server={env.client.base_url}", "describe", "node", NODE],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "Starting kubelet." in out.stdout.split("Events:")[1] and "NodeReady" in out.stdout
 
 
 def test_lease_renewed(env):
@@ -74,6 +91,10 @@ def test_node_not_ready_while_the_runtime_is_down(env):
     env.runtime.down = None
     back = wait_for(lambda: (lambda c: c if c["status"] == "True" else None)(ready()), 10, "Ready again")
     assert back["lastTransitionTime"] >= first["lastTransitionTime"]
+    env.kubelet.recorder.flush()
+    reasons = [e["reason"] for e in env.client.get("/api/v1/namespaces/default/events")["items"]
+               if e["involvedObject"]["kind"] == "Node"]
+    assert "NodeNotReady" in reasons
 
 
 def test_registration_waits_for_the_api_server(etcd, tmp_path):
