@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
 import re
 import threading
@@ -74,21 +75,38 @@ class ListResult:
 class Storage:
     """The API server's only way to etcd: typed reads and transactional writes."""
 
-    def __init__(self, servers: list[str] | str, timeout: float = 5.0):
+    def __init__(self, servers: list[str] | str, timeout: float = 5.0, channels: int = 4):
         self.endpoints = parse_endpoints(servers)
-        self.urls = ", ".join(f"http://{h}:{p}" for h, p in self.endpoints)
-        eps = [Endpoint(h, p, secure=False, time_retry=1.0, opts=_GRPC_OPTIONS) for h, p in self.endpoints]
-        self.client = MultiEndpointEtcd3Client(endpoints=eps, timeout=timeout, failover=True)
         self.timeout = timeout
-        self._lock = threading.Lock()
+        self.urls = ", ".join(f"http://{h}:{p}" for h, p in self.endpoints)
+        # A few gRPC channels, each request thread sticking to one: calls from
+        # concurrent requests do not queue on a single connection. The first
+        # also carries the watches.
+        self._clients = [self._new_client() for _ in range(max(1, channels))]
+        self.client = self._clients[0]
+        self.timeout = timeout
+        self._local = threading.local()
+        self._next = itertools.count()
+
+    def _new_client(self) -> MultiEndpointEtcd3Client:
+        eps = [Endpoint(h, p, secure=False, time_retry=1.0, opts=_GRPC_OPTIONS) for h, p in self.endpoints]
+        return MultiEndpointEtcd3Client(endpoints=eps, timeout=self.timeout, failover=True)
+
+    def _pick(self) -> MultiEndpointEtcd3Client:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._clients[next(self._next) % len(self._clients)]
+        return client
 
     def close(self) -> None:
-        self.client.close()
+        for client in self._clients:
+            client.close()
 
     # -- raw calls with failover ------------------------------------------------------------
 
-    def _call(self, fn: Callable, *args, **kwargs):
+    def _call(self, fn: Callable, *args, client: MultiEndpointEtcd3Client | None = None, **kwargs):
         """Run one etcd call, trying each endpoint once; 503 when none answers."""
+        client = client or self.client
         last = None
         for _ in range(len(self.endpoints)):
             try:
@@ -98,7 +116,7 @@ class Storage:
                     raise expired("The provided resourceVersion is too old: the etcd revision "
                                   "has been compacted") from None
                 try:
-                    self.client._manage_grpc_errors(e)
+                    client._manage_grpc_errors(e)
                 except _DOWN as mapped:
                     last = mapped
                 except Exception as other:  # an etcd error that is no connection problem
@@ -112,15 +130,17 @@ class Storage:
 
     def _range(self, key: bytes, range_end: bytes | None = None, limit: int | None = None,
                revision: int | None = None, count_only: bool = False, timeout: float | None = None):
-        req = self.client._build_get_range_request(key, range_end=range_end, limit=limit,
-                                                    revision=revision, count_only=count_only)
-        return self._call(lambda: self.client.kvstub.Range(req, timeout or self.timeout))
+        client = self._pick()
+        req = client._build_get_range_request(key, range_end=range_end, limit=limit,
+                                              revision=revision, count_only=count_only)
+        return self._call(lambda: client.kvstub.Range(req, timeout or self.timeout), client=client)
 
     def _txn(self, compare: list, success: list, failure: list | None = None):
+        client = self._pick()
         req = etcdrpc.TxnRequest(compare=[c.build_message() for c in compare],
-                                 success=self.client._ops_to_requests(success),
-                                 failure=self.client._ops_to_requests(failure or []))
-        return self._call(lambda: self.client.kvstub.Txn(req, self.timeout))
+                                 success=client._ops_to_requests(success),
+                                 failure=client._ops_to_requests(failure or []))
+        return self._call(lambda: client.kvstub.Txn(req, self.timeout), client=client)
 
     def revision(self, timeout: float | None = None) -> int:
         """The current etcd revision (one cheap range read)."""
