@@ -146,14 +146,17 @@ def test_unexpected_error_is_status(client, monkeypatch):
 
 
 def test_etcd_down_then_back(tmp_path):
-    """With etcd stopped: 503 with a clear message and /readyz failing; after etcd restarts it serves again."""
+    """etcd stopped: open watches end with an ERROR, requests get 503, /readyz fails; once back it serves again."""
     client_port, peer_port = free_port(), free_port()
     etcd = start_etcd(tmp_path / "etcd", client_port=client_port, peer_port=peer_port)
     server = start_apiserver(etcd.client_url, tmp_path / "api.log")
     try:
         url = server.url + PODS
-        assert requests.post(url, json=pod("before"), timeout=10).status_code == 201
+        rv = requests.post(url, json=pod("before"), timeout=10).json()["metadata"]["resourceVersion"]
+        open_watch = requests.get(f"{url}?watch=true&resourceVersion={rv}", stream=True, timeout=30)
         etcd.stop()
+        ended_with = [json.loads(line) for line in open_watch.iter_lines() if line]
+        assert [e["type"] for e in ended_with] == ["ERROR"] and ended_with[0]["object"]["code"] == 503
         r = requests.get(url, timeout=15)
         assert r.status_code == 503, r.text
         status = r.json()
@@ -165,6 +168,11 @@ def test_etcd_down_then_back(tmp_path):
         names = [p["metadata"]["name"] for p in requests.get(url, timeout=10).json()["items"]]
         assert names == ["before"]
         assert requests.get(server.url + "/readyz", timeout=5).text == "ok"
+        with requests.get(url + "?watch=true", stream=True, timeout=10) as watch:   # watches work again too
+            assert requests.post(url, json=pod("after"), timeout=10).status_code == 201
+            lines = watch.iter_lines()
+            seen = [json.loads(next(lines))["object"]["metadata"]["name"] for _ in range(2)]
+        assert seen == ["before", "after"]
     finally:
         server.stop()
         etcd.stop()
