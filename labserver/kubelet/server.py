@@ -29,6 +29,7 @@ from ..lab.state import state_dir
 from .client import APIClient, parse_servers
 from .kubelet import Kubelet, KubeletConfig
 from .node_status import NodeConfig, default_node_name
+from .runtime import RuntimeError_
 from .runtimes import CHOICES, choose, make_runtime
 from .sync import SyncConfig
 
@@ -156,7 +157,10 @@ def make_handler(kubelet: Kubelet):
                 tail_n = int(tail) if tail is not None else None
             except ValueError:
                 return self._status(400, "BadRequest", f"tailLines must be an integer, not {tail!r}")
-            data = kubelet.runtime.logs(st.id, tail=tail_n)
+            try:
+                data = kubelet.runtime.logs(st.id, tail=tail_n)
+            except RuntimeError_ as e:  # the container went away meanwhile
+                return self._status(404, "NotFound", e.message)
             self._send(200, data, "text/plain; charset=utf-8")
 
     return Handler

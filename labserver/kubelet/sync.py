@@ -136,15 +136,32 @@ class PodSyncer:
         if not terminal and self.status.last(ref.uid) is None and not any(
                 s.state == "running" for s in current.values()):
             # First sight: report Pending with ContainerCreating (kubectl shows 0/N) before starting.
-            statuses = [container_status(c, current.get(c["name"]), None, None, self.runtime.name)
-                        for c in spec.get("containers", [])]
+            statuses = self._container_statuses(spec, current, {}, {})
             self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
 
         waiting: dict[str, Waiting] = {}
         wake: list[float] = [self.cfg.resync_interval]
+        if not terminal:
+            self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
+
+        statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, waiting)
+        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+        if not ok:
+            wake.append(self.cfg.retry_interval)
+        return SyncResult(wake_in=max(0.05, min(wake)))
+
+    def _container_statuses(self, spec: dict, current: dict, previous: dict, waiting: dict) -> list[dict]:
+        return [container_status(c, current.get(c["name"]), previous.get(c["name"]), waiting.get(c["name"]),
+                                 self.runtime.name) for c in spec.get("containers", [])]
+
+    def _reconcile_containers(self, pod, ref, sandbox, volumes, current, mem, waiting, wake) -> None:
+        """Start what is missing and restart what exited (per restartPolicy and back-off), in spec order.
+
+        Fills `waiting` with the containers held back and why, `wake` with when to look again,
+        and `current` with the containers started now.
+        """
+        spec = pod.get("spec") or {}
         for cspec in spec.get("containers", []):
-            if terminal:
-                break
             name = cspec["name"]
             cur = current.get(name)
             if cur is not None and cur.state == "running":
@@ -168,16 +185,6 @@ class PodSyncer:
                     mem.previous[name] = cur
                     self._bump_backoff(mem, name)
                 current[name] = started
-
-        statuses = []
-        for cspec in spec.get("containers", []):
-            name = cspec["name"]
-            prev = previous.get(name) or mem.previous.get(name)
-            statuses.append(container_status(cspec, current.get(name), prev, waiting.get(name), self.runtime.name))
-        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
-        if not ok:
-            wake.append(self.cfg.retry_interval)
-        return SyncResult(wake_in=max(0.05, min(wake)))
 
     def _volumes(self, pod: dict, ref: PodRef) -> dict[str, str]:
         """Host directories for the pod's volumes (emptyDir from the runtime, hostPath as given)."""
