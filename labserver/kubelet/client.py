@@ -53,6 +53,16 @@ def parse_servers(spec: str) -> list[str]:
     return urls
 
 
+def _why(error: Exception | None) -> str:
+    """A short reason for a connection failure (requests' own messages run to several lines)."""
+    text = str(error)
+    for needle, short in (("Connection refused", "connection refused"), ("timed out", "timed out"),
+                          ("Name or service not known", "unknown host"), ("Connection reset", "connection reset")):
+        if needle in text:
+            return short
+    return type(error).__name__ if error else "no answer"
+
+
 def _error_from(resp: requests.Response) -> APIStatusError:
     try:
         body = resp.json()
@@ -100,7 +110,7 @@ class APIClient:
                 log.info("switched to API server %s", self.servers[index])
                 self._current = index
             return resp
-        raise APIUnavailable(f"API server unreachable ({', '.join(self.servers)}): {last}")
+        raise APIUnavailable(f"API server unreachable ({', '.join(self.servers)}): {_why(last)}")
 
     def request(self, method: str, path: str, body=None, params: dict | None = None,
                 content_type: str = "application/json") -> dict:

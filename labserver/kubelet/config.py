@@ -53,6 +53,7 @@ class PodSource:
         self.synced = threading.Event()      # the first list was delivered
         self.lists = 0                       # how many times we listed (tests check relists)
         self._stop = threading.Event()
+        self._away = False                   # the last attempt failed: say so when it works again
         self._thread = threading.Thread(target=self._loop, name="pod-source", daemon=True)
 
     @property
@@ -71,8 +72,7 @@ class PodSource:
             try:
                 if self.resource_version is None:
                     self._list()
-                got_events = self._watch()
-                if got_events:
+                if self._watch():
                     delay = self.backoff[0]
                     continue
             except APIStatusError as e:
@@ -83,6 +83,7 @@ class PodSource:
                 log.warning("pod list/watch refused: %s", e)
             except (APIUnavailable, requests.RequestException, OSError) as e:
                 log.warning("pod list/watch: API server away (%s); retrying in %.1fs", e, delay)
+                self._away = True
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, self.backoff[1])
@@ -91,8 +92,14 @@ class PodSource:
         pods = self.client.get("/api/v1/pods", {"fieldSelector": self.selector})
         self.resource_version = (pods.get("metadata") or {}).get("resourceVersion") or "0"
         self.lists += 1
+        self._back()
         self.on_set([p for p in pods.get("items") or [] if self._mine(p)])
         self.synced.set()
+
+    def _back(self) -> None:
+        if self._away:
+            log.info("API server answers again; pods from resourceVersion %s on", self.resource_version)
+            self._away = False
 
     def _mine(self, pod: dict) -> bool:
         return (pod.get("spec") or {}).get("nodeName") == self.node_name
@@ -106,6 +113,8 @@ class PodSource:
         for event in self.client.watch("/api/v1/pods", params, read_timeout=self.watch_timeout + 30):
             if self._stop.is_set():
                 return True
+            if not seen:
+                self._back()
             seen = True
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
