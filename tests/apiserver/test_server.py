@@ -1,6 +1,8 @@
 """`python -m labserver apiserver`: flag errors are one line and exit 1; SIGTERM stops it cleanly."""
 from __future__ import annotations
 
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from api_testing import pod
 from labserver.lab.components import start_apiserver
 from labserver.lab.procs import free_port
 
@@ -52,3 +55,41 @@ def test_sigterm_stops_cleanly(etcd, tmp_path):
     assert "apiserver: stopped" in (tmp_path / "api.log").read_text()
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url + "/healthz", timeout=2)
+
+
+def _exchange(sock, request: bytes) -> bytes:
+    """Send one raw HTTP request and read one response (Content-Length framed)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_connections_are_kept_alive(apiserver):
+    """Requests whose body was read share one connection; an oversized body closes it after the 413."""
+    host, port = apiserver.url.split("//")[1].split(":")
+    body = json.dumps(pod("keep")).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        assert b" 200 " in _exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert b" 201 " in head and b"connection: close" not in head.lower()
+        head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: %d\r\n\r\n" % (4 << 20))
+        assert b" 413 " in head and b"connection: close" in head.lower()
+
+
+def test_expect_continue_is_answered_before_the_body(apiserver):
+    """A client sending `Expect: 100-continue` (curl does for large bodies) gets `100 Continue` before it sends."""
+    host, port = apiserver.url.split("//")[1].split(":")
+    body = json.dumps(pod("continued")).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
+        assert b" 201 " in _exchange(sock, body)
