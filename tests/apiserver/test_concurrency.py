@@ -76,3 +76,24 @@ def test_concurrent_updates_and_creates_lose_nothing(api):
     assert [e["object"]["metadata"]["annotations"]["count"] for e in modified] == \
         [str(i) for i in range(1, CLIENTS * EACH + 1)]
     assert added == {p["metadata"]["name"] for p in items}
+
+
+def test_concurrent_patches_are_retried_on_the_server(api):
+    """Patches without a resourceVersion never fail with 409: the server re-reads and re-applies them."""
+    base = api.base_url
+    api.post(PODS, json=pod("patched"))
+
+    def add_labels(worker: int) -> list[int]:
+        codes = []
+        with requests.Session() as s:
+            for i in range(20):
+                r = s.patch(f"{base}{PODS}/patched", json={"metadata": {"labels": {f"w{worker}-{i}": "x"}}},
+                            headers={"Content-Type": "application/merge-patch+json"}, timeout=30)
+                codes.append(r.status_code)
+        return codes
+
+    with ThreadPoolExecutor(4) as pool:
+        codes = [c for batch in pool.map(add_labels, range(4)) for c in batch]
+    assert set(codes) == {200}
+    labels = api.get(PODS + "/patched").json()["metadata"]["labels"]
+    assert len(labels) == 80
