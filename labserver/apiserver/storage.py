@@ -28,7 +28,6 @@ from typing import Callable
 from urllib.parse import urlparse
 
 import grpc
-import pyetcd
 from pyetcd import etcdrpc, exceptions as etcd_errors
 from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
 from pyetcd.utils import prefix_range_end
@@ -356,6 +355,3 @@ def bootstrap_namespaces(storage: Storage, names=("default", "kube-system", "kub
         except APIError as e:
             if e.reason != "AlreadyExists":
                 raise
-
-
-__all__ = ["Storage", "ListResult", "bootstrap_namespaces", "parse_endpoints", "pyetcd"]
