@@ -3,6 +3,8 @@
 Each module prints its own lines as it goes and returns a dict of figures;
 this runner prints them together at the end. A module that fails is
 reported and the others still run; the exit code is 1 if any failed.
+`python tests/bench/run.py apiserver` runs only the modules whose name holds
+one of the words given.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
     results, failed = {}, []
     for path in sorted(HERE.glob("bench_*.py")):
+        if argv and not any(word in path.stem for word in argv):
+            continue
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         print(f"== {path.stem}", flush=True)
@@ -40,4 +44,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
