@@ -158,6 +158,20 @@ class _Stream:
                               f"({type(err).__name__})").status()
         return json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode() + b"\n"
 
+    def previous(self, ev, rev: int) -> dict:
+        """The object before this event (etcd's prev_kv), at the event's revision.
+
+        Without a previous value (etcd may not have it) only what the key says is known.
+        """
+        if ev.prev_value:
+            return Storage.decode(ev.prev_value, rev)
+        res = self.scope.resource
+        *_, namespace, name = ev.key.decode().split("/")
+        meta = {"name": name, "resourceVersion": str(rev)}
+        if res.namespaced:
+            meta["namespace"] = namespace
+        return {"kind": res.kind, "apiVersion": res.group_version, "metadata": meta}
+
     def translate(self, response) -> bytes:
         """All events of one etcd watch response, filtered and encoded."""
         out = []
@@ -165,7 +179,7 @@ class _Stream:
         for ev in response.events:
             rev = ev.mod_revision
             if isinstance(ev, DeleteEvent):
-                old = Storage.decode(ev.prev_value, rev)
+                old = self.previous(ev, rev)
                 if match is None or match(old):
                     out.append(self.line("DELETED", old))
             else:
@@ -177,7 +191,7 @@ class _Stream:
                 elif match is None:
                     out.append(self.line("MODIFIED", obj))
                 else:
-                    old = Storage.decode(ev.prev_value, rev) if ev.prev_value else {}
+                    old = self.previous(ev, rev)
                     old_ok = match(old)
                     if new_ok:
                         out.append(self.line("MODIFIED" if old_ok else "ADDED", obj))

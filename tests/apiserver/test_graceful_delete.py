@@ -84,3 +84,16 @@ def test_other_resources_deleted_at_once(client):
     client.post("/api/v1/namespaces", json={"metadata": {"name": "scratch"}})
     assert client.delete("/api/v1/namespaces/scratch").status_code == 200
     assert client.post("/api/v1/namespaces/scratch/pods", json=pod("x")).status_code == 404
+
+
+def test_delete_collection_by_label(client):
+    """DELETE on a collection removes what the selector matches (bound pods gracefully) and keeps the rest."""
+    client.post(PODS, json=pod("a", labels={"app": "web"}))
+    client.post(PODS, json=pod("b", node="node-1", labels={"app": "web"}))
+    client.post(PODS, json=pod("c", labels={"app": "db"}))
+    r = client.delete(PODS + "?labelSelector=app%3Dweb")
+    assert r.status_code == 200 and r.get_json()["kind"] == "PodList"
+    assert [p["metadata"]["name"] for p in r.get_json()["items"]] == ["a", "b"]
+    left = {p["metadata"]["name"]: p for p in client.get(PODS).get_json()["items"]}
+    assert sorted(left) == ["b", "c"] and "deletionTimestamp" in left["b"]["metadata"]
+    assert client.delete("/api/v1/pods").status_code == 405

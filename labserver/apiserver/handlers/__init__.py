@@ -3,7 +3,7 @@
 URLs are resolved against the RESOURCES table (request.resolve): collection
 or item, namespaced or cluster-wide, optional subresource. Then:
 
-    collection  GET -> list (or watch)    POST -> create
+    collection  GET -> list (or watch)    POST -> create   DELETE -> deletecollection
     item        GET -> get   PUT -> update   PATCH -> patch   DELETE -> delete
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
@@ -21,7 +21,7 @@ from .request import resolve
 bp = Blueprint("resources", __name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
-COLLECTION = {"GET": list_.list_or_watch, "POST": create.create}
+COLLECTION = {"GET": list_.list_or_watch, "POST": create.create, "DELETE": delete.delete_collection}
 ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": delete.delete}
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},

@@ -5,17 +5,21 @@ DeleteOptions come as a JSON body (kubectl, the kubelet) or query parameters
 hold are 409 Conflict. When the strategy grants a grace period the object is
 only marked (deletionTimestamp = now + grace) and returned; its kubelet
 finishes the job with gracePeriodSeconds=0. Otherwise the key is deleted in a
-transaction on the revision read.
+transaction on the revision read. DELETE on a collection does the same for
+every object its label and field selectors match (deletecollection).
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Response, request
 
-from ..errors import APIError, conflict
+from ..errors import APIError, conflict, method_not_allowed
 from ..strategies import now_rfc3339
 from ..strategies.namespace import PROTECTED
 from .create import forget_namespace
-from .request import Scope, decode, dry_run, int_arg, read_body, respond_object, storage
+from .list import predicate_for
+from .request import Scope, decode, dry_run, int_arg, read_body, respond, respond_object, storage
 
 
 def delete_options() -> dict:
@@ -43,12 +47,35 @@ def _check_preconditions(scope: Scope, pre: dict, current: dict) -> None:
 
 def delete(scope: Scope) -> Response:
     """200 with the object: marked for graceful deletion, or removed."""
+    return respond_object(scope, delete_one(scope, delete_options()))
+
+
+def delete_collection(scope: Scope) -> Response:
+    """DELETE on a collection: each object the selectors match, as if deleted one by one."""
+    if scope.resource.namespaced and scope.namespace is None:
+        raise method_not_allowed()
     options = delete_options()
+    matching = storage().list(scope.resource, scope.namespace, predicate=predicate_for(scope))
+    items = []
+    for obj in matching.items:
+        item = replace(scope, namespace=obj["metadata"].get("namespace"), name=obj["metadata"]["name"])
+        try:
+            items.append(delete_one(item, options))
+        except APIError as e:
+            if e.code != 404:   # gone meanwhile: fine
+                raise
+    return respond({"kind": scope.resource.list_kind, "apiVersion": scope.resource.group_version,
+                    "metadata": {"resourceVersion": matching.resource_version}, "items": items})
+
+
+def delete_one(scope: Scope, options: dict) -> dict:
+    """Delete (or mark) one object; returns it as it was last stored."""
     pre = options.get("preconditions") or {}
     res = scope.resource
     if res.name == "namespaces" and scope.name in PROTECTED:
         raise APIError(403, "Forbidden", f'namespaces "{scope.name}" is forbidden: this namespace may not be '
                        f"deleted", {"name": scope.name, "kind": "namespaces"})
+    dry = dry_run()
     for attempt in range(16):
         current = storage().get(res, scope.namespace, scope.name)
         _check_preconditions(scope, pre, current)
@@ -58,17 +85,15 @@ def delete(scope: Scope) -> Response:
         try:
             if grace > 0:
                 if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", grace) <= grace:
-                    return respond_object(scope, current)   # already terminating, no sooner
+                    return current   # already terminating, no sooner
                 meta["deletionTimestamp"] = now_rfc3339(grace)
                 meta["deletionGracePeriodSeconds"] = grace
-                if dry_run():
-                    return respond_object(scope, current)
-                return respond_object(scope, storage().update(res, scope.namespace, scope.name, current, rv))
-            if not dry_run():
+                return current if dry else storage().update(res, scope.namespace, scope.name, current, rv)
+            if not dry:
                 storage().delete(res, scope.namespace, scope.name, rv)
                 if res.name == "namespaces":
                     forget_namespace(scope.name)
-            return respond_object(scope, current)
+            return current
         except APIError as e:
             if e.reason != "Conflict" or pre.get("resourceVersion") or attempt == 15:
                 raise
