@@ -5,10 +5,53 @@ when the test fails. Nothing here fakes etcd.
 """
 from __future__ import annotations
 
+import os
+import uuid
+from pathlib import Path
+
 import pytest
 
 from labserver.lab.components import start_apiserver, start_kubelet
 from labserver.lab.etcd import start_etcd
+from labserver.lab.procs import pid_alive, stop_pid, wait_for
+
+# Every process the test session starts inherits this mark in its environment,
+# so the session can prove at the end that it left nothing running.
+SESSION_MARK = "LABSERVER_TEST_SESSION"
+
+
+def pytest_configure(config):
+    os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+
+
+def _processes_started_by_this_session() -> list[tuple[int, str]]:
+    mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if mark in (proc / "environ").read_bytes().split(b"\0") and pid_alive(int(proc.name)):
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append((int(proc.name), cmd.strip()))
+        except OSError:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any process a test started is still running; then stop those (ours only)."""
+    if not Path("/proc").is_dir():
+        return
+    try:
+        wait_for(lambda: not _processes_started_by_this_session(), 10, "test processes to exit")
+    except TimeoutError:
+        leaked = _processes_started_by_this_session()
+        lines = "\n".join(f"  pid {pid}: {cmd[:160]}" for pid, cmd in leaked)
+        print(f"\nFAILED: {len(leaked)} process(es) started by the tests were still running:\n{lines}")
+        for pid, _ in leaked:
+            stop_pid(pid, timeout=5)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -108,10 +108,14 @@ class Cluster(PodAPI):
 def cluster(apiserver, kubelet_factory, runtime_name, tmp_path):
     c = Cluster(apiserver, kubelet_factory, runtime_name, tmp_path)
     yield c
-    for pod in c.client.get("/api/v1/namespaces/default/pods")["items"]:  # leave no containers behind
-        grace = 1 if pod["spec"].get("nodeName") == NODE else 0  # nobody else would finish the delete
-        c.client.delete(f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}", {"gracePeriodSeconds": grace})
-    wait_for(lambda: not c.client.get("/api/v1/namespaces/default/pods")["items"], 60, "pods deleted")
+    try:
+        for pod in c.client.get("/api/v1/namespaces/default/pods")["items"]:  # leave no containers behind
+            grace = 1 if pod["spec"].get("nodeName") == NODE else 0  # nobody else would finish the delete
+            c.client.delete(f"/api/v1/namespaces/default/pods/{pod['metadata']['name']}", {"gracePeriodSeconds": grace})
+        wait_for(lambda: not c.client.get("/api/v1/namespaces/default/pods")["items"], 60, "pods deleted")
+    finally:
+        if c.apiserver is not apiserver:  # a test restarted it: the fixture only knows the first one
+            c.apiserver.stop()
 
 
 def get(url: str) -> requests.Response:
