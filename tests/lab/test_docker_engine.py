@@ -42,6 +42,16 @@ def test_registry_of_names_the_registry_an_image_comes_from(image, registry):
     assert docker_engine.registry_of(image) == registry
 
 
+def test_offline_mode_never_looks_up_a_registry(monkeypatch):
+    """With LABSERVER_OFFLINE set, no registry is resolved or connected to: the answer is False at once."""
+    def no_network(*args, **kwargs):
+        raise AssertionError("registry_reachable touched the network")
+    monkeypatch.setenv("LABSERVER_OFFLINE", "1")
+    monkeypatch.setattr(docker_engine.socket, "create_connection", no_network)
+    monkeypatch.setattr(docker_engine, "_registry_cache", {})
+    assert docker_engine.registry_reachable("nginx:latest") is False
+
+
 def test_docker_host_skips_engines_that_do_not_answer(tmp_path, monkeypatch):
     """A DOCKER_HOST pointing at a dead socket is passed over for an engine that answers (or None)."""
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
