@@ -257,20 +257,21 @@ def unknown_fields(type_name: str, value, path: str = "") -> list[str]:
         return []
     found = []
     for key, item in value.items():
-        where = f"{path}.{key}" if path else key
         notation = fields.get(key)
         if notation is None:
-            found.append(where)
-        else:
-            found.extend(_unknown_in(notation, item, where))
+            found.append(f"{path}.{key}" if path else key)
+        elif isinstance(item, (dict, list)):  # a scalar has no fields of its own
+            found.extend(_unknown_in(notation, item, f"{path}.{key}" if path else key))
     return found
 
 
 def _unknown_in(notation: str, value, path: str) -> list[str]:
     if notation.startswith("[") and isinstance(value, list):
-        return [f for i, v in enumerate(value) for f in _unknown_in(notation[1:-1], v, f"{path}[{i}]")]
+        return [f for i, v in enumerate(value) if isinstance(v, (dict, list))
+                for f in _unknown_in(notation[1:-1], v, f"{path}[{i}]")]
     if notation.startswith("{") and isinstance(value, dict):
-        return [f for k, v in value.items() for f in _unknown_in(notation[1:-1], v, f"{path}.{k}")]
+        return [f for k, v in value.items() if isinstance(v, (dict, list))
+                for f in _unknown_in(notation[1:-1], v, f"{path}.{k}")]
     return unknown_fields(notation, value, path)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import copy
 import random
+import time
 import uuid
-from datetime import datetime, timezone
 
 from ..errors import invalid as invalid_error
 from ..resources import ResourceInfo
@@ -26,8 +26,8 @@ _GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
 
 def now_rfc3339(offset_seconds: int = 0) -> str:
-    t = datetime.now(timezone.utc).timestamp() + offset_seconds
-    return datetime.fromtimestamp(int(t), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """UTC now (plus `offset_seconds`), to the second, as Kubernetes writes timestamps."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(time.time() + offset_seconds)))
 
 
 class Strategy:
