@@ -149,7 +149,9 @@ def test_etcd_down_then_back(tmp_path):
     """etcd stopped: open watches end with an ERROR, requests get 503, /readyz fails; once back it serves again."""
     client_port, peer_port = free_port(), free_port()
     etcd = start_etcd(tmp_path / "etcd", client_port=client_port, peer_port=peer_port)
-    server = start_apiserver(etcd.client_url, tmp_path / "api.log")
+    # One process: this pins one etcd client's recovery step by step; with --workers=N each worker
+    # reconnects on its own (test_workers.py), so right after one answers another may still say 503.
+    server = start_apiserver(etcd.client_url, tmp_path / "api.log", extra_args=["--workers=1"])
     try:
         url = server.url + PODS
         rv = requests.post(url, json=pod("before"), timeout=10).json()["metadata"]["resourceVersion"]
