@@ -25,18 +25,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
-import yaml
 
 from . import records
 from .curl import Curl
 from .etcd import start_etcd as start_etcd_process
 from .kubectl import Kubectl
+from .manifests import post_pod
 from .pictures import LabPictures
 from .procs import LabError, port_in_use, wait_for
 from .state import REPO_ROOT, state_dir
 
 ETCD_IMAGE = "quay.io/coreos/etcd"
-NOTEBOOKS = REPO_ROOT / "notebooks"
 
 
 def progress(line: str) -> None:
@@ -258,10 +257,7 @@ class Lab(LabPictures):
 
     def pod_manifest(self, name: str = "nginx") -> dict:
         """The post's nginx pod (notebooks/nginx.yaml), renamed, with this node as nodeName."""
-        pod = yaml.safe_load((NOTEBOOKS / "nginx.yaml").read_text())
-        pod["metadata"]["name"] = name
-        pod["spec"] = {"nodeName": self.node_name(), **pod["spec"]}
-        return pod
+        return post_pod(name, self.node_name())
 
     def get_pod(self, name: str, namespace: str = "default") -> dict | None:
         r = requests.get(f"{self.api_url}/api/v1/namespaces/{namespace}/pods/{name}", timeout=5)

@@ -37,31 +37,13 @@ if str(REPO) not in sys.path:
 
 from labserver.lab.components import start_apiserver, start_kubelet  # noqa: E402
 from labserver.lab.etcd import start_etcd  # noqa: E402
+from labserver.lab.manifests import post_pod  # noqa: E402
 from labserver.lab.procs import free_port, wait_for  # noqa: E402
 
 PODS = 20
 FLOOR_RUNS = 5
 TARGET_DOCKER_FACTOR = 3.0     # Docker p50 at most 3x the bare `docker run` floor
 TARGET_PROCESS_P50 = 0.3       # seconds
-TRUNCATOR = "while true; do cat /dev/null > /logdir/access.log; sleep 10; done"
-
-
-def post_pod(name: str, node: str) -> dict:
-    """The post's two-container pod, bound to `node`."""
-    return {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-        "spec": {
-            "nodeName": node,
-            "containers": [
-                {"name": "nginx", "image": "nginx", "ports": [{"containerPort": 80}],
-                 "volumeMounts": [{"name": "nginx-logs", "mountPath": "/var/log/nginx"}]},
-                {"name": "log-truncator", "image": "busybox", "command": ["/bin/sh"],
-                 "args": ["-c", TRUNCATOR],
-                 "volumeMounts": [{"name": "nginx-logs", "mountPath": "/logdir"}]},
-            ],
-            "volumes": [{"name": "nginx-logs", "emptyDir": {}}],
-        },
-    }
 
 
 def percentile(values: list[float], q: float) -> float:

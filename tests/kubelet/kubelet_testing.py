@@ -8,28 +8,15 @@ from labserver.kubelet.client import APIClient, APIStatusError
 from labserver.kubelet.kubelet import Kubelet, KubeletConfig
 from labserver.kubelet.node_status import NodeConfig
 from labserver.kubelet.sync import SyncConfig
+from labserver.lab.manifests import post_pod
 from labserver.lab.procs import wait_for
 
 from fake_runtime import FakeRuntime  # noqa: F401  (re-exported for the tests)
 
 NODE = "test-node"
 
-# The post's pod (seed/README.md), bound to the test node.
-NGINX_POD = {
-    "apiVersion": "v1", "kind": "Pod",
-    "metadata": {"name": "nginx"},
-    "spec": {
-        "nodeName": NODE,
-        "containers": [
-            {"name": "nginx", "image": "nginx", "ports": [{"containerPort": 80}],
-             "volumeMounts": [{"name": "nginx-logs", "mountPath": "/var/log/nginx"}]},
-            {"name": "log-truncator", "image": "busybox", "command": ["/bin/sh"],
-             "args": ["-c", "while true; do cat /dev/null > /logdir/access.log; sleep 10; done"],
-             "volumeMounts": [{"name": "nginx-logs", "mountPath": "/logdir"}]},
-        ],
-        "volumes": [{"name": "nginx-logs", "emptyDir": {}}],
-    },
-}
+# The post's pod (notebooks/nginx.yaml), bound to the test node.
+NGINX_POD = post_pod(node=NODE)
 
 
 def nginx_pod(name: str = "nginx", node: str = NODE, **spec) -> dict:
