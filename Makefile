@@ -14,7 +14,7 @@ LAB_RUNTIME ?= auto
 export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
+.PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
         check-clean bench lab walkthrough clean
 
 # The venv is rebuilt when missing or older than requirements.txt.
@@ -69,3 +69,9 @@ walkthrough: venv system-deps
 
 clean: venv
 	$(PY) -m labserver teardown
+
+# The protobuf modules under labserver/apiserver/protobuf/k8s/ are generated from the
+# .proto files next to them, and committed. After editing a .proto: make protobuf
+protobuf: venv
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m grpc_tools.protoc -I . --python_out=. labserver/apiserver/protobuf/k8s/*.proto

@@ -25,9 +25,12 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get).
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",)}
-SUBRESOURCE_KIND = {"log": "Pod"}
+# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction is create).
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",)}
+SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction"}
+# Subresources whose kind lives in another group: kubectl drain looks for pods/eviction
+# with group policy and a version before it evicts instead of deleting.
+SUBRESOURCE_GROUP_VERSION = {"eviction": ("policy", "v1")}
 
 
 def render_error(err: APIError) -> Response:
@@ -52,9 +55,11 @@ def resource_entries(resource: ResourceInfo) -> list[dict]:
         entry["categories"] = list(resource.categories)
     entries = [entry]
     for sub in resource.subresources:
-        entries.append({"name": f"{resource.name}/{sub}", "singularName": "", "namespaced": resource.namespaced,
-                        "kind": SUBRESOURCE_KIND.get(sub, resource.kind),
-                        "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))})
+        entry = {"name": f"{resource.name}/{sub}", "singularName": "", "namespaced": resource.namespaced,
+                 "kind": SUBRESOURCE_KIND.get(sub, resource.kind), "verbs": list(SUBRESOURCE_VERBS.get(sub, ("get",)))}
+        if sub in SUBRESOURCE_GROUP_VERSION:
+            entry["group"], entry["version"] = SUBRESOURCE_GROUP_VERSION[sub]
+        entries.append(entry)
     return entries
 
 

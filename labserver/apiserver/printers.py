@@ -337,6 +337,48 @@ def lease_cells(lease: dict, now: datetime | None = None) -> tuple[list, None]:
             since(meta.get("creationTimestamp"), now)], None
 
 
+# -- configmaps, secrets, serviceaccounts --------------------------------------------
+
+CONFIGMAP_COLUMNS = [NAME_COLUMN, _col("Data", "Data contains the configuration data. Each key must consist of "
+                                           "alphanumeric characters, '-', '_' or '.'. Values with non-UTF-8 byte "
+                                           "sequences must use the BinaryData field. The keys stored in Data must "
+                                           "not overlap with the keys in the BinaryData field, this is enforced "
+                                           "during validation process."), AGE_COLUMN]
+
+
+def configmap_cells(cm: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printConfigMap: the number of keys in data and binaryData."""
+    meta = cm.get("metadata") or {}
+    return [meta.get("name", ""), len(cm.get("data") or {}) + len(cm.get("binaryData") or {}),
+            since(meta.get("creationTimestamp"), now)], None
+
+
+SECRET_COLUMNS = [NAME_COLUMN, _col("Type", "Used to facilitate programmatic handling of secret data. More info: "
+                                            "https://kubernetes.io/docs/concepts/configuration/secret/#secret-types"),
+                  _col("Data", "Data contains the secret data. Each key must consist of alphanumeric characters, "
+                               "'-', '_' or '.'. The serialized form of the secret data is a base64 encoded string, "
+                               "representing the arbitrary (possibly non-string) data value here. Described in "
+                               "https://tools.ietf.org/html/rfc4648#section-4"), AGE_COLUMN]
+
+
+def secret_cells(secret: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printSecret: type and the number of keys in data."""
+    meta = secret.get("metadata") or {}
+    return [meta.get("name", ""), secret.get("type", ""), len(secret.get("data") or {}),
+            since(meta.get("creationTimestamp"), now)], None
+
+
+SERVICEACCOUNT_COLUMNS = [NAME_COLUMN, _col("Secrets", "Secrets is a list of the secrets in the same namespace "
+                                                       "that pods running using this ServiceAccount are allowed to "
+                                                       "use."), AGE_COLUMN]
+
+
+def serviceaccount_cells(sa: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printServiceAccount: the number of secrets listed."""
+    meta = sa.get("metadata") or {}
+    return [meta.get("name", ""), len(sa.get("secrets") or []), since(meta.get("creationTimestamp"), now)], None
+
+
 DEFAULT_COLUMNS = [NAME_COLUMN, _col("Created At", _AGE_DOC, fmt="date")]
 
 
@@ -352,6 +394,9 @@ PRINTERS: dict[str, tuple[list, Callable]] = {
     "namespaces": (NAMESPACE_COLUMNS, namespace_cells),
     "events": (EVENT_COLUMNS, event_cells),
     "leases": (LEASE_COLUMNS, lease_cells),
+    "configmaps": (CONFIGMAP_COLUMNS, configmap_cells),
+    "secrets": (SECRET_COLUMNS, secret_cells),
+    "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_cells),
 }
 
 

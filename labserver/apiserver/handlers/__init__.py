@@ -7,6 +7,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     item        GET -> get   PUT -> update   PATCH -> patch   DELETE -> delete
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
+    /eviction   POST -> a policy/v1 Eviction (a graceful delete)
 
 Any other method on a served path is 405 MethodNotAllowed.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..errors import method_not_allowed
-from . import create, delete, get, list as list_, log, update
+from . import create, delete, eviction, get, list as list_, log, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -26,6 +27,7 @@ ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": d
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
+    "eviction": {"POST": eviction.evict},
 }
 
 

@@ -68,14 +68,14 @@ def delete_collection(scope: Scope) -> Response:
                     "metadata": {"resourceVersion": matching.resource_version}, "items": items})
 
 
-def delete_one(scope: Scope, options: dict) -> dict:
-    """Delete (or mark) one object; returns it as it was last stored."""
+def delete_one(scope: Scope, options: dict, dry: bool | None = None) -> dict:
+    """Delete (or mark) one object; returns it as it was last stored. `dry` defaults to ?dryRun."""
     pre = options.get("preconditions") or {}
     res = scope.resource
     if res.name == "namespaces" and scope.name in PROTECTED:
         raise APIError(403, "Forbidden", f'namespaces "{scope.name}" is forbidden: this namespace may not be '
                        f"deleted", {"name": scope.name, "kind": "namespaces"})
-    dry = dry_run()
+    dry = dry_run() if dry is None else dry
     for attempt in range(16):
         current = storage().get(res, scope.namespace, scope.name)
         _check_preconditions(scope, pre, current)

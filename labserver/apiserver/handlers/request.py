@@ -1,8 +1,9 @@
 """What every handler needs from a request: its scope, its body, and how to answer.
 
 Scope is the URL resolved against the RESOURCES table (upstream:
-endpoints/request/requestinfo.go). Bodies are JSON or YAML (no Content-Type
-counts as JSON: the official Python client sends none), at most 3 MiB, and
+endpoints/request/requestinfo.go). Bodies are JSON, YAML or Kubernetes
+protobuf (no Content-Type counts as JSON: the official Python client sends
+none; kubectl's typed clients send protobuf), at most 3 MiB, and
 must name the kind, apiVersion, namespace and name the URL names. Field
 validation (Strict/Warn/Ignore) is delegated to openapi.check_fields; its
 warnings go back as `Warning: 299 - "..."` headers.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import yaml
 from flask import Response, current_app, g, request
 
+from .. import protobuf
 from ..errors import APIError, bad_request, invalid, not_found, too_large, unsupported_media_type
 from ..resources import ResourceInfo, lookup
 from ..strategies import Strategy, strategy_for
@@ -111,13 +113,18 @@ def decode(data: bytes, content_type: str | None) -> dict:
             obj = json.loads(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+    elif mt == protobuf.MEDIA_TYPE:
+        try:
+            obj = protobuf.decode(data)
+        except protobuf.ProtobufError as e:
+            raise bad_request(str(e)) from None
     elif mt in YAML_TYPES:
         try:
             obj = yaml.safe_load(data)
         except yaml.YAMLError as e:
             raise bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
     else:
-        raise unsupported_media_type(mt)
+        raise unsupported_media_type(mt, (JSON, "application/yaml", protobuf.MEDIA_TYPE))
     if not isinstance(obj, dict):
         raise bad_request("Object 'Kind' is missing in the request body: expected a JSON object")
     return obj
@@ -206,7 +213,16 @@ def int_arg(name: str, minimum: int | None = 0) -> int | None:
 # -- answers ------------------------------------------------------------------------------
 
 def respond(body: dict, code: int = 200) -> Response:
+    """JSON, or protobuf when the client accepts nothing else (and the kind has a protobuf form)."""
+    if protobuf_only(request.headers.get("Accept")) and protobuf.can_encode(body):
+        return Response(protobuf.encode(body), status=code, mimetype=protobuf.MEDIA_TYPE)
     return Response(json.dumps(body, separators=(",", ":")), status=code, mimetype=JSON)
+
+
+def protobuf_only(accept: str | None) -> bool:
+    """Whether Accept names protobuf and no JSON (kubectl's typed clients also accept JSON)."""
+    types = [media_type(part) for part in (accept or "").split(",")]
+    return protobuf.MEDIA_TYPE in types and not any(t in (JSON, "*/*", "application/*") for t in types)
 
 
 def respond_object(scope: Scope, obj: dict, code: int = 200) -> Response:

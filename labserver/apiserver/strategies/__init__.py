@@ -130,13 +130,15 @@ def strategy_for(resource: ResourceInfo) -> Strategy:
 
 def _build() -> dict[str, Strategy]:
     from ..resources import RESOURCES
+    from .configmap import ConfigMapStrategy, SecretStrategy
     from .event import EventStrategy
     from .lease import LeaseStrategy
     from .namespace import NamespaceStrategy
     from .node import NodeStrategy
     from .pod import PodStrategy
     classes = {"pods": PodStrategy, "nodes": NodeStrategy, "namespaces": NamespaceStrategy,
-               "events": EventStrategy, "leases": LeaseStrategy}
+               "events": EventStrategy, "leases": LeaseStrategy, "configmaps": ConfigMapStrategy,
+               "secrets": SecretStrategy}
     return {r.name: classes.get(r.name, Strategy)(r) for r in RESOURCES}
 
 
