@@ -305,10 +305,10 @@ def _set_message(target: Message, value, where: str) -> None:
 def from_json(message: Message, obj: dict, path: str = "") -> Message:
     """Fill `message` from a JSON object; a key with no protobuf field is an error."""
     fields = _json_fields(message.DESCRIPTOR)
-    top_level = not path and message.DESCRIPTOR.full_name in _KIND_MESSAGES
+    is_kind = message.DESCRIPTOR.full_name in _KIND_MESSAGES   # kind, apiVersion live in the envelope
     for key, value in obj.items():
         where = f"{path}.{key}" if path else key
-        if value is None or (top_level and key in TYPE_META):
+        if value is None or (is_kind and key in TYPE_META):
             continue
         if key not in fields:
             raise ProtobufError(f"{where}: no protobuf field for it in {message.DESCRIPTOR.name}")

@@ -1,0 +1,182 @@
+"""kubectl 1.37's typed clients against the real API server process: protobuf bodies, new kinds, drain.
+
+`kubectl create namespace|configmap|secret|serviceaccount` and `kubectl drain`
+send `application/vnd.kubernetes.protobuf` bodies and do not fall back to JSON.
+Each test checks what ends up in etcd, not only kubectl's exit code.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import re
+
+import pytest
+
+from labserver.apiserver import protobuf
+from labserver.apiserver.protobuf.k8s import core_pb2, meta_pb2, policy_pb2, runtime_pb2
+from labserver.lab.manifests import post_pod
+from labserver.lab.procs import wait_for
+
+from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401  (fixture)
+
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def stored(etcd_client, key: str) -> dict | None:
+    value, _ = etcd_client.get(key)
+    return None if value is None else json.loads(value)
+
+
+def envelope(kind: str, message, api_version: str = "v1") -> bytes:
+    return b"k8s\x00" + runtime_pb2.Unknown(typeMeta=runtime_pb2.TypeMeta(apiVersion=api_version, kind=kind),
+                                            raw=message.SerializeToString()).SerializeToString()
+
+
+def test_kubectl_creates_builtin_kinds_over_protobuf(kubectl, etcd_client):
+    out = kubectl("create", "namespace", "dev", "-v=8")
+    assert f"Content-Type: {PROTOBUF}" in out.stderr and "namespace/dev created" in out.stdout
+    kubectl("create", "configmap", "c", "--from-literal=a=b")
+    kubectl("create", "secret", "generic", "s", "--from-literal=p=q")
+    kubectl("create", "serviceaccount", "sa1")
+
+    ns = stored(etcd_client, "/registry/namespaces/dev")
+    assert ns["status"] == {"phase": "Active"} and ns["spec"] == {"finalizers": ["kubernetes"]}
+    assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "dev"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ns["metadata"]["creationTimestamp"])
+    cm = stored(etcd_client, "/registry/configmaps/default/c")
+    assert (cm["kind"], cm["data"], cm["metadata"]["name"]) == ("ConfigMap", {"a": "b"}, "c")
+    secret = stored(etcd_client, "/registry/secrets/default/s")
+    assert secret["data"] == {"p": base64.b64encode(b"q").decode()} and secret["type"] == "Opaque"
+    assert "stringData" not in secret
+    sa = stored(etcd_client, "/registry/serviceaccounts/default/sa1")
+    assert (sa["kind"], sa["metadata"]["namespace"]) == ("ServiceAccount", "default")
+    # every key kubectl left empty ("" and 0 are on the wire) is absent, as upstream stores it
+    assert set(cm["metadata"]) == {"name", "namespace", "uid", "creationTimestamp"}
+
+    again = kubectl("create", "configmap", "c", "--from-literal=a=b", ok=False)
+    assert again.returncode == 1 and 'configmaps "c" already exists' in again.stderr
+
+
+def test_kubectl_get_shows_the_upstream_columns(kubectl):
+    kubectl("create", "configmap", "c", "--from-literal=a=b", "--from-literal=x=y")
+    kubectl("create", "secret", "generic", "s", "--from-literal=p=q")
+    kubectl("create", "secret", "tls", "t", "--cert=/dev/null", "--key=/dev/null", ok=False)  # kubectl refuses
+    kubectl("create", "serviceaccount", "sa1")
+    rows = table(kubectl("get", "cm,secret,sa").stdout)
+    assert rows[0] == ["NAME", "DATA", "AGE"] and rows[1][:2] == ["configmap/c", "2"]
+    secrets = rows.index(["NAME", "TYPE", "DATA", "AGE"])
+    assert rows[secrets + 1][:3] == ["secret/s", "Opaque", "1"]
+    accounts = rows.index(["NAME", "SECRETS", "AGE"])
+    assert rows[accounts + 1][:2] == ["serviceaccount/sa1", "0"]
+    assert table(kubectl("get", "sa", "sa1").stdout)[1][:2] == ["sa1", "0"]
+
+
+@pytest.mark.parametrize("data, fragment", [
+    (b"\x0a\x03dev", "does not appear to be a protobuf message"),
+    (b"k8s\x00\x0a\xff", "unable to decode the protobuf envelope"),
+    (envelope("ConfigMap", core_pb2.ConfigMap(metadata=meta_pb2.ObjectMeta(name="dev"))),
+     "does not match the expected kind (Namespace)"),
+    (b"k8s\x00" + runtime_pb2.Unknown(typeMeta=runtime_pb2.TypeMeta(apiVersion="v1", kind="Namespace"),
+                                      raw=b"\x0a\x05ab").SerializeToString(), "unable to decode Namespace"),
+    (b"k8s\x00" + runtime_pb2.Unknown(
+        typeMeta=runtime_pb2.TypeMeta(apiVersion="v1", kind="Namespace"),
+        raw=core_pb2.Namespace(metadata=meta_pb2.ObjectMeta(name="dev")).SerializeToString() + b"\xf8\x01\x01",
+    ).SerializeToString(), "fields this server does not know"),
+])
+def test_bad_protobuf_bodies_are_400_and_store_nothing(api, revision, data, fragment):
+    before = revision()
+    response = api.post("/api/v1/namespaces", data=data, headers={"Content-Type": PROTOBUF})
+    assert response.status_code == 400, response.text
+    status = response.json()
+    assert (status["kind"], status["reason"], status["code"]) == ("Status", "BadRequest", 400)
+    assert fragment in status["message"]
+    assert revision() == before
+
+
+def test_protobuf_answers_only_when_nothing_else_is_accepted(api):
+    as_json = api.get("/api/v1/namespaces/default", headers={"Accept": f"{PROTOBUF},application/json"})
+    assert as_json.headers["Content-Type"] == "application/json"
+    as_proto = api.get("/api/v1/namespaces/default", headers={"Accept": PROTOBUF})
+    assert as_proto.headers["Content-Type"] == PROTOBUF
+    assert protobuf.decode(as_proto.content) == as_json.json()
+    missing = api.get("/api/v1/namespaces/nope", headers={"Accept": PROTOBUF})
+    assert missing.status_code == 404 and missing.headers["Content-Type"] == PROTOBUF
+    status = protobuf.decode(missing.content)
+    assert (status["kind"], status["reason"], status["details"]) == ("Status", "NotFound",
+                                                                     {"name": "nope", "kind": "namespaces"})
+    pods = api.get("/api/v1/namespaces/default/pods", headers={"Accept": PROTOBUF})
+    assert protobuf.decode(pods.content)["items"] == []
+
+
+def eviction(name: str, namespace: str = "default", **options) -> bytes:
+    body = policy_pb2.Eviction(metadata=meta_pb2.ObjectMeta(name=name, namespace=namespace))
+    if options:
+        body.deleteOptions.CopyFrom(meta_pb2.DeleteOptions(**options))
+    return envelope("Eviction", body, "policy/v1")
+
+
+def test_eviction_subresource(api, etcd_client, revision):
+    """Evicting an unbound pod deletes it at once; dryRun and bad bodies change nothing."""
+    pods = "/api/v1/namespaces/default/pods"
+    assert api.post(pods, json=post_pod("web")).status_code == 201
+    key = "/registry/pods/default/web"
+    headers = {"Content-Type": PROTOBUF}
+    before = revision()
+    for url, body, code in [(f"{pods}/web/eviction?dryRun=All", eviction("web"), 201),
+                            (f"{pods}/web/eviction", eviction("web", dryRun=["All"]), 201),
+                            (f"{pods}/web/eviction", eviction("other"), 400),
+                            (f"{pods}/ghost/eviction", eviction("ghost"), 404)]:
+        response = api.post(url, data=body, headers=headers)
+        assert response.status_code == code, response.text
+    assert revision() == before and stored(etcd_client, key) is not None
+    discovery = api.get("/api/v1").json()["resources"]
+    assert {"name": "pods/eviction", "singularName": "", "namespaced": True, "group": "policy", "version": "v1",
+            "kind": "Eviction", "verbs": ["create"]} in discovery
+
+    response = api.post(f"{pods}/web/eviction", data=eviction("web"), headers=headers)
+    assert response.status_code == 201
+    assert response.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                               "code": 201}
+    assert stored(etcd_client, key) is None
+    as_json = api.post(f"{pods}/web/eviction", json={"apiVersion": "policy/v1", "kind": "Eviction",
+                                                     "metadata": {"name": "web"}})
+    assert as_json.status_code == 404
+
+
+def test_kubectl_drain_evicts_the_pods_of_a_node(kubectl, kubelet_factory, api, etcd_client):
+    """A real kubelet runs the post's pod; drain cordons the node and evicts the pod; the kubelet finishes."""
+    from labserver.lab.sysdeps import install_hint
+    if install_hint("process"):
+        pytest.skip(install_hint("process"))
+    kubelet_factory(hostname="lab-node", runtime="process")
+    wait_for(lambda: stored(etcd_client, "/registry/leases/kube-node-lease/lab-node"), 30, "node lease")
+    assert api.post("/api/v1/namespaces/default/pods", json=post_pod(node="lab-node")).status_code == 201
+
+    def running():
+        pod = api.get("/api/v1/namespaces/default/pods/nginx").json()
+        ready = [s["ready"] for s in pod["status"].get("containerStatuses", [])]
+        return pod if pod["status"].get("phase") == "Running" and ready == [True, True] else None
+    pod = wait_for(running, 60, "the post's pod Running 2/2")
+
+    # Real objects, as the kubelet and the server wrote them, survive JSON -> protobuf -> JSON.
+    events = api.get("/api/v1/namespaces/default/events").json()["items"]
+    assert events, "the kubelet records events"
+    for obj in [pod, api.get("/api/v1/nodes/lab-node").json(), api.get("/api/v1/namespaces/default").json(),
+                api.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/lab-node").json(),
+                *events]:
+        obj.setdefault("kind", "Event")
+        obj.setdefault("apiVersion", "v1")
+        assert protobuf.decode(protobuf.encode(obj)) == obj
+
+    out = kubectl("drain", "lab-node", "--ignore-daemonsets", "--force", "--delete-emptydir-data",
+                  "--timeout=90s", "-v=6", timeout=120)
+    assert "pod/nginx evicted" in out.stdout and "node/lab-node drained" in out.stdout
+    assert re.search(r'verb="POST" url="[^"]*/namespaces/default/pods/nginx/eviction" status="201 Created"',
+                     out.stderr, re.I), out.stderr
+    node = stored(etcd_client, "/registry/minions/lab-node")
+    assert node["spec"]["unschedulable"] is True
+    assert stored(etcd_client, "/registry/pods/default/nginx") is None
+    rows = table(kubectl("get", "nodes").stdout)
+    assert rows[1][:2] == ["lab-node", "Ready,SchedulingDisabled"]
+    kubectl("uncordon", "lab-node")
+    assert stored(etcd_client, "/registry/minions/lab-node")["spec"].get("unschedulable") in (None, False)
