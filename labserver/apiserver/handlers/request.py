@@ -215,7 +215,10 @@ def int_arg(name: str, minimum: int | None = 0) -> int | None:
 def respond(body: dict, code: int = 200) -> Response:
     """JSON, or protobuf when the client accepts nothing else (and the kind has a protobuf form)."""
     if protobuf_only(request.headers.get("Accept")) and protobuf.can_encode(body):
-        return Response(protobuf.encode(body), status=code, mimetype=protobuf.MEDIA_TYPE)
+        try:
+            return Response(protobuf.encode(body), status=code, mimetype=protobuf.MEDIA_TYPE)
+        except protobuf.ProtobufError as e:   # a field with no protobuf form: JSON loses nothing
+            current_app.logger.warning("answering JSON: %s", e)
     return Response(json.dumps(body, separators=(",", ":")), status=code, mimetype=JSON)
 
 
