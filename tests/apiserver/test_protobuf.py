@@ -237,3 +237,7 @@ def test_json_fields_without_a_protobuf_field_are_refused():
     secret = {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "s"}, "data": {"k": "not base64!"}}
     with pytest.raises(protobuf.ProtobufError, match="illegal base64"):
         protobuf.encode(secret)
+    pod = post_pod_running()
+    pod["spec"]["containers"][0]["ports"][0]["containerPort"] = 2 ** 40
+    with pytest.raises(protobuf.ProtobufError, match="Pod has no protobuf form"):
+        protobuf.encode(pod)

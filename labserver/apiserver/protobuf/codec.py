@@ -117,7 +117,10 @@ def encode(obj: dict) -> bytes:
     if cls is None:
         raise ProtobufError(f"{kind} {api_version} has no protobuf form here")
     message = cls()
-    from_json(message, obj)
+    try:
+        from_json(message, obj)
+    except (TypeError, ValueError) as e:     # e.g. a number out of an int32's range
+        raise ProtobufError(f"{kind} has no protobuf form: {e}") from None
     envelope = runtime_pb2.Unknown(typeMeta=runtime_pb2.TypeMeta(apiVersion=api_version, kind=kind),
                                    raw=message.SerializeToString(), contentEncoding="", contentType="")
     return MAGIC + envelope.SerializeToString()
