@@ -104,6 +104,51 @@ def test_real_objects_round_trip_identically(name):
     assert round_trip(obj) == obj
 
 
+def test_scheduling_and_volume_fields_round_trip():
+    """Affinity, tolerations, spread constraints, security contexts and projected/CSI volumes keep every field."""
+    pod = post_pod_running()
+    term = {"labelSelector": {"matchLabels": {"app": "web"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["a", "b"]}]}, "topologyKey": "kubernetes.io/hostname",
+        "namespaces": ["default"]}
+    pod["spec"].update(
+        affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+                      {"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In", "values": ["linux"]}]}]}},
+                  "podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                      {"weight": 100, "podAffinityTerm": term}]},
+                  "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}},
+        tolerations=[{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute",
+                      "tolerationSeconds": 300}],
+        topologySpreadConstraints=[{"maxSkew": 1, "topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule",
+                                    "labelSelector": {"matchLabels": {"app": "web"}}, "minDomains": 2}],
+        securityContext={"runAsUser": 0, "runAsNonRoot": False, "fsGroup": 2000, "supplementalGroups": [1, 2],
+                         "seccompProfile": {"type": "RuntimeDefault"}, "sysctls": [{"name": "a.b", "value": "1"}]},
+        hostAliases=[{"ip": "127.0.0.1", "hostnames": ["x"]}], priority=0, dnsConfig={"options": [{"name": "ndots",
+                                                                                                    "value": "2"}]})
+    pod["spec"]["volumes"] += [
+        {"name": "token", "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1",
+                                                                          "fieldPath": "metadata.namespace"}}]}}]}},
+        {"name": "csi", "csi": {"driver": "d.example.com", "readOnly": True, "volumeAttributes": {"k": "v"}}},
+        {"name": "host", "hostPath": {"path": "/tmp", "type": "Directory"}},
+        {"name": "sec", "secret": {"secretName": "s", "defaultMode": 0o400, "optional": False}}]
+    container = pod["spec"]["containers"][0]
+    container.update(
+        securityContext={"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "privileged": False},
+        livenessProbe={"httpGet": {"path": "/healthz", "port": 80, "scheme": "HTTP",
+                                   "httpHeaders": [{"name": "X", "value": ""}]},
+                       "initialDelaySeconds": 3, "periodSeconds": 10, "timeoutSeconds": 1, "successThreshold": 1,
+                       "failureThreshold": 3},
+        lifecycle={"preStop": {"sleep": {"seconds": 5}}},
+        env=[{"name": "A", "value": "1"}, {"name": "POD", "valueFrom": {"fieldRef": {"apiVersion": "v1",
+                                                                                      "fieldPath": "metadata.name"}}},
+             {"name": "S", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k", "optional": True}}}],
+        envFrom=[{"prefix": "CM_", "configMapRef": {"name": "cm"}}],
+        resources={"limits": {"cpu": "500m", "memory": "128Mi"}, "requests": {"cpu": "250m"}})
+    assert round_trip(pod) == pod
+
+
 def test_the_round_trip_is_real_protobuf():
     """The bytes are a runtime.Unknown whose raw parses as the kind's own message."""
     pod = post_pod_running()
