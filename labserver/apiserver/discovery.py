@@ -25,8 +25,8 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get).
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",)}
+# Verbs of subresources (upstream: status is get/patch/update, log is get, finalize is update).
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "finalize": ("update",)}
 SUBRESOURCE_KIND = {"log": "Pod"}
 
 

@@ -7,6 +7,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     item        GET -> get   PUT -> update   PATCH -> patch   DELETE -> delete
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
+    /finalize   PUT -> update of a namespace's spec.finalizers
 
 Any other method on a served path is 405 MethodNotAllowed.
 """
@@ -26,6 +27,7 @@ ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": d
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
+    "finalize": {"PUT": update.update},
 }
 
 
