@@ -2,7 +2,8 @@
 
 DeleteOptions come from the body when there is one (kubectl, client-go, the
 official client, the kubelet), else from the query (`?gracePeriodSeconds=0&dryRun=All`),
-exactly as upstream reads them; `dryRun: ["All"]` in either place writes nothing.
+as upstream reads them; `dryRun: ["All"]` in either place writes nothing (upstream
+would ignore a query's dryRun next to a body; we never delete on a dry run).
 Then, per object (rest.BeforeDelete, Store.Delete):
 
 - a pod bound to a node gets a grace period: deletionTimestamp = now + grace
@@ -77,7 +78,10 @@ def delete_options() -> dict:
         causes.append(v.not_supported("propagationPolicy", policy, PROPAGATION_POLICIES + ("nil",)))
     if causes:
         raise invalid_options("DeleteOptions", causes)
-    options["dryRun"] = dry_run([str(x) for x in options.get("dryRun") or []], "DeleteOptions")
+    # Upstream ignores the query when there is a body; a dryRun=All in the query is honoured
+    # anyway, so that no spelling of "dry run" ever deletes anything.
+    query_dry = dry_run(request.args.getlist("dryRun"), "DeleteOptions") if data.strip() else False
+    options["dryRun"] = dry_run([str(x) for x in options.get("dryRun") or []], "DeleteOptions") or query_dry
     return options
 
 
