@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import quote
 
 from ..apiclient import APIClient, APIStatusError
@@ -61,7 +62,7 @@ class Resource:
 
 def discover(client: APIClient) -> tuple[list[Resource], list[str]]:
     """Every namespaced resource that can be listed and deleted; and the group versions that failed."""
-    group_versions = [f"{v}" for v in client.get("/api").get("versions") or []]
+    group_versions = list(client.get("/api").get("versions") or [])
     for group in client.get("/apis").get("groups") or []:
         preferred = (group.get("preferredVersion") or {}).get("groupVersion")
         if preferred:
@@ -161,7 +162,6 @@ class NamespaceDeleter:
 
     def _set_conditions(self, name: str, messages: dict[str, str]) -> dict | None:
         """Write the five deletion conditions through namespaces/<name>/status when they change."""
-        from datetime import datetime, timezone
         now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
         def mutate(ns: dict) -> dict:
@@ -171,7 +171,7 @@ class NamespaceDeleter:
                 bad = ctype in messages
                 status = "True" if bad else "False"
                 previous = old.get(ctype) or {}
-                since = previous.get("lastTransitionTime") if previous.get("status") == status else now
+                since = previous.get("lastTransitionTime") if previous.get("status") == status else None
                 conditions.append({"type": ctype, "status": status, "lastTransitionTime": since or now,
                                    "reason": bad_reason if bad else ok_reason,
                                    "message": messages[ctype] if bad else ok_message})
