@@ -10,6 +10,7 @@ COMPONENTS = {
     "etcd": ("labserver.lab.etcd", "run the real etcd in the foreground"),
     "apiserver": ("labserver.apiserver.server", "run the API server (plain HTTP, like kube-apiserver 1.0)"),
     "kubelet": ("labserver.kubelet.server", "run the kubelet: register a node and run its pods"),
+    "controller-manager": ("labserver.controllers.manager", "run the controllers (namespace deletion)"),
     "docker": ("labserver.lab.docker_engine", "up|down|status of the lab's private Docker engine"),
     "images": ("labserver.lab.images", "make sure the nginx, busybox and etcd images exist"),
     "teardown": ("labserver.lab.teardown", "stop everything the lab started, and only that"),
@@ -19,7 +20,7 @@ COMPONENTS = {
 
 def usage() -> str:
     lines = ["usage: python -m labserver <component> [flags]", "", "components:"]
-    lines += [f"  {name:<10} {help_}" for name, (_, help_) in COMPONENTS.items()]
+    lines += [f"  {name:<19} {help_}" for name, (_, help_) in COMPONENTS.items()]
     return "\n".join(lines)
 
 

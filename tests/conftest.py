@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from labserver.lab.components import start_apiserver, start_kubelet
+from labserver.lab.components import start_apiserver, start_controller_manager, start_kubelet
 from labserver.lab.etcd import start_etcd
 from labserver.lab.procs import pid_alive, stop_pid, wait_for
 
@@ -94,3 +94,11 @@ def kubelet_factory(apiserver, tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def controller_manager(apiserver, tmp_path):
+    """`python -m labserver controller-manager` on the apiserver fixture, /healthz on a free port."""
+    server = start_controller_manager(apiserver.url, tmp_path / "controller-manager.log")
+    yield server
+    server.stop()

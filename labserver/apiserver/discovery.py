@@ -25,8 +25,10 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction is create).
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",)}
+# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction is create,
+# finalize is update).
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",),
+                     "finalize": ("update",)}
 SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction"}
 # Subresources whose kind lives in another group: kubectl drain looks for pods/eviction
 # with group policy and a version before it evicts instead of deleting.

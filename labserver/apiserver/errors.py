@@ -16,12 +16,10 @@ class APIError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details
 
     def status(self) -> dict:
-        """The metav1 Status body."""
-        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "code": self.code}
-        if self.details:
-            body["details"] = self.details
-        return body
+        """The metav1 Status body; `details` is always there (kubectl reads details.name unguarded)."""
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": self.message, "reason": self.reason, "details": self.details or {},
+                "code": self.code}
 
 
 def not_found(resource: str, name: str, group: str = "") -> APIError:
@@ -49,6 +47,32 @@ def invalid(kind: str, name: str, causes: list[dict], group: str = "") -> APIErr
     if group:
         details["group"] = group
     return APIError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
+
+
+def forbidden(resource: str, name: str, why: str, group: str = "", causes: list[dict] | None = None) -> APIError:
+    """403 Forbidden as apierrors.NewForbidden words it (`pods "x" is forbidden: ...`)."""
+    who = f'{_qual(resource, group)} "{name}"' if name else _qual(resource, group)
+    details = _details(resource, name, group)
+    if causes:
+        details["causes"] = causes
+    return APIError(403, "Forbidden", f"{who} is forbidden: {why}", details)
+
+
+def invalid_options(kind: str, causes: list[dict]) -> APIError:
+    """422 for bad DeleteOptions / CreateOptions (upstream: NewInvalid on the meta.k8s.io GroupKind, name "")."""
+    summary = ", ".join(f'{c["field"]}: {c["message"]}' for c in causes)
+    if len(causes) > 1:
+        summary = f"[{summary}]"
+    return APIError(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: {summary}',
+                    {"kind": kind, "group": "meta.k8s.io", "causes": causes})
+
+
+def success(resource: str, name: str, uid: str | None, group: str = "") -> dict:
+    """The Status a DELETE answers with when the store does not return the deleted object."""
+    details = _details(resource, name, group)
+    if uid:
+        details["uid"] = uid
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
 
 
 def bad_request(message: str) -> APIError:
@@ -86,7 +110,7 @@ def _qual(resource: str, group: str) -> str:
 
 
 def _details(resource: str, name: str, group: str) -> dict:
-    d = {"name": name, "kind": resource}
+    d = {"name": name, "kind": resource} if name else {"kind": resource}
     if group:
         d["group"] = group
     return d

@@ -50,7 +50,7 @@ class ResourceInfo:
 RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("namespaces", "namespace", "Namespace", False, etcd_prefix="/registry/namespaces",
                  short_names=("ns",), verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
-                 subresources=("status",)),
+                 subresources=("status", "finalize")),
     ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/registry/minions",
                  short_names=("no",), subresources=("status",)),
     ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/registry/pods",

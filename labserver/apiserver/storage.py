@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import itertools
 import json
 import re
@@ -61,6 +62,10 @@ def parse_endpoints(servers: list[str] | str) -> list[tuple[str, int]]:
 
 def dumps(obj: dict) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
+
+
+class GuardChanged(Exception):
+    """A create's guard key moved between the read and the write: check again."""
 
 
 @dataclass
@@ -242,12 +247,22 @@ class Storage:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def create(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict) -> dict:
-        """Put the object if the key does not exist; returns it with its resourceVersion."""
+    def create(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict,
+               guard: tuple[str, int] | None = None) -> dict:
+        """Put the object if the key does not exist; returns it with its resourceVersion.
+
+        `guard` = (key, revision): also require that key to be still at that
+        revision (the namespace as read when it was checked), else GuardChanged.
+        """
         key = self.key(resource, namespace, name)
         t = self.client.transactions
-        resp = self._txn([t.version(key) == 0], [t.put(key, self.encode(obj))])
+        compare = [t.version(key) == 0]
+        if guard is not None:
+            compare.append(t.mod(guard[0]) == guard[1])
+        resp = self._txn(compare, [t.put(key, self.encode(obj))], [t.get(key)] if guard else None)
         if not resp.succeeded:
+            if guard is not None and not resp.responses[0].response_range.kvs:
+                raise GuardChanged(guard[0])
             raise already_exists(resource.name, name, resource.group)
         obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
         return obj
@@ -273,17 +288,23 @@ class Storage:
         return resp.header.revision
 
     def guaranteed_update(self, resource: ResourceInfo, namespace: str | None, name: str,
-                          mutate: Callable[[dict], dict], retries: int = 16) -> dict:
+                          mutate: Callable[[dict], dict], retries: int = 16,
+                          delete_when: Callable[[dict, dict], bool] | None = None) -> dict:
         """Read, mutate, write on the read revision; on a race re-read and try again.
 
         `mutate` gets the current object and returns the new one; it may raise
         APIError (e.g. a Conflict for a stale precondition), which ends the loop.
+        When `delete_when(new, current)` holds, the key is deleted instead (on the
+        same revision) and the object as last stored is returned.
         """
         for attempt in range(retries):
             current = self.get(resource, namespace, name)
             rv = int(current["metadata"]["resourceVersion"])
-            new = mutate(current)
+            new = mutate(copy.deepcopy(current))
             try:
+                if delete_when is not None and delete_when(new, current):
+                    self.delete(resource, namespace, name, rv)
+                    return current
                 return self.update(resource, namespace, name, new, rv)
             except APIError as e:
                 if e.reason != "Conflict" or attempt == retries - 1:

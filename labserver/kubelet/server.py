@@ -125,7 +125,7 @@ def make_handler(kubelet: Kubelet):
 
         def _status(self, code: int, reason: str, message: str) -> None:
             self._json(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                              "message": message, "reason": reason, "code": code})
+                              "message": message, "reason": reason, "details": {}, "code": code})
 
         def do_GET(self):  # noqa: N802 (http.server's naming)
             url = urlsplit(self.path)

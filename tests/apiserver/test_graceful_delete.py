@@ -36,7 +36,8 @@ def test_bound_pod_is_marked_then_removed_by_kubelet(client):
     (pod("p", node="node-1"), "Failed"),
 ])
 def test_unbound_or_finished_pod_goes_at_once(client, body, phase):
-    """Unbound, Succeeded or Failed pods are removed at once, answered 200 with the object."""
+    """Unbound, Succeeded or Failed pods are removed at once, answered 200 with the object as
+    upstream's store last wrote it: marked with a grace of 0."""
     client.post(PODS, json=body)
     if phase:
         current = client.get(PODS + "/p").get_json()
@@ -44,7 +45,7 @@ def test_unbound_or_finished_pod_goes_at_once(client, body, phase):
         assert client.put(PODS + "/p/status", json=current).status_code == 200
     r = client.delete(PODS + "/p")
     assert r.status_code == 200 and r.get_json()["metadata"]["name"] == "p"
-    assert "deletionTimestamp" not in r.get_json()["metadata"]
+    assert r.get_json()["metadata"]["deletionGracePeriodSeconds"] == 0
     assert client.get(PODS + "/p").status_code == 404
 
 
@@ -77,13 +78,15 @@ def test_spec_termination_grace_used(client):
 
 
 def test_other_resources_deleted_at_once(client):
-    """Nodes and namespaces have no grace: DELETE removes them."""
-    client.post("/api/v1/nodes", json={"kind": "Node", "apiVersion": "v1", "metadata": {"name": "n1"}})
-    assert client.delete("/api/v1/nodes/n1").status_code == 200
+    """Nodes have no grace: DELETE removes them and answers a Success Status naming what went, as
+    upstream's store does for resources that do not return the deleted object."""
+    uid = client.post("/api/v1/nodes", json={"kind": "Node", "apiVersion": "v1",
+                                             "metadata": {"name": "n1"}}).get_json()["metadata"]["uid"]
+    r = client.delete("/api/v1/nodes/n1")
+    assert r.status_code == 200
+    assert r.get_json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                            "details": {"name": "n1", "kind": "nodes", "uid": uid}}
     assert client.get("/api/v1/nodes/n1").status_code == 404
-    client.post("/api/v1/namespaces", json={"metadata": {"name": "scratch"}})
-    assert client.delete("/api/v1/namespaces/scratch").status_code == 200
-    assert client.post("/api/v1/namespaces/scratch/pods", json=pod("x")).status_code == 404
 
 
 def test_delete_collection_by_label(client):

@@ -45,8 +45,9 @@ def test_pod_goes_pending_then_running_with_full_status(env):
     # Both containers got the same emptyDir host directory.
     vols = [env.runtime.running("nginx", c).extra["volumes"]["nginx-logs"] for c in ("nginx", "log-truncator")]
     assert vols[0] == vols[1] and os.path.isdir(vols[0])
-    reasons = [e["reason"] for e in env.events(pod)]
-    assert {"Pulled", "Created", "Started"} <= set(reasons)
+    # Events are posted asynchronously: wait for them rather than race the recorder.
+    wait_for(lambda: {"Pulled", "Created", "Started"} <= {e["reason"] for e in env.events(pod)}, 15,
+             "Pulled, Created and Started events")
     started = next(e for e in env.events(pod) if e["reason"] == "Started"
                    and e["involvedObject"].get("fieldPath") == "spec.containers{nginx}")
     assert started["source"] == {"component": "kubelet", "host": NODE} and started["type"] == "Normal"
@@ -120,8 +121,8 @@ def test_graceful_deletion(env):
     assert sorted(g for _, g in env.runtime.stopped) == [7.0, 7.0]
     assert env.runtime.list_containers() == [] and not os.path.exists(volume)
     assert env.kubelet.workers.is_finished(uid)
-    killing = [e for e in env.events(pod) if e["reason"] == "Killing"]
-    assert len(killing) == 2
+    wait_for(lambda: len([e for e in env.events(pod) if e["reason"] == "Killing"]) == 2, 15,
+             "two Killing events")
 
 
 def test_pod_deleted_from_api_is_killed(env):

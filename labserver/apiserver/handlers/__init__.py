@@ -8,6 +8,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
     /eviction   POST -> a policy/v1 Eviction (a graceful delete)
+    /finalize   PUT -> update of a namespace's spec.finalizers
 
 Any other method on a served path is 405 MethodNotAllowed.
 """
@@ -28,6 +29,7 @@ SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
     "eviction": {"POST": eviction.evict},
+    "finalize": {"PUT": update.update},
 }
 
 

@@ -1,35 +1,37 @@
-"""POST of a new object (endpoints/handlers/create.go + rest.BeforeCreate).
+"""POST of a new object (endpoints/handlers/create.go + rest.BeforeCreate + NamespaceLifecycle admission).
 
 Order matters: decode and check the body against the URL, check unknown
 fields, let the strategy default and validate (the name is validated here,
-before any etcd key exists), make sure the namespace exists, then one etcd
-transaction that fails if the key is taken.
+before any etcd key exists), make sure the namespace exists and is not
+being terminated, then one etcd transaction that fails if the key is taken.
+
+The namespace is read from etcd on every create, never from a per-process
+cache, and the create's transaction also requires the namespace's key to be
+still at the revision read: several API server processes (--workers) can
+never let an object into a namespace that has meanwhile begun terminating.
 """
 from __future__ import annotations
 
-import time
+from flask import Response
 
-from flask import Response, current_app
-
-from ..errors import method_not_allowed
+from ..errors import forbidden, method_not_allowed
 from ..resources import lookup
+from ..storage import GuardChanged
+from ..strategies.namespace import is_terminating
 from .request import Scope, check_fields, dry_run, object_body, respond_object, storage
 
-NAMESPACE_CACHE_SECONDS = 5.0
+NAMESPACES = lookup("", "v1", "namespaces")
 
 
-def ensure_namespace(namespace: str) -> None:
-    """404 when the namespace does not exist (positive answers are cached a few seconds)."""
-    cache = current_app.extensions.setdefault("labserver.namespaces", {})
-    now = time.monotonic()
-    if cache.get(namespace, 0) > now:
-        return
-    storage().get(lookup("", "v1", "namespaces"), None, namespace)  # raises 404
-    cache[namespace] = now + NAMESPACE_CACHE_SECONDS
-
-
-def forget_namespace(namespace: str) -> None:
-    current_app.extensions.setdefault("labserver.namespaces", {}).pop(namespace, None)
+def admit_namespace(scope: Scope, name: str) -> int:
+    """NamespaceLifecycle: 404 when the namespace is missing, 403 while it terminates; its revision."""
+    ns = storage().get(NAMESPACES, None, scope.namespace)   # raises namespaces "x" not found
+    if is_terminating(ns):
+        why = f"unable to create new content in namespace {scope.namespace} because it is being terminated"
+        raise forbidden(scope.resource.name, name, why, scope.resource.group,
+                        causes=[{"reason": "NamespaceTerminating", "field": "metadata.namespace",
+                                 "message": f"namespace {scope.namespace} is being terminated"}])
+    return int(ns["metadata"]["resourceVersion"])
 
 
 def create(scope: Scope, obj: dict | None = None) -> Response:
@@ -40,10 +42,16 @@ def create(scope: Scope, obj: dict | None = None) -> Response:
         obj = object_body(scope)
         check_fields(scope, obj)
     scope.strategy.before_create(obj)
-    meta = obj["metadata"]
-    if scope.resource.namespaced:
-        ensure_namespace(scope.namespace)
-    if dry_run():
-        return respond_object(scope, obj, 201)
-    created = storage().create(scope.resource, scope.namespace, meta["name"], obj)
-    return respond_object(scope, created, 201)
+    name = obj["metadata"]["name"]
+    for attempt in range(16):
+        guard = None
+        if scope.resource.namespaced:
+            guard = (NAMESPACES.key(None, scope.namespace), admit_namespace(scope, name))
+        if dry_run():
+            return respond_object(scope, obj, 201)
+        try:
+            created = storage().create(scope.resource, scope.namespace, name, obj, guard=guard)
+        except GuardChanged:
+            continue   # the namespace changed since we read it: admit again
+        return respond_object(scope, created, 201)
+    raise AssertionError("the namespace kept changing")

@@ -1,38 +1,133 @@
-"""DELETE, graceful for pods on a node (endpoints/handlers/delete.go + registry BeforeDelete).
+"""DELETE: graceful deletion, finalizers, namespaces (endpoints/handlers/delete.go + registry Store.Delete).
 
-DeleteOptions come as a JSON body (kubectl, the kubelet) or query parameters
-(`?gracePeriodSeconds=0`). Preconditions on uid / resourceVersion that do not
-hold are 409 Conflict. When the strategy grants a grace period the object is
-only marked (deletionTimestamp = now + grace) and returned; its kubelet
-finishes the job with gracePeriodSeconds=0. Otherwise the key is deleted in a
-transaction on the revision read. DELETE on a collection does the same for
-every object its label and field selectors match (deletecollection).
+DeleteOptions come from the body when there is one (kubectl, client-go, the
+official client, the kubelet), else from the query (`?gracePeriodSeconds=0&dryRun=All`),
+as upstream reads them; `dryRun: ["All"]` in either place writes nothing (upstream
+would ignore a query's dryRun next to a body; we never delete on a dry run).
+Then, per object (rest.BeforeDelete, Store.Delete):
+
+- a pod bound to a node gets a grace period: deletionTimestamp = now + grace
+  and deletionGracePeriodSeconds, and stays until its kubelet deletes it with
+  grace 0 (a later, shorter grace shortens it; a longer one changes nothing);
+- an object with metadata.finalizers is never removed by a DELETE: it is
+  marked (deletionTimestamp, grace 0 when it has no grace of its own) and
+  stays until an update removes its last finalizer (see update.py);
+- a namespace is first marked Terminating; the namespace controller empties
+  it and removes its `kubernetes` finalizer through `namespaces/<name>/finalize`;
+- anything else is deleted in a transaction on the revision read.
+
+Pods and namespaces answer with the object, other resources with a Success
+Status, as upstream's stores do. DELETE on a collection deletes what its
+label and field selectors match, one by one, and answers with that list.
 """
 from __future__ import annotations
 
+import calendar
+import copy
+import time
 from dataclasses import replace
 
 from flask import Response, request
 
-from ..errors import APIError, conflict, method_not_allowed
+from ..errors import APIError, conflict, forbidden, invalid_options, method_not_allowed, success
 from ..strategies import now_rfc3339
-from ..strategies.namespace import PROTECTED
-from .create import forget_namespace
+from ..strategies import validation as v
+from ..strategies.namespace import PROTECTED, TERMINATING
 from .list import predicate_for
 from .request import Scope, decode, dry_run, int_arg, read_body, respond, respond_object, storage
 
+PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+NAMESPACE_BUSY = ("The system is ensuring all content is removed from this namespace.  Upon completion, this "
+                  "namespace will automatically be purged by the system.")
+
+
+class _Raced(Exception):
+    """The object changed between our read and our write: read it again."""
+
+
+# -- DeleteOptions ------------------------------------------------------------------------
 
 def delete_options() -> dict:
-    """DeleteOptions from the body (if any) overlaid by query parameters."""
+    """DeleteOptions from the body if there is one, else from the query; validated; dryRun as a bool."""
     data = read_body()
-    options = decode(data, request.headers.get("Content-Type")) if data.strip() else {}
-    grace = int_arg("gracePeriodSeconds", minimum=None)
-    if grace is not None:
-        options["gracePeriodSeconds"] = grace
-    value = options.get("gracePeriodSeconds")
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise APIError(400, "BadRequest", f"gracePeriodSeconds must be an integer, not {value!r}")
+    if data.strip():
+        options = decode(data, request.headers.get("Content-Type"))
+        kind = options.get("kind")
+        if kind and kind != "DeleteOptions":
+            raise APIError(400, "BadRequest", f"decoded object cannot be converted to DeleteOptions (kind {kind})")
+    else:
+        options = {"gracePeriodSeconds": int_arg("gracePeriodSeconds", minimum=None),
+                   "dryRun": request.args.getlist("dryRun"),
+                   "propagationPolicy": request.args.get("propagationPolicy")}
+        orphan = request.args.get("orphanDependents")
+        if orphan is not None:
+            options["orphanDependents"] = orphan in ("true", "1", "True")
+        options = {k: val for k, val in options.items() if val not in (None, [])}
+    # Upstream ignores the query when there is a body; a dryRun=All in the query is honoured
+    # anyway, so that no spelling of "dry run" ever deletes anything.
+    query_dry = dry_run(request.args.getlist("dryRun"), "DeleteOptions") if data.strip() else False
+    return checked_options(options, query_dry)
+
+
+def checked_options(options: dict, query_dry: bool = False) -> dict:
+    """DeleteOptions validated as upstream (422 on the options kind); dryRun becomes a bool."""
+    for field, typ in (("gracePeriodSeconds", int), ("dryRun", list), ("preconditions", dict),
+                       ("propagationPolicy", str), ("orphanDependents", bool)):
+        v.expect(options.get(field), typ, "DeleteOptions", f"DeleteOptions.{field}")
+    pre = options.get("preconditions") or {}
+    for field in ("uid", "resourceVersion"):
+        v.expect(pre.get(field), str, "DeleteOptions", f"Preconditions.preconditions.{field}")
+    causes = []
+    policy = options.get("propagationPolicy")
+    if policy is not None and options.get("orphanDependents") is not None:
+        causes.append(v.invalid("propagationPolicy", policy, "orphanDependents and deletionPropagation cannot "
+                                "be both set"))
+    if policy is not None and policy not in PROPAGATION_POLICIES:
+        causes.append(v.not_supported("propagationPolicy", policy, PROPAGATION_POLICIES + ("nil",)))
+    if causes:
+        raise invalid_options("DeleteOptions", causes)
+    options["dryRun"] = dry_run([str(x) for x in options.get("dryRun") or []], "DeleteOptions") or query_dry
     return options
+
+
+# -- the verbs ----------------------------------------------------------------------------
+
+def delete(scope: Scope) -> Response:
+    """200 with the object (marked, or as it was when removed) or a Success Status."""
+    return respond_object(scope, delete_one(scope, delete_options()))
+
+
+def delete_collection(scope: Scope) -> Response:
+    """DELETE on a collection: each object the selectors match, as if deleted one by one."""
+    if scope.resource.namespaced and scope.namespace is None:
+        raise method_not_allowed()
+    options = delete_options()
+    matching = storage().list(scope.resource, scope.namespace, predicate=predicate_for(scope))
+    for obj in matching.items:
+        item = replace(scope, namespace=obj["metadata"].get("namespace"), name=obj["metadata"]["name"])
+        try:
+            delete_one(item, copy.deepcopy(options))
+        except APIError as e:
+            if e.code != 404:   # gone meanwhile: fine
+                raise
+    return respond({"kind": scope.resource.list_kind, "apiVersion": scope.resource.group_version,
+                    "metadata": {"resourceVersion": matching.resource_version}, "items": matching.items})
+
+
+def delete_one(scope: Scope, options: dict) -> dict:
+    """Delete, mark or leave one object; returns what the DELETE answers with."""
+    if scope.resource.name == "namespaces" and scope.name in PROTECTED:
+        raise forbidden("namespaces", scope.name, "this namespace may not be deleted")
+    pre = options.get("preconditions") or {}
+    for attempt in range(16):
+        current = storage().get(scope.resource, scope.namespace, scope.name)
+        _check_preconditions(scope, pre, current)
+        try:
+            return _delete_current(scope, options, current)
+        except _Raced:
+            if pre.get("resourceVersion") or attempt == 15:
+                raise conflict(scope.resource.name, scope.name, scope.resource.group) from None
+    raise AssertionError("not reached")
 
 
 def _check_preconditions(scope: Scope, pre: dict, current: dict) -> None:
@@ -45,56 +140,114 @@ def _check_preconditions(scope: Scope, pre: dict, current: dict) -> None:
                            f"{label} in object meta: {meta.get(field)}")
 
 
-def delete(scope: Scope) -> Response:
-    """200 with the object: marked for graceful deletion, or removed."""
-    return respond_object(scope, delete_one(scope, delete_options()))
-
-
-def delete_collection(scope: Scope) -> Response:
-    """DELETE on a collection: each object the selectors match, as if deleted one by one."""
-    if scope.resource.namespaced and scope.namespace is None:
-        raise method_not_allowed()
-    options = delete_options()
-    matching = storage().list(scope.resource, scope.namespace, predicate=predicate_for(scope))
-    items = []
-    for obj in matching.items:
-        item = replace(scope, namespace=obj["metadata"].get("namespace"), name=obj["metadata"]["name"])
+def _delete_current(scope: Scope, options: dict, current: dict) -> dict:
+    """One attempt on the object as read (Store.Delete + updateForGracefulDeletionAndFinalizers)."""
+    if scope.resource.name == "namespaces":
+        marked = _begin_namespace_termination(scope, options, current)
+        if marked is not None:
+            return marked
+    new = copy.deepcopy(current)
+    graceful, pending = before_delete(scope, new, options)
+    if pending:
+        return _deleted_answer(scope, current)
+    finalizers = new["metadata"].get("finalizers")
+    if finalizers and not graceful:
+        mark_as_deleting(new)
+    if finalizers or (graceful and options["gracePeriodSeconds"] > 0):
+        return _store(scope, options, new, current)
+    if not options["dryRun"]:
         try:
-            items.append(delete_one(item, options))
+            storage().delete(scope.resource, scope.namespace, scope.name, int(current["metadata"]["resourceVersion"]))
         except APIError as e:
-            if e.code != 404:   # gone meanwhile: fine
-                raise
-    return respond({"kind": scope.resource.list_kind, "apiVersion": scope.resource.group_version,
-                    "metadata": {"resourceVersion": matching.resource_version}, "items": items})
+            if e.reason == "Conflict":
+                raise _Raced() from None
+            raise
+    return _deleted_answer(scope, new if graceful else current)
 
 
-def delete_one(scope: Scope, options: dict, dry: bool | None = None) -> dict:
-    """Delete (or mark) one object; returns it as it was last stored. `dry` defaults to ?dryRun."""
-    pre = options.get("preconditions") or {}
-    res = scope.resource
-    if res.name == "namespaces" and scope.name in PROTECTED:
-        raise APIError(403, "Forbidden", f'namespaces "{scope.name}" is forbidden: this namespace may not be '
-                       f"deleted", {"name": scope.name, "kind": "namespaces"})
-    dry = dry_run() if dry is None else dry
-    for attempt in range(16):
-        current = storage().get(res, scope.namespace, scope.name)
-        _check_preconditions(scope, pre, current)
-        rv = int(current["metadata"]["resourceVersion"])
-        grace = scope.strategy.deletion_grace(current, options.get("gracePeriodSeconds"))
-        meta = current["metadata"]
-        try:
-            if grace > 0:
-                if meta.get("deletionTimestamp") and meta.get("deletionGracePeriodSeconds", grace) <= grace:
-                    return current   # already terminating, no sooner
-                meta["deletionTimestamp"] = now_rfc3339(grace)
-                meta["deletionGracePeriodSeconds"] = grace
-                return current if dry else storage().update(res, scope.namespace, scope.name, current, rv)
-            if not dry:
-                storage().delete(res, scope.namespace, scope.name, rv)
-                if res.name == "namespaces":
-                    forget_namespace(scope.name)
-            return current
-        except APIError as e:
-            if e.reason != "Conflict" or pre.get("resourceVersion") or attempt == 15:
-                raise
-    raise AssertionError("not reached")
+def _store(scope: Scope, options: dict, new: dict, current: dict) -> dict:
+    """Write the marked object on the revision read (nothing when unchanged or a dry run)."""
+    if new == current or options["dryRun"]:
+        return new
+    try:
+        return storage().update(scope.resource, scope.namespace, scope.name, new,
+                                int(current["metadata"]["resourceVersion"]))
+    except APIError as e:
+        if e.reason == "Conflict":
+            raise _Raced() from None
+        raise
+
+
+def _deleted_answer(scope: Scope, obj: dict) -> dict:
+    """The object for stores that return it (pods, namespaces), else a Success Status (finalizeDelete)."""
+    if scope.strategy.return_deleted_object:
+        return obj
+    meta = obj["metadata"]
+    return success(scope.resource.name, meta["name"], meta.get("uid"), scope.resource.group)
+
+
+# -- the rules ----------------------------------------------------------------------------
+
+def before_delete(scope: Scope, obj: dict, options: dict) -> tuple[bool, bool]:
+    """rest.BeforeDelete: (graceful, pending). Marks `obj` and settles options["gracePeriodSeconds"].
+
+    graceful: the object is marked with a grace period (possibly 0).
+    pending: a graceful deletion is already under way and this request changes nothing.
+    """
+    meta = obj["metadata"]
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and grace < 0:
+        grace = options["gracePeriodSeconds"] = 1
+    if not scope.strategy.graceful_delete:
+        return False, False
+    if meta.get("deletionTimestamp"):
+        current = meta.get("deletionGracePeriodSeconds")
+        if not current:
+            return False, False          # already at 0: remove (or keep marked while finalizers remain)
+        if grace is None:
+            options["gracePeriodSeconds"] = current
+            return False, True
+        if grace >= current:
+            return False, True           # only a shorter grace may be asked for
+        meta["deletionTimestamp"] = _shift(meta["deletionTimestamp"], grace - current)
+        meta["deletionGracePeriodSeconds"] = grace
+        return True, False
+    grace = options["gracePeriodSeconds"] = scope.strategy.deletion_grace(obj, grace)
+    meta["deletionTimestamp"] = now_rfc3339(grace)
+    meta["deletionGracePeriodSeconds"] = grace
+    if meta.get("generation"):
+        meta["generation"] += 1
+    return True, False
+
+
+def mark_as_deleting(obj: dict) -> None:
+    """markAsDeleting: an object waiting on finalizers, with no grace: deletionTimestamp now, grace 0."""
+    meta = obj["metadata"]
+    now = now_rfc3339()
+    if not meta.get("deletionTimestamp"):
+        if meta.get("generation"):
+            meta["generation"] += 1
+        meta["deletionTimestamp"] = now
+    elif meta["deletionTimestamp"] > now:   # RFC 3339 UTC strings compare as times
+        meta["deletionTimestamp"] = now
+    meta["deletionGracePeriodSeconds"] = 0
+
+
+def _begin_namespace_termination(scope: Scope, options: dict, current: dict) -> dict | None:
+    """A namespace's first DELETE marks it Terminating; later ones wait for its spec.finalizers to go.
+
+    Returns the marked namespace, or None when it may be deleted like any object.
+    """
+    if not current["metadata"].get("deletionTimestamp"):
+        new = copy.deepcopy(current)
+        new["metadata"]["deletionTimestamp"] = now_rfc3339()
+        new.setdefault("status", {})["phase"] = TERMINATING
+        return _store(scope, options, new, current)
+    if (current.get("spec") or {}).get("finalizers"):
+        raise conflict("namespaces", scope.name, why=NAMESPACE_BUSY)
+    return None
+
+
+def _shift(timestamp: str, seconds: int) -> str:
+    then = calendar.timegm(time.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ")) + seconds
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(then))

@@ -14,7 +14,7 @@ from dataclasses import replace
 from flask import Response, request
 
 from ..errors import bad_request
-from .delete import delete_one
+from .delete import checked_options, delete_one
 from .request import Scope, decode, dry_run, read_body, respond
 
 GROUP_VERSIONS = ("policy/v1", "policy/v1beta1")
@@ -35,9 +35,5 @@ def evict(scope: Scope) -> Response:
     options = eviction.get("deleteOptions") or {}
     if not isinstance(options, dict):
         raise bad_request("Eviction.deleteOptions must be an object")
-    for value in options.get("dryRun") or []:
-        if value != "All":
-            raise bad_request(f'dryRun values must be "All", not "{value}"')
-    dry = dry_run() or bool(options.get("dryRun"))
-    delete_one(replace(scope, subresource=None), options, dry=dry)
+    delete_one(replace(scope, subresource=None), checked_options(options, query_dry=dry_run()))
     return respond({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}, 201)

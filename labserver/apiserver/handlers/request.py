@@ -17,7 +17,8 @@ import yaml
 from flask import Response, current_app, g, request
 
 from .. import protobuf
-from ..errors import APIError, bad_request, invalid, not_found, too_large, unsupported_media_type
+from ..errors import (APIError, bad_request, invalid, invalid_options, not_found, too_large,
+                      unsupported_media_type)
 from ..resources import ResourceInfo, lookup
 from ..strategies import Strategy, strategy_for
 from ..strategies import validation as v
@@ -184,12 +185,19 @@ def check_fields(scope: Scope, obj: dict) -> None:
         add_warning(text)
 
 
-def dry_run() -> bool:
-    """?dryRun=All: do everything but the write."""
-    values = request.args.getlist("dryRun")
-    for value in values:
-        if value != "All":
-            raise bad_request(f'dryRun values must be "All", not "{value}"')
+def dry_run(values: list | None = None, options_kind: str = "CreateOptions") -> bool:
+    """dryRun=All: do everything but the write. `values` default to the query's dryRun parameters.
+
+    Anything but "All" is 422 Invalid on the options kind, in upstream's words
+    (ValidateDryRun: `dryRun: Unsupported value: []string{"x"}: supported values: "All"`).
+    """
+    if values is None:
+        values = request.args.getlist("dryRun")
+    if any(value != "All" for value in values):
+        shown = ", ".join(json.dumps(value) for value in values)
+        raise invalid_options(options_kind, [{"reason": "FieldValueNotSupported", "field": "dryRun",
+                                              "message": f'Unsupported value: []string{{{shown}}}: '
+                                                         f'supported values: "All"'}])
     return bool(values)
 
 

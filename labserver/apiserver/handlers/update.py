@@ -1,5 +1,8 @@
 """PUT and PATCH: read-modify-write on the read revision (endpoints/handlers/update.go, patch.go).
 
+Also `pods/status`, `namespaces/status` and `namespaces/finalize`: the strategy
+decides what each endpoint may change.
+
 Both go through Storage.guaranteed_update: read the current object, build the
 new one, write it only if etcd still holds the revision read. A PUT carrying
 metadata.resourceVersion must match it (409 Conflict otherwise); a PUT
@@ -25,18 +28,25 @@ def _precondition(scope: Scope, wanted: str | None, current: dict) -> None:
         raise conflict(scope.resource.name, scope.name, scope.resource.group)
 
 
-def _write(scope: Scope, build) -> Response:
-    """Run `build(current) -> new` under optimistic concurrency; honour dryRun."""
-    status = scope.subresource == "status"
+def _write(scope: Scope, build, options_kind: str) -> Response:
+    """Run `build(current) -> new` under optimistic concurrency; honour dryRun.
+
+    An update that takes the last finalizer off an object whose deletion is due
+    removes it (Store.Update's shouldDeleteDuringUpdate) and answers with the
+    object as it was last stored.
+    """
     res, ns, name = scope.resource, scope.namespace, scope.name
 
     def mutate(current: dict) -> dict:
         new = build(current)
-        return scope.strategy.before_update(new, current, status=status)
+        return scope.strategy.before_update(new, current, subresource=scope.subresource)
 
-    if dry_run():
-        return respond_object(scope, mutate(storage().get(res, ns, name)))
-    return respond_object(scope, storage().guaranteed_update(res, ns, name, mutate))
+    if dry_run(options_kind=options_kind):
+        current = storage().get(res, ns, name)
+        new = mutate(copy.deepcopy(current))
+        return respond_object(scope, current if scope.strategy.should_delete_during_update(new, current) else new)
+    return respond_object(scope, storage().guaranteed_update(
+        res, ns, name, mutate, delete_when=scope.strategy.should_delete_during_update))
 
 
 def update(scope: Scope) -> Response:
@@ -53,7 +63,7 @@ def update(scope: Scope) -> Response:
         return copy.deepcopy(new)
 
     try:
-        return _write(scope, build)
+        return _write(scope, build, "UpdateOptions")
     except APIError as e:
         if e.code != 404 or scope.subresource or not scope.strategy.allow_create_on_update \
                 or (e.details or {}).get("name") != scope.name:
@@ -76,7 +86,7 @@ def patch(scope: Scope) -> Response:
         return patched
 
     try:
-        return _write(scope, build)
+        return _write(scope, build, "PatchOptions")
     except APIError as e:
         if e.code != 404 or scope.subresource or not content_type.startswith(APPLY_PATCH) \
                 or (e.details or {}).get("name") != scope.name:

@@ -35,6 +35,8 @@ class Strategy:
 
     label_names = False          # names must be DNS-1123 labels (namespaces)
     has_status = False
+    graceful_delete = False      # a DELETE may leave the object for a grace period (pods)
+    return_deleted_object = False  # DELETE answers with the object (else a Success Status), as upstream's store
     allow_create_on_update = False
     allow_unconditional_update = True
 
@@ -75,8 +77,24 @@ class Strategy:
         return self.validate(new)
 
     def deletion_grace(self, obj: dict, requested: int | None) -> int:
-        """Seconds the object lives on after a DELETE (0: removed at once)."""
+        """Seconds the object lives on after a DELETE (only asked when graceful_delete)."""
         return 0
+
+    def prepare_for_subresource_update(self, subresource: str, new: dict, old: dict) -> None:
+        """Other subresources written with PUT (namespaces/finalize)."""
+        raise NotImplementedError(subresource)
+
+    def should_delete_during_update(self, new: dict, old: dict) -> bool:
+        """An update that empties the finalizers of an object being deleted with no grace left removes it.
+
+        Upstream's Store.shouldDeleteDuringUpdate: the old object has a
+        deletionTimestamp and a deletionGracePeriodSeconds of 0 (or none), and
+        the new one has no finalizers left.
+        """
+        old_meta = old.get("metadata") or {}
+        if (new.get("metadata") or {}).get("finalizers") or not old_meta.get("deletionTimestamp"):
+            return False
+        return not old_meta.get("deletionGracePeriodSeconds")
 
     # generic steps (rest.BeforeCreate / BeforeUpdate)
     def before_create(self, obj: dict) -> dict:
@@ -95,7 +113,7 @@ class Strategy:
         meta["creationTimestamp"] = now_rfc3339()
         return obj
 
-    def before_update(self, new: dict, old: dict, status: bool = False) -> dict:
+    def before_update(self, new: dict, old: dict, subresource: str | None = None) -> dict:
         """Keep server-set metadata, apply the endpoint's rules, validate the result."""
         meta, old_meta = new["metadata"], old["metadata"]
         for field in IMMUTABLE_META:
@@ -103,12 +121,15 @@ class Strategy:
                 meta[field] = old_meta[field]
             else:
                 meta.pop(field, None)
-        if status:
+        if subresource == "status":
             self.prepare_for_status_update(new, old)
+        elif subresource:
+            self.prepare_for_subresource_update(subresource, new, old)
         else:
             self.default(new)
             self.prepare_for_update(new, old)
-        causes = self.meta_causes(new["metadata"]) + self.validate_update(new, old)
+        causes = self.meta_causes(new["metadata"]) + v.new_finalizer_causes(new["metadata"], old_meta)
+        causes += self.validate_update(new, old)
         if causes:
             raise invalid_error(self.resource.kind, meta.get("name") or "", causes, self.resource.group)
         return new
@@ -119,6 +140,8 @@ class Strategy:
             return [v.required("metadata.name", "name or generateName is required")]
         causes = v.name_causes(name, label=self.label_names)
         causes += v.label_causes(v.expect(meta.get("labels"), dict, self.resource.kind, "metadata.labels"))
+        causes += v.finalizer_causes(v.expect(meta.get("finalizers"), list, self.resource.kind,
+                                              "ObjectMeta.metadata.finalizers"))
         v.expect(meta.get("annotations"), dict, self.resource.kind, "metadata.annotations")
         return causes
 

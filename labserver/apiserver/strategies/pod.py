@@ -63,6 +63,8 @@ def qos_class(spec: dict) -> str:
 
 class PodStrategy(Strategy):
     has_status = True
+    graceful_delete = True
+    return_deleted_object = True
 
     def default(self, pod: dict) -> None:
         spec = v.expect(pod.get("spec"), dict, "Pod", "Pod.spec")
@@ -160,11 +162,12 @@ class PodStrategy(Strategy):
         return causes
 
     def deletion_grace(self, pod: dict, requested: int | None) -> int:
+        """CheckGracefulDelete: the requested grace, else the spec's; 0 unbound or finished; negative is 1."""
         spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds") or 0
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
-            return 0
-        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
-        return max(int(grace or 0), 0)
+            grace = 0
+        return 1 if grace < 0 else int(grace)
 
 
 def _port_causes(c: dict, path: str) -> list[dict]:

@@ -100,6 +100,30 @@ def label_causes(labels, field: str = "metadata.labels") -> list[dict]:
     return causes
 
 
+def finalizer_causes(finalizers, field: str = "metadata.finalizers") -> list[dict]:
+    """Each finalizer is a qualified name (`example.com/name` or a bare name such as `kubernetes`)."""
+    causes = []
+    for i, name in enumerate(finalizers or []):
+        prefix, _, short = name.rpartition("/") if isinstance(name, str) else ("", "", None)
+        if short is None or (prefix and not is_dns1123_subdomain(prefix)) or not short or len(short) > 63 \
+                or not _QUALIFIED_NAME.match(short):
+            causes.append(invalid(f"{field}[{i}]", name, "name part must consist of alphanumeric characters, "
+                                  "'-', '_' or '.', and must start and end with an alphanumeric character"))
+    return causes
+
+
+def new_finalizer_causes(meta: dict, old_meta: dict) -> list[dict]:
+    """No finalizer may be added once deletion has begun (ValidateNoNewFinalizers, with Go's %#v)."""
+    if not old_meta.get("deletionTimestamp"):
+        return []
+    extra = sorted(set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or []))
+    if not extra:
+        return []
+    shown = ", ".join('"' + str(f).replace('"', '\\"') + '"' for f in extra)
+    return [forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted, "
+                      f"found new finalizers []string{{{shown}}}")]
+
+
 _TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "integer", bool: "boolean"}
 
 

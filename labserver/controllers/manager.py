@@ -1,0 +1,159 @@
+"""`python -m labserver controller-manager`: the process that runs the controllers (cmd/kube-controller-manager).
+
+    python -m labserver controller-manager --master=http://127.0.0.1:8080 [--kubeconfig=FILE]
+                                           [--controllers=namespace] [--address=127.0.0.1] [--port=10252]
+
+It finds the API server (`--master`, or the current context's server in
+`--kubeconfig`; --master wins when both are given, as upstream), checks
+that it answers, and runs the controllers until SIGTERM or Ctrl-C. Like the
+old kube-controller-manager's insecure port, it answers `GET /healthz` on
+--address:--port (`ok` once every controller has read its first list;
+--port=0 serves nothing). Any failure to start is one line and exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import yaml
+
+from ..apiclient import APIClient, APIUnavailable, parse_servers
+from .namespace import NamespaceController
+
+CONTROLLERS = {"namespace": NamespaceController}
+USER_AGENT = "kube-controller-manager/v1.37.0-labserver (linux/amd64) labserver"
+API_WAIT_SECONDS = 5.0
+
+log = logging.getLogger("controller-manager")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, f"controller-manager: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _OneLineParser(prog="python -m labserver controller-manager",
+                       description="Run the controllers: reconcile loops that talk to the API server.")
+    p.add_argument("--master", help="the API server's URL, e.g. http://127.0.0.1:8080 (overrides --kubeconfig)")
+    p.add_argument("--kubeconfig", help="a kubeconfig file whose current context names the API server")
+    p.add_argument("--controllers", default="*",
+                   help=f"comma-separated controllers to run, '*' for all ({', '.join(CONTROLLERS)})")
+    p.add_argument("--address", default="127.0.0.1", help="address for /healthz")
+    p.add_argument("--port", type=int, default=10252, help="port for /healthz (0: none)")
+    p.add_argument("--v", type=int, default=0, help="log level: 4 logs every request")
+    return p
+
+
+def server_from_kubeconfig(path: str) -> str:
+    """The server of the kubeconfig's current context; ValueError with a reason otherwise."""
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ValueError(f"cannot read --kubeconfig={path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"--kubeconfig={path} is not YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"--kubeconfig={path} is not a kubeconfig")
+    current = doc.get("current-context")
+    context = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == current), None)
+    if context is None:
+        raise ValueError(f"--kubeconfig={path}: no current context ({current!r} is not among its contexts)")
+    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
+                    if c.get("name") == context.get("cluster")), None)
+    if not cluster or not cluster.get("server"):
+        raise ValueError(f"--kubeconfig={path}: cluster {context.get('cluster')!r} of context {current!r} "
+                         f"has no server")
+    return cluster["server"]
+
+
+def _wait_for_api(client: APIClient) -> None:
+    deadline = time.monotonic() + API_WAIT_SECONDS
+    while True:
+        try:
+            client.get("/version")
+            return
+        except APIUnavailable:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
+
+
+def _health_server(args, controllers) -> ThreadingHTTPServer:
+    class Health(BaseHTTPRequestHandler):
+        def log_message(self, fmt, *a):
+            log.debug("%s %s", self.address_string(), fmt % a)
+
+        def do_GET(self):  # noqa: N802
+            if self.path.split("?")[0] not in ("/healthz", "/livez", "/readyz"):
+                body, code = b"404 page not found\n", 404
+            else:
+                waiting = [n for n, c in controllers.items() if not c.synced.is_set()]
+                body = (b"ok" if not waiting else
+                        ("".join(f"[-]{n} has not listed yet\n" for n in waiting) + "healthz check failed").encode())
+                code = 200 if not waiting else 500
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer((args.address, args.port), Health)
+    server.daemon_threads = True
+    return server
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
+                        format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
+
+    def fail(message: str) -> int:
+        print(f"controller-manager: {message}", file=sys.stderr, flush=True)
+        return 1
+
+    try:
+        server = args.master or (server_from_kubeconfig(args.kubeconfig) if args.kubeconfig else None)
+        if not server:
+            return fail("no API server given: use --master=http://HOST:PORT or --kubeconfig=FILE")
+        servers = parse_servers(server)
+    except ValueError as e:
+        return fail(str(e))
+    names = list(CONTROLLERS) if args.controllers.strip() == "*" else \
+        [n.strip() for n in args.controllers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CONTROLLERS]
+    if unknown or not names:
+        return fail(f"unknown controller(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(CONTROLLERS)}")
+    client = APIClient(servers, user_agent=USER_AGENT)
+    try:
+        _wait_for_api(client)
+    except APIUnavailable as e:
+        return fail(f"cannot reach the API server after {API_WAIT_SECONDS:g}s: {e}")
+    controllers = {name: CONTROLLERS[name](client) for name in names}
+    httpd = None
+    if args.port:
+        try:
+            httpd = _health_server(args, controllers)
+        except OSError as e:
+            return fail(f"cannot listen on {args.address}:{args.port}: {e.strerror or e}")
+        threading.Thread(target=httpd.serve_forever, name="healthz", daemon=True).start()
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("controller-manager: API server %s; controllers: %s%s", ",".join(servers), ", ".join(names),
+             f"; /healthz on {args.address}:{args.port}" if httpd else "")
+    for controller in controllers.values():
+        controller.run(stop)
+    while not stop.wait(1.0):
+        pass
+    log.info("controller-manager: stopping")
+    if httpd:
+        httpd.shutdown()
+        httpd.server_close()
+    return 0
