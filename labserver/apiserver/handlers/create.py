@@ -43,7 +43,5 @@ def create(scope: Scope, obj: dict | None = None) -> Response:
     meta = obj["metadata"]
     if scope.resource.namespaced:
         ensure_namespace(scope.namespace)
-    if dry_run():
-        return respond_object(scope, obj, 201)
-    created = storage().create(scope.resource, scope.namespace, meta["name"], obj)
+    created = scope.strategy.create(storage(), scope.namespace, meta["name"], obj, dry_run=dry_run())
     return respond_object(scope, created, 201)

@@ -90,7 +90,7 @@ def delete_one(scope: Scope, options: dict) -> dict:
                 meta["deletionGracePeriodSeconds"] = grace
                 return current if dry else storage().update(res, scope.namespace, scope.name, current, rv)
             if not dry:
-                storage().delete(res, scope.namespace, scope.name, rv)
+                scope.strategy.delete(storage(), scope.namespace, scope.name, current, rv)
                 if res.name == "namespaces":
                     forget_namespace(scope.name)
             return current

@@ -78,6 +78,15 @@ class Strategy:
         """Seconds the object lives on after a DELETE (0: removed at once)."""
         return 0
 
+    # storage (registry/generic/registry/store.go): most objects are exactly one etcd key
+    def create(self, storage, namespace: str | None, name: str, obj: dict, dry_run: bool = False) -> dict:
+        """Store a new object that passed before_create; a dry run stores nothing."""
+        return obj if dry_run else storage.create(self.resource, namespace, name, obj)
+
+    def delete(self, storage, namespace: str | None, name: str, obj: dict, rv: int) -> None:
+        """Remove the object if etcd still holds it at `rv` (409 Conflict otherwise)."""
+        storage.delete(self.resource, namespace, name, rv)
+
     # generic steps (rest.BeforeCreate / BeforeUpdate)
     def before_create(self, obj: dict) -> dict:
         """Default, fill server-set metadata, validate; raise 422 Invalid with every cause."""
@@ -129,15 +138,16 @@ def strategy_for(resource: ResourceInfo) -> Strategy:
 
 
 def _build() -> dict[str, Strategy]:
-    from ..resources import RESOURCES
+    from ..resources import SERVED
     from .event import EventStrategy
     from .lease import LeaseStrategy
     from .namespace import NamespaceStrategy
     from .node import NodeStrategy
     from .pod import PodStrategy
+    from .service import ServiceStrategy
     classes = {"pods": PodStrategy, "nodes": NodeStrategy, "namespaces": NamespaceStrategy,
-               "events": EventStrategy, "leases": LeaseStrategy}
-    return {r.name: classes.get(r.name, Strategy)(r) for r in RESOURCES}
+               "events": EventStrategy, "leases": LeaseStrategy, "services": ServiceStrategy}
+    return {r.name: classes.get(r.name, Strategy)(r) for r in SERVED}
 
 
 _STRATEGIES = _build()
