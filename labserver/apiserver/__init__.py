@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     MAX_BODY, ...). No etcd call is made here: the server waits for etcd and
     bootstraps the system namespaces before serving (see server.py).
     """
-    from . import discovery, openapi
+    from . import discovery, metrics, openapi
     from .handlers import bp as resources_bp
     from .storage import Storage
 
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(resources_bp)
     _register_health(app)
+    metrics.init_app(app)
 
     @app.errorhandler(APIError)
     def api_error(err: APIError):
