@@ -23,7 +23,7 @@ from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram,
                                disable_created_metrics, generate_latest)
 
-from .errors import APIError
+from .resources import lookup
 
 # upstream's buckets (endpoints/metrics: requestLatencies; etcd3/metrics: etcdRequestLatency)
 REQUEST_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 1.75, 2, 2.5,
@@ -33,6 +33,7 @@ ETCD_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2, 
 REQUEST_LABELS = ("verb", "dry_run", "group", "version", "resource", "subresource", "scope", "component")
 LONGRUNNING_LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "component")
 ETCD_LABELS = ("operation", "group", "resource")
+LONGRUNNING_INDEX = tuple(REQUEST_LABELS.index(name) for name in LONGRUNNING_LABELS)
 
 
 class Metrics:
@@ -55,46 +56,64 @@ class Metrics:
         self.etcd_requests = Counter("etcd_requests", "Etcd request counts for each operation and object type.",
                                      ETCD_LABELS, registry=self.registry)
 
+        # label values -> children: prometheus_client's labels() lookup costs more than the update
+        self._children: dict[tuple, tuple] = {}
+
+    def request(self, labels: tuple, code: str, seconds: float) -> None:
+        """One finished request (labels in REQUEST_LABELS order)."""
+        key = labels + (code,)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.requests.labels(*key), self.latency.labels(*labels))
+        children[0].inc()
+        children[1].observe(seconds)
+
     def etcd_request(self, operation: str, resource, seconds: float) -> None:
         """Storage.on_request: one etcd call of a verb on a resource."""
-        self.etcd_latency.labels(operation, resource.group, resource.name).observe(seconds)
-        self.etcd_requests.labels(operation, resource.group, resource.name).inc()
+        key = ("etcd", operation, resource.group, resource.name)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (self.etcd_latency.labels(*key[1:]), self.etcd_requests.labels(*key[1:]))
+        children[0].observe(seconds)
+        children[1].inc()
 
 
-def request_labels() -> dict:
-    """Upstream's labels of the current request (RequestInfo), without the code."""
-    from .handlers.request import resolve
-    labels = dict.fromkeys(REQUEST_LABELS, "")
-    labels["component"] = "apiserver"
-    labels["verb"] = request.method
-    parts = request.path.strip("/").split("/")
-    group_version = None
-    if len(parts) >= 3 and parts[0] == "api":
-        group_version = ("", parts[1], "/".join(parts[2:]))
-    elif len(parts) >= 4 and parts[0] == "apis":
-        group_version = (parts[1], parts[2], "/".join(parts[3:]))
-    scope = None
-    if group_version:
-        try:
-            scope = resolve(*group_version)
-        except APIError:
-            scope = None
-    if scope is None:   # a non-resource URL (/healthz, /api, /metrics) or one no resource answers
-        labels["subresource"] = request.path if group_version is None else "unknown"
-        return labels
-    res = scope.resource
-    labels.update(group=res.group, version=res.version, resource=res.name, subresource=scope.subresource or "",
-                  scope="namespace" if scope.namespace else ("resource" if scope.name else "cluster"),
-                  dry_run=",".join(sorted(set(request.args.getlist("dryRun")))))
-    method = request.method
-    if method == "GET" and scope.is_collection:
-        watching = scope.watch_path or (request.args.get("watch") or "").lower() not in ("", "0", "false")
-        labels["verb"] = "WATCH" if watching else "LIST"
-    elif method == "DELETE" and scope.is_collection:
-        labels["verb"] = "DELETECOLLECTION"
+def request_labels() -> tuple:
+    """Upstream's labels of the current request (RequestInfo), in REQUEST_LABELS order, without the code.
+
+    A cheap reading of the path (this runs on every request): group, version,
+    resource, namespace, name and subresource by position, as requestinfo.go does.
+    """
+    method, path = request.method, request.path
+    parts = path.strip("/").split("/")
+    if parts[0] == "api" and len(parts) >= 3:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[0] == "apis" and len(parts) >= 4:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:   # a non-resource URL (/healthz, /api, /metrics): the path is the subresource, as upstream
+        return (method, "", "", "", "", path, "", "apiserver")
+    watching = rest[0] == "watch"
+    if watching:
+        rest = rest[1:]
+    namespaced = len(rest) >= 3 and rest[0] == "namespaces"
+    if namespaced:
+        rest = rest[2:]
+    resource = lookup(group, version, rest[0]) if rest else None
+    if resource is None:
+        return (method, "", group, version, "", "unknown", "", "apiserver")
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    scope = "namespace" if namespaced else ("resource" if name else "cluster")
+    verb = method
+    if method == "GET" and not name:
+        watching = watching or (request.args.get("watch") or "").lower() not in ("", "0", "false")
+        verb = "WATCH" if watching else "LIST"
+    elif method == "DELETE" and not name:
+        verb = "DELETECOLLECTION"
     elif method == "PATCH" and (request.content_type or "").startswith("application/apply-patch"):
-        labels["verb"] = "APPLY"
-    return labels
+        verb = "APPLY"
+    dry_run = ",".join(sorted(set(request.args.getlist("dryRun")))) if "dryRun" in request.args else ""
+    return (verb, dry_run, group, version, resource.name, subresource, scope, "apiserver")
 
 
 def init_app(app: Flask) -> Metrics:
@@ -107,11 +126,11 @@ def init_app(app: Flask) -> Metrics:
     @app.before_request
     def start():
         g.metrics_start = time.perf_counter()
-        g.metrics_labels = request_labels()
-        if g.metrics_labels["verb"] == "WATCH":
-            labels = {k: v for k, v in g.metrics_labels.items() if k in LONGRUNNING_LABELS}
-            metrics.longrunning.labels(**labels).inc()
-            g.metrics_watch = labels
+        g.metrics_labels = labels = request_labels()
+        if labels[0] == "WATCH":
+            watch = metrics.longrunning.labels(*(labels[i] for i in LONGRUNNING_INDEX))
+            watch.inc()
+            g.metrics_watch = watch
 
     @app.after_request
     def record(response: Response) -> Response:
@@ -122,10 +141,9 @@ def init_app(app: Flask) -> Metrics:
         code = str(response.status_code)
 
         def done():   # when the body has been sent: a watch ends here, not when its headers go
+            metrics.request(labels, code, time.perf_counter() - started)
             if watch is not None:
-                metrics.longrunning.labels(**watch).dec()
-            metrics.requests.labels(**labels, code=code).inc()
-            metrics.latency.labels(**labels).observe(time.perf_counter() - started)
+                watch.dec()
         response.call_on_close(done)
         return response
 

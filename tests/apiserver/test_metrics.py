@@ -41,6 +41,9 @@ def test_request_and_etcd_metrics_move_with_requests(one_worker):
     assert requests.post(pods, json=pod("a"), timeout=30).status_code == 409
     assert requests.get(pods, timeout=30).status_code == 200
     assert requests.get(f"{pods}/missing", timeout=30).status_code == 404
+    # a request is counted once its response is closed, a moment after the client has it all
+    wait_for(lambda: value(samples(url), "apiserver_request_total", resource="pods")
+             - value(before, "apiserver_request_total", resource="pods") == 4, 10, "four pod requests counted")
     after = samples(url)
 
     def moved(name, **labels):
@@ -73,6 +76,7 @@ def test_open_watches_are_counted_until_they_end(one_worker):
 def test_kubectl_get_raw_metrics(one_worker, tmp_path):
     kubectl = Kubectl(one_worker.url, tmp_path / "kubectl-home")
     kubectl("get", "pods")
+    wait_for(lambda: 'resource="pods"' in kubectl("get", "--raw", "/metrics").stdout, 10, "kubectl's LIST counted")
     text = kubectl("get", "--raw", "/metrics").stdout
     for name in ("# TYPE apiserver_request_total counter", "# TYPE apiserver_request_duration_seconds histogram",
                  "# TYPE apiserver_longrunning_requests gauge", "# TYPE etcd_request_duration_seconds histogram"):
