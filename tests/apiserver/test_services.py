@@ -251,3 +251,21 @@ def test_kubectl_create_service_clusterip(kubectl):
         "service/web created"
     row = table(kubectl("get", "svc", "web").stdout)[1]
     assert row[4] == "80/TCP"
+
+
+def test_official_client_reads_and_writes_services(apiserver):
+    """Typed V1Service objects round-trip; the kubernetes service reads back as the client expects."""
+    from kubernetes import client as k8s
+    with k8s.ApiClient(k8s.Configuration(host=apiserver.url)) as api_client:
+        core = k8s.CoreV1Api(api_client)
+        created = core.create_namespaced_service("default", k8s.V1Service(
+            metadata=k8s.V1ObjectMeta(name="web"),
+            spec=k8s.V1ServiceSpec(selector={"app": "web"}, ports=[k8s.V1ServicePort(port=80, target_port=8080)])))
+        assert isinstance(created, k8s.V1Service) and created.spec.ports[0].target_port == 8080
+        assert ipaddress.ip_address(created.spec.cluster_ip) in RANGE
+        kubernetes = core.read_namespaced_service("kubernetes", "default")
+        assert kubernetes.spec.cluster_ip == "10.0.0.1" and kubernetes.spec.ports[0].port == 443
+        names = sorted(s.metadata.name for s in core.list_service_for_all_namespaces().items)
+        assert names == ["kubernetes", "web"]
+        core.delete_namespaced_service("web", "default")
+        assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
