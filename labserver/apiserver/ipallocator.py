@@ -27,7 +27,8 @@ from .resources import lookup
 from .storage import KeysTaken, Storage, dumps
 
 PREFIX = "/registry/ipaddresses/"
-ATTEMPTS = 32
+ATTEMPTS = 32      # addresses tried per round
+ROUNDS = 4
 
 
 class ServiceRange:
@@ -110,27 +111,27 @@ def create_with_ip(storage: Storage, resource, namespace: str, name: str, servic
     """
     service_range = ServiceRange(cidr)
     spec = service["spec"]
-    if requested is not None:
-        if not service_range.contains(requested):
-            raise allocation_error(service, requested, f"the provided IP ({requested}) is not in the valid "
-                                   f"range. The range of valid IPs is {cidr}")
-        choices = [requested]
-    else:
-        choices = service_range.candidates(taken_addresses(storage))
+    if requested is not None and not service_range.contains(requested):
+        raise allocation_error(service, requested, f"the provided IP ({requested}) is not in the valid "
+                               f"range. The range of valid IPs is {cidr}")
+    for _ in range(ROUNDS):   # a round's candidates may all be taken meanwhile by concurrent creates
+        taken = taken_addresses(storage)
+        choices = [requested] if requested is not None else service_range.candidates(taken)
         if not choices:
-            raise internal("failed to allocate a serviceIP: range is full")
-    for ip in choices:
-        spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-        if dry_run:
-            if requested is not None and ip in taken_addresses(storage):
-                break
-            return service
-        try:
-            return storage.create(resource, namespace, name, service, also={key(ip): dumps(ip_address_object(ip, service))})
-        except KeysTaken:
-            continue   # another request took this address first: try the next
-    if requested is not None:
-        raise allocation_error(service, requested, "provided IP is already allocated")
+            break
+        for ip in choices:
+            spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+            if dry_run and ip not in taken:
+                return service
+            if dry_run:
+                continue
+            try:
+                record = {key(ip): dumps(ip_address_object(ip, service))}
+                return storage.create(resource, namespace, name, service, also=record)
+            except KeysTaken:
+                continue   # another request took this address first: try the next
+        if requested is not None:
+            raise allocation_error(service, requested, "provided IP is already allocated")
     raise internal("failed to allocate a serviceIP: range is full")
 
 

@@ -269,3 +269,25 @@ def test_official_client_reads_and_writes_services(apiserver):
         assert names == ["kubernetes", "web"]
         core.delete_namespaced_service("web", "default")
         assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
+
+
+def test_a_full_range_is_500_and_a_delete_makes_room(etcd):
+    """10.0.0.0/29: six usable addresses, the first the kubernetes service's; the sixth Service finds none."""
+    from labserver.apiserver import create_app
+    from labserver.apiserver.storage import bootstrap_namespaces
+    from labserver.apiserver.strategies.service import bootstrap_kubernetes_service
+    app = create_app({"ETCD_SERVERS": [etcd.client_url], "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/29"})
+    storage = app.extensions["labserver.storage"]
+    try:
+        bootstrap_namespaces(storage)
+        bootstrap_kubernetes_service(storage, "10.0.0.0/29", 8080)
+        client = app.test_client()
+        ips = {client.post(SERVICES, json=service(f"s{i}")).json["spec"]["clusterIP"] for i in range(5)}
+        assert ips == {f"10.0.0.{i}" for i in range(2, 7)}
+        full = client.post(SERVICES, json=service("s5"))
+        assert full.status_code == 500 and full.json["message"] == (
+            "Internal error occurred: failed to allocate a serviceIP: range is full")
+        assert client.delete(f"{SERVICES}/s0").status_code == 200
+        assert client.post(SERVICES, json=service("s5")).status_code == 201
+    finally:
+        storage.close()
