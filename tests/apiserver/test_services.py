@@ -104,6 +104,9 @@ def test_headless_and_external_name_get_no_address(svc_client):
     external = svc_client.post(SERVICES, json={"metadata": {"name": "ext"}, "spec": {
         "type": "ExternalName", "externalName": "example.com"}})
     assert external.status_code == 201 and "clusterIP" not in external.json["spec"]
+    with_ip = svc_client.post(SERVICES, json={"metadata": {"name": "ext2"}, "spec": {
+        "type": "ExternalName", "externalName": "example.com", "clusterIP": "10.0.0.9"}})
+    assert with_ip.status_code == 422 and with_ip.json["details"]["causes"][0]["field"] == "spec.clusterIP"
     assert set(allocated(svc_client)) == {"10.0.0.1"}
     assert svc_client.delete(f"{SERVICES}/db").status_code == 200
 

@@ -92,6 +92,8 @@ class ServiceStrategy(Strategy):
         if kind == "ExternalName":
             if not spec.get("externalName"):
                 causes.append(v.required("spec.externalName"))
+            if spec.get("clusterIP") or spec.get("clusterIPs"):
+                causes.append(v.forbidden("spec.clusterIP", "may not be set for ExternalName services"))
         elif ip not in (None, "", "None"):
             try:
                 ipaddress.IPv4Address(ip)
