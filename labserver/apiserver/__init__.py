@@ -15,7 +15,7 @@ from .errors import APIError, internal, method_not_allowed, too_large
 
 DEFAULTS = {
     "ETCD_SERVERS": ["http://127.0.0.1:2379"],     # one or more etcd client URLs
-    "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/16",    # accepted for the post's command line
+    "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/16",    # Services get their ClusterIPs from here
     "MAX_BODY": 3 * 1024 * 1024,                  # request bodies above this are 413
     "ETCD_TIMEOUT": 5.0,                          # seconds per etcd call
     "BOOKMARK_INTERVAL": 10.0,                    # seconds between watch bookmarks
@@ -36,7 +36,7 @@ def create_app(config: dict | None = None) -> Flask:
     MAX_BODY, ...). No etcd call is made here: the server waits for etcd and
     bootstraps the system namespaces before serving (see server.py).
     """
-    from . import discovery, openapi
+    from . import discovery, metrics, openapi
     from .handlers import bp as resources_bp
     from .storage import Storage
 
@@ -49,6 +49,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(resources_bp)
     _register_health(app)
+    metrics.init_app(app)
 
     @app.errorhandler(APIError)
     def api_error(err: APIError):

@@ -5,7 +5,7 @@ kubectl and the official client start by asking what the server serves:
 `/apis/<group>/<version>` (resources, their verbs, short names and
 subresources) and `/version`. A 404 on `/apis` breaks every kubectl command,
 and a resource missing here is one kubectl cannot name. Everything is built
-from the RESOURCES table, so a new resource is served and discovered at once
+from the SERVED table (stored resources and reviews), so a new resource is served and discovered at once
 (upstream: staging/src/k8s.io/apiserver/pkg/endpoints/discovery/).
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, json, jsonify, request
 
 from labserver.apiserver.errors import APIError
-from labserver.apiserver.resources import BY_GROUP_VERSION, RESOURCES, ResourceInfo
+from labserver.apiserver.resources import BY_GROUP_VERSION, SERVED, ResourceInfo
 
 bp = Blueprint("discovery", __name__)
 
@@ -75,9 +75,9 @@ def resource_list(group: str, version: str) -> dict:
 
 
 def api_groups() -> list[dict]:
-    """The named API groups (everything but the core group), in RESOURCES order."""
+    """The named API groups (everything but the core group), in SERVED order."""
     groups: dict[str, list[str]] = {}
-    for r in RESOURCES:
+    for r in SERVED:
         if r.group and r.version not in groups.setdefault(r.group, []):
             groups[r.group].append(r.version)
     return [{"name": g, "versions": [{"groupVersion": f"{g}/{v}", "version": v} for v in versions],

@@ -39,6 +39,17 @@ MERGE_KEYS: dict[str, str] = {
     "containerStatuses": "name", "initContainerStatuses": "name", "ephemeralContainerStatuses": "name",
     "resourceClaims": "name", "ownerReferences": "uid", "schedulingGates": "name",
 }
+# A field name two types share with different merge keys: a Service's ports merge on `port`.
+OTHER_MERGE_KEYS: dict[str, str] = {"ports": "port"}
+
+
+def merge_key_of(field: str, elements: list) -> str | None:
+    """The merge key of list `field`, telling a ServicePort list from a ContainerPort one by its elements."""
+    key = MERGE_KEYS.get(field)
+    other = OTHER_MERGE_KEYS.get(field)
+    if other and any(isinstance(e, dict) and other in e and key not in e for e in elements):
+        return other
+    return key
 # Lists of scalars merged as sets (patchStrategy:"merge" on a []string).
 MERGED_PRIMITIVE_LISTS = frozenset({"finalizers"})
 
@@ -145,7 +156,7 @@ def _merge_map(original: dict, patch: dict) -> dict:
 
 
 def _merge_list(field: str, original: list, patch: list) -> list:
-    merge_key = MERGE_KEYS.get(field)
+    merge_key = merge_key_of(field, patch + original)
     if any(isinstance(e, dict) and e.get("$patch") == "replace" for e in patch):
         return [copy.deepcopy({k: v for k, v in e.items() if k != "$patch"}) for e in patch
                 if not (isinstance(e, dict) and e.get("$patch") == "replace")]
@@ -174,7 +185,7 @@ def _merge_list(field: str, original: list, patch: list) -> list:
 
 def _ordered(field: str, items: list, order: list) -> list:
     """Reorder `items` by a `$setElementOrder` list; items it does not name keep their place after."""
-    merge_key = MERGE_KEYS.get(field)
+    merge_key = merge_key_of(field, order + items)
 
     def ident(e):
         return e.get(merge_key) if merge_key and isinstance(e, dict) else e

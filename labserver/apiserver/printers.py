@@ -379,6 +379,54 @@ def serviceaccount_cells(sa: dict, now: datetime | None = None) -> tuple[list, N
     return [meta.get("name", ""), len(sa.get("secrets") or []), since(meta.get("creationTimestamp"), now)], None
 
 
+SERVICE_COLUMNS = [
+    NAME_COLUMN,
+    _col("Type", "The type of the service (ClusterIP, NodePort, LoadBalancer, ExternalName)."),
+    _col("Cluster-IP", "The IP address of the service, allocated from the service cluster IP range."),
+    _col("External-IP", "The external IPs of the service (or its external name)."),
+    _col("Port(s)", "The ports the service serves, as port[:nodePort]/protocol."),
+    AGE_COLUMN,
+    _col("Selector", "Route service traffic to pods with label keys and values matching this selector.", 1),
+]
+
+
+def _external_ip(spec: dict, status: dict) -> str:
+    """getServiceExternalIP: external IPs, the load balancer's ingress, or the external name."""
+    kind, external = spec.get("type"), list(spec.get("externalIPs") or [])
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(external) or "<none>"
+    if kind == "LoadBalancer":
+        ingress = [i.get("ip") or i.get("hostname") for i in (status.get("loadBalancer") or {}).get("ingress") or []]
+        return ",".join(external + [i for i in ingress if i]) or "<pending>"
+    if kind == "ExternalName":
+        return spec.get("externalName") or ""
+    return "<unknown>"
+
+
+def service_cells(svc: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printService: type, cluster IP, external IP, `80/TCP` or `80:30080/TCP` ports, age, selector."""
+    meta, spec = svc.get("metadata") or {}, svc.get("spec") or {}
+    ports = ",".join(f"{p.get('port')}:{p['nodePort']}/{p.get('protocol', 'TCP')}" if p.get("nodePort")
+                     else f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or [])
+    selector = ",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items()))
+    return [meta.get("name", ""), spec.get("type", ""), spec.get("clusterIP") or "<none>",
+            _external_ip(spec, svc.get("status") or {}), ports or "<none>",
+            since(meta.get("creationTimestamp"), now), selector or "<none>"], None
+
+
+IPADDRESS_COLUMNS = [NAME_COLUMN, _col("ParentRef", "ParentRef references the resource that an IPAddress is "
+                                                   "attached to."), AGE_COLUMN]
+
+
+def ipaddress_cells(ip: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printIPAddress: `services/default/web` for the Service that holds the address."""
+    meta, ref = ip.get("metadata") or {}, (ip.get("spec") or {}).get("parentRef") or {}
+    resource = f"{ref.get('resource', '')}.{ref['group']}" if ref.get("group") else ref.get("resource", "")
+    parent = f"{resource}/{ref['namespace']}/{ref.get('name', '')}" if ref.get("namespace") \
+        else f"{resource}/{ref.get('name', '')}"
+    return [meta.get("name", ""), parent, since(meta.get("creationTimestamp"), now)], None
+
+
 DEFAULT_COLUMNS = [NAME_COLUMN, _col("Created At", _AGE_DOC, fmt="date")]
 
 
@@ -397,6 +445,8 @@ PRINTERS: dict[str, tuple[list, Callable]] = {
     "configmaps": (CONFIGMAP_COLUMNS, configmap_cells),
     "secrets": (SECRET_COLUMNS, secret_cells),
     "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_cells),
+    "services": (SERVICE_COLUMNS, service_cells),
+    "ipaddresses": (IPADDRESS_COLUMNS, ipaddress_cells),
 }
 
 

@@ -4,6 +4,10 @@ A ResourceInfo says what Kubernetes' discovery documents say about a resource
 (name, kind, group/version, namespaced, verbs, short names, subresources) plus
 where its objects live in etcd. Kubernetes keeps nodes under the legacy
 `/registry/minions/` prefix, and so do we.
+
+RESOURCES are stored in etcd. REVIEWS are upstream's "virtual" resources:
+create-only questions to the server (may I? who am I?) whose answer is
+computed, returned and never stored.
 """
 from __future__ import annotations
 
@@ -63,10 +67,27 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  etcd_prefix="/registry/serviceaccounts", short_names=("sa",)),
     ResourceInfo("leases", "lease", "Lease", True, group="coordination.k8s.io",
                  etcd_prefix="/registry/leases"),
+    ResourceInfo("services", "service", "Service", True, etcd_prefix="/registry/services/specs",
+                 short_names=("svc",), subresources=("status",), categories=("all",),
+                 verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    # One object per allocated ClusterIP, written with its Service in one transaction
+    # (upstream's MultiCIDRServiceAllocator); read-only here.
+    ResourceInfo("ipaddresses", "ipaddress", "IPAddress", False, group="networking.k8s.io",
+                 etcd_prefix="/registry/ipaddresses", short_names=("ip",), verbs=("get", "list", "watch")),
 )
 
+REVIEWS: tuple[ResourceInfo, ...] = (
+    ResourceInfo("selfsubjectaccessreviews", "selfsubjectaccessreview", "SelfSubjectAccessReview", False,
+                 group="authorization.k8s.io", verbs=("create",)),
+    ResourceInfo("selfsubjectrulesreviews", "selfsubjectrulesreview", "SelfSubjectRulesReview", False,
+                 group="authorization.k8s.io", verbs=("create",)),
+    ResourceInfo("selfsubjectreviews", "selfsubjectreview", "SelfSubjectReview", False,
+                 group="authentication.k8s.io", verbs=("create",)),
+)
+SERVED = RESOURCES + REVIEWS
+
 BY_GROUP_VERSION: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
-for _r in RESOURCES:
+for _r in SERVED:
     BY_GROUP_VERSION.setdefault((_r.group, _r.version), {})[_r.name] = _r
 
 
@@ -76,4 +97,4 @@ def lookup(group: str, version: str, name: str) -> ResourceInfo | None:
 
 
 def by_kind(kind: str) -> ResourceInfo | None:
-    return next((r for r in RESOURCES if r.kind == kind), None)
+    return next((r for r in SERVED if r.kind == kind), None)

@@ -5,8 +5,9 @@
         [--workers=N]
 
 It checks its flags, waits a few seconds for etcd (printing progress),
-creates the system namespaces, and serves plain HTTP with werkzeug's threaded
-server (one thread per connection, so watches do not block requests) until
+creates the system namespaces and the `kubernetes` Service, and serves
+plain HTTP with werkzeug's threaded server (one thread per connection, so
+watches do not block requests) until
 SIGTERM or Ctrl-C. With --workers=N (default: one per CPU) N processes serve
 the same socket, since one process is bound by its GIL (see workers.py);
 --workers=1 serves from this one process. Every failure to start is one line
@@ -65,6 +66,11 @@ def main(argv=None) -> int:
     except ValueError:
         return fail(f"--service-cluster-ip-range={args.service_cluster_ip_range!r} is not a valid CIDR "
                     f"(e.g. 10.0.0.0/16)")
+    from .ipallocator import ServiceRange
+    try:
+        ServiceRange(args.service_cluster_ip_range)
+    except ValueError as e:
+        return fail(f"--service-cluster-ip-range: {e}")
     if not 0 < args.insecure_port < 65536:
         return fail(f"--insecure-port={args.insecure_port} is not a valid port")
     if args.workers < 1:
@@ -73,6 +79,7 @@ def main(argv=None) -> int:
     from . import DEFAULTS, create_app
     from .errors import APIError
     from .storage import Storage, bootstrap_namespaces, parse_endpoints
+    from .strategies.service import bootstrap_kubernetes_service
     try:
         servers = [s.strip() for s in args.etcd_servers.split(",") if s.strip()]
         parse_endpoints(servers)
@@ -89,6 +96,9 @@ def main(argv=None) -> int:
     try:
         storage.wait_ready(ETCD_WAIT_SECONDS, progress=_say)
         bootstrap_namespaces(storage)
+        problem = bootstrap_kubernetes_service(storage, args.service_cluster_ip_range, args.insecure_port)
+        if problem:
+            _say(problem)
     except APIError as e:
         storage.close()
         return fail(f"cannot start: {e.message}")

@@ -24,6 +24,7 @@ import json
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 from urllib.parse import urlparse
@@ -76,8 +77,25 @@ class ListResult:
     remaining: int | None = None
 
 
+class KeysTaken(Exception):
+    """A create with extra keys failed because one of those keys exists already."""
+
+
 class Storage:
     """The API server's only way to etcd: typed reads and transactional writes."""
+
+    # Called as on_request(operation, resource, seconds) after each etcd call of a
+    # verb (metrics.py sets it: etcd_request_duration_seconds).
+    on_request: Callable[[str, ResourceInfo, float], None] | None = None
+
+    @contextmanager
+    def timed(self, operation: str, resource: ResourceInfo):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.on_request is not None:
+                self.on_request(operation, resource, time.perf_counter() - start)
 
     def __init__(self, servers: list[str] | str, timeout: float = 5.0, channels: int = 4):
         self.endpoints = parse_endpoints(servers)
@@ -204,7 +222,8 @@ class Storage:
 
     def get(self, resource: ResourceInfo, namespace: str | None, name: str) -> dict:
         """The object with its resourceVersion; 404 when absent."""
-        resp = self._range(self.key(resource, namespace, name).encode())
+        with self.timed("get", resource):
+            resp = self._range(self.key(resource, namespace, name).encode())
         if not resp.kvs:
             raise not_found(resource.name, name, resource.group)
         kv = resp.kvs[0]
@@ -223,7 +242,8 @@ class Storage:
         items: list[dict] = []
         next_key, remaining = None, None
         while True:
-            resp = self._range(start, end, limit=limit, revision=revision)
+            with self.timed("list", resource):
+                resp = self._range(start, end, limit=limit, revision=revision)
             revision = revision or resp.header.revision
             kvs = resp.kvs
             for i, kv in enumerate(kvs):
@@ -248,21 +268,31 @@ class Storage:
     # -- writes ------------------------------------------------------------------------------
 
     def create(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict,
-               guard: tuple[str, int] | None = None) -> dict:
+               guard: tuple[str, int] | None = None, also: dict[str, bytes] | None = None) -> dict:
         """Put the object if the key does not exist; returns it with its resourceVersion.
 
         `guard` = (key, revision): also require that key to be still at that
         revision (the namespace as read when it was checked), else GuardChanged.
+        `also` are more keys (e.g. a Service's IPAddress) created in the same
+        transaction, only if none of them exists either: KeysTaken when one does.
         """
         key = self.key(resource, namespace, name)
         t = self.client.transactions
-        compare = [t.version(key) == 0]
+        also = also or {}
+        compare = [t.version(key) == 0] + [t.version(k) == 0 for k in also]
         if guard is not None:
             compare.append(t.mod(guard[0]) == guard[1])
-        resp = self._txn(compare, [t.put(key, self.encode(obj))], [t.get(key)] if guard else None)
+        failure = [t.get(key)] + ([t.get(guard[0])] if guard is not None else [])
+        with self.timed("create", resource):
+            resp = self._txn(compare, [t.put(key, self.encode(obj))] + [t.put(k, v) for k, v in also.items()],
+                             failure if (guard is not None or also) else None)
         if not resp.succeeded:
-            if guard is not None and not resp.responses[0].response_range.kvs:
-                raise GuardChanged(guard[0])
+            if (guard is not None or also) and not resp.responses[0].response_range.kvs:
+                if guard is not None:
+                    kvs = resp.responses[1].response_range.kvs
+                    if not kvs or kvs[0].mod_revision != guard[1]:
+                        raise GuardChanged(guard[0])
+                raise KeysTaken(list(also))
             raise already_exists(resource.name, name, resource.group)
         obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
         return obj
@@ -272,17 +302,21 @@ class Storage:
         """Put the object if the key is still at `expected_rv`; 409 Conflict / 404 otherwise."""
         key = self.key(resource, namespace, name)
         t = self.client.transactions
-        resp = self._txn([t.mod(key) == expected_rv], [t.put(key, self.encode(obj))], [t.get(key)])
+        with self.timed("update", resource):
+            resp = self._txn([t.mod(key) == expected_rv], [t.put(key, self.encode(obj))], [t.get(key)])
         if not resp.succeeded:
             self._raise_failed(resource, name, resp)
         obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
         return obj
 
-    def delete(self, resource: ResourceInfo, namespace: str | None, name: str, expected_rv: int) -> int:
-        """Delete the key if it is still at `expected_rv`; returns the deletion revision."""
+    def delete(self, resource: ResourceInfo, namespace: str | None, name: str, expected_rv: int,
+               also: tuple[str, ...] = ()) -> int:
+        """Delete the key (and the keys `also`) if it is still at `expected_rv`; returns the revision."""
         key = self.key(resource, namespace, name)
         t = self.client.transactions
-        resp = self._txn([t.mod(key) == expected_rv], [t.delete(key)], [t.get(key)])
+        with self.timed("delete", resource):
+            resp = self._txn([t.mod(key) == expected_rv], [t.delete(key)] + [t.delete(k) for k in also],
+                             [t.get(key)])
         if not resp.succeeded:
             self._raise_failed(resource, name, resp)
         return resp.header.revision

@@ -27,6 +27,7 @@ from flask import Response, current_app, request
 from pyetcd.events import DeleteEvent
 from pyetcd.exceptions import RevisionCompactedError
 
+from . import partial
 from .errors import APIError, bad_request, expired
 from .handlers.request import Scope, int_arg, storage
 from .printers import to_table, wants_table
@@ -51,7 +52,9 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
     if timeout is None:
         timeout = random.uniform(1800, 3600)   # upstream's min-request-timeout, jittered
     bookmarks = args.get("allowWatchBookmarks") in ("true", "1")
-    table = wants_table(request.headers.get("Accept"))
+    accept = request.headers.get("Accept")
+    metadata_only = partial.requested(accept, "PartialObjectMetadata")
+    table = not metadata_only and wants_table(accept)
     include = args.get("includeObject") or "Metadata"
     store: Storage = storage()
 
@@ -66,7 +69,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
         start = _parse_rv(rv) + 1
     events: queue.Queue = queue.Queue()
     cancel = store.watch(scope.resource.prefix(scope.namespace), start, events.put)
-    stream = _Stream(scope, predicate, table, include, start - 1)
+    stream = _Stream(scope, predicate, table, include, start - 1, metadata_only)
     sock = request.environ.get("werkzeug.socket")
     interval = current_app.config.get("BOOKMARK_INTERVAL", 10.0)
 
@@ -128,13 +131,17 @@ def _client_gone(sock) -> bool:
 class _Stream:
     """Encodes events of one watch, remembering the last revision delivered."""
 
-    def __init__(self, scope: Scope, predicate, table: bool, include: str, last_rev: int):
+    def __init__(self, scope: Scope, predicate, table: bool, include: str, last_rev: int,
+                 metadata_only: str | None = None):
         self.scope, self.predicate, self.table, self.include = scope, predicate, table, include
         self.last_rev = last_rev
         self.columns_sent = False
+        self.metadata_only = metadata_only   # the meta.k8s.io version of PartialObjectMetadata events
 
     def line(self, kind: str, obj: dict) -> bytes:
-        if self.table:
+        if self.metadata_only:
+            obj = partial.of(obj, self.metadata_only)
+        elif self.table:
             rv = obj["metadata"].get("resourceVersion", "")
             obj = to_table(self.scope.resource, [obj], rv, self.include, with_columns=not self.columns_sent)
             self.columns_sent = True
@@ -146,6 +153,8 @@ class _Stream:
         if initial_end:
             meta["annotations"] = {INITIAL_EVENTS_END: "true"}
         obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": meta}
+        if self.metadata_only:
+            obj = partial.of(obj, self.metadata_only)
         return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
 
     def error(self, err: Exception, requested: int) -> bytes:

@@ -26,6 +26,8 @@ def _run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     (["--service-cluster-ip-range=10.0.0.0/16"], "--etcd-servers"),
     (["--etcd-servers=http://127.0.0.1:2379"], "--service-cluster-ip-range"),
     (["--etcd-servers=http://127.0.0.1:2379", "--service-cluster-ip-range=10.0.0.0/33"], "not a valid CIDR"),
+    (["--etcd-servers=http://127.0.0.1:2379", "--service-cluster-ip-range=fd00::/108"], "must be an IPv4 CIDR"),
+    (["--etcd-servers=http://127.0.0.1:2379", "--service-cluster-ip-range=10.0.0.0/31"], "/30 or larger"),
     (["--etcd-servers=127.0.0.1:2379", "--service-cluster-ip-range=10.0.0.0/16"], "bad etcd server URL"),
 ])
 def test_bad_flags_exit_1_with_one_line(args, needle):

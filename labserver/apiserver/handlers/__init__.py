@@ -10,14 +10,17 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /eviction   POST -> a policy/v1 Eviction (a graceful delete)
     /finalize   PUT -> update of a namespace's spec.finalizers
 
-Any other method on a served path is 405 MethodNotAllowed.
+Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
+Any other method on a served path, or a verb the resource does not list in
+discovery, is 405 MethodNotAllowed.
 """
 from __future__ import annotations
 
 from flask import Blueprint
 
 from ..errors import method_not_allowed
-from . import create, delete, eviction, get, list as list_, log, update
+from ..resources import REVIEWS
+from . import create, delete, eviction, get, list as list_, log, review, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -33,17 +36,25 @@ SUBRESOURCES = {
 }
 
 
+COLLECTION_VERBS = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+ITEM_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
 def dispatch(group: str, version: str, rest: str):
     from flask import request
     scope = resolve(group, version, rest)
-    if scope.subresource:
+    if scope.resource in REVIEWS:
+        table = {"POST": review.create} if scope.is_collection and not scope.watch_path else {}
+    elif scope.subresource:
         table = SUBRESOURCES[scope.subresource]
     elif scope.is_collection:
         table = COLLECTION
     else:
         table = ITEM
     handler = table.get(request.method)
-    if handler is None or (scope.watch_path and handler is not list_.list_or_watch):
+    verb = None if scope.subresource else (COLLECTION_VERBS if scope.is_collection else ITEM_VERBS).get(request.method)
+    if handler is None or (scope.watch_path and handler is not list_.list_or_watch) \
+            or (verb and verb not in scope.resource.verbs):
         raise method_not_allowed()
     return handler(scope)
 

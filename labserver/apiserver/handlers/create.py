@@ -47,10 +47,8 @@ def create(scope: Scope, obj: dict | None = None) -> Response:
         guard = None
         if scope.resource.namespaced:
             guard = (NAMESPACES.key(None, scope.namespace), admit_namespace(scope, name))
-        if dry_run():
-            return respond_object(scope, obj, 201)
         try:
-            created = storage().create(scope.resource, scope.namespace, name, obj, guard=guard)
+            created = scope.strategy.create(storage(), scope.namespace, name, obj, dry_run=dry_run(), guard=guard)
         except GuardChanged:
             continue   # the namespace changed since we read it: admit again
         return respond_object(scope, created, 201)

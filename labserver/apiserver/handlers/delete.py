@@ -157,7 +157,8 @@ def _delete_current(scope: Scope, options: dict, current: dict) -> dict:
         return _store(scope, options, new, current)
     if not options["dryRun"]:
         try:
-            storage().delete(scope.resource, scope.namespace, scope.name, int(current["metadata"]["resourceVersion"]))
+            scope.strategy.delete(storage(), scope.namespace, scope.name, current,
+                                  int(current["metadata"]["resourceVersion"]))
         except APIError as e:
             if e.reason == "Conflict":
                 raise _Raced() from None

@@ -3,7 +3,8 @@
 `?watch=true` (or the legacy `/watch/` path) turns the same URL into a
 stream of events; everything else is one consistent read at one etcd
 revision, split into pages by `limit`/`continue`, filtered by label and
-field selectors, and printed as a Table when kubectl asks for one.
+field selectors, and printed as a Table when kubectl asks for one (or cut
+down to a PartialObjectMetadataList when a client asks for that).
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Callable
 
 from flask import Response, request
 
-from .. import watch
+from .. import partial, watch
 from ..printers import to_table, wants_table
 from ..selectors import parse_field_selector, parse_label_selector
 from .request import Scope, int_arg, respond, storage
@@ -52,5 +53,8 @@ def list_or_watch(scope: Scope) -> Response:
         meta["continue"] = result.continue_token
     if result.remaining:
         meta["remainingItemCount"] = result.remaining
+    version = partial.requested(request.headers.get("Accept"), "PartialObjectMetadataList")
+    if version:
+        return respond(partial.list_of(result.items, meta, version))
     return respond({"kind": scope.resource.list_kind, "apiVersion": scope.resource.group_version,
                     "metadata": meta, "items": result.items})

@@ -237,9 +237,14 @@ def protobuf_only(accept: str | None) -> bool:
 
 
 def respond_object(scope: Scope, obj: dict, code: int = 200) -> Response:
-    """One object, or a one-row Table when the client asks for one (kubectl get NAME)."""
+    """One object, or a one-row Table (kubectl get NAME), or its PartialObjectMetadata, as the client asks."""
+    from .. import partial
     from ..printers import to_table, wants_table
-    if wants_table(request.headers.get("Accept")):
+    accept = request.headers.get("Accept")
+    version = partial.requested(accept, "PartialObjectMetadata")
+    if version:
+        return respond(partial.of(obj, version), code)
+    if wants_table(accept):
         rv = obj.get("metadata", {}).get("resourceVersion", "")
         return respond(to_table(scope.resource, [obj], rv, request.args.get("includeObject") or "Metadata"), code)
     return respond(obj, code)

@@ -96,6 +96,19 @@ class Strategy:
             return False
         return not old_meta.get("deletionGracePeriodSeconds")
 
+    # storage (registry/generic/registry/store.go): most objects are exactly one etcd key
+    def create(self, storage, namespace: str | None, name: str, obj: dict, dry_run: bool = False,
+               guard: tuple[str, int] | None = None) -> dict:
+        """Store a new object that passed before_create; a dry run stores nothing.
+
+        `guard`: the namespace's key and revision as admitted (storage.GuardChanged when it moved).
+        """
+        return obj if dry_run else storage.create(self.resource, namespace, name, obj, guard=guard)
+
+    def delete(self, storage, namespace: str | None, name: str, obj: dict, rv: int) -> None:
+        """Remove the object if etcd still holds it at `rv` (409 Conflict otherwise)."""
+        storage.delete(self.resource, namespace, name, rv)
+
     # generic steps (rest.BeforeCreate / BeforeUpdate)
     def before_create(self, obj: dict) -> dict:
         """Default, fill server-set metadata, validate; raise 422 Invalid with every cause."""
@@ -152,17 +165,19 @@ def strategy_for(resource: ResourceInfo) -> Strategy:
 
 
 def _build() -> dict[str, Strategy]:
-    from ..resources import RESOURCES
-    from .configmap import ConfigMapStrategy, SecretStrategy
+    from ..resources import SERVED
+    from .configmap import ConfigMapStrategy, SecretStrategy, ServiceAccountStrategy
     from .event import EventStrategy
     from .lease import LeaseStrategy
     from .namespace import NamespaceStrategy
     from .node import NodeStrategy
     from .pod import PodStrategy
+    from .service import ServiceStrategy
     classes = {"pods": PodStrategy, "nodes": NodeStrategy, "namespaces": NamespaceStrategy,
                "events": EventStrategy, "leases": LeaseStrategy, "configmaps": ConfigMapStrategy,
-               "secrets": SecretStrategy}
-    return {r.name: classes.get(r.name, Strategy)(r) for r in RESOURCES}
+               "secrets": SecretStrategy, "serviceaccounts": ServiceAccountStrategy,
+               "services": ServiceStrategy}
+    return {r.name: classes.get(r.name, Strategy)(r) for r in SERVED}
 
 
 _STRATEGIES = _build()

@@ -137,3 +137,7 @@ class SecretStrategy(Strategy):
         if new.get("type") != old.get("type"):
             causes.append(v.invalid("type", new.get("type"), "field is immutable"))
         return causes
+
+
+class ServiceAccountStrategy(Strategy):
+    return_deleted_object = True   # serviceaccount/storage/storage.go: DELETE answers with the object
