@@ -26,8 +26,11 @@ VERSION_INFO = {
 }
 
 # Verbs of subresources (upstream: status is get/patch/update, log is get).
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",)}
-SUBRESOURCE_KIND = {"log": "Pod"}
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "binding": ("create",)}
+SUBRESOURCE_KIND = {"log": "Pod", "binding": "Binding"}
+# Served by a handler alone, no table entry: the legacy POST /api/v1/namespaces/NS/bindings.
+CREATE_ONLY = {("", "v1"): [{"name": "bindings", "singularName": "binding", "namespaced": True,
+                             "kind": "Binding", "verbs": ["create"]}]}
 
 
 def render_error(err: APIError) -> Response:
@@ -64,7 +67,8 @@ def resource_list(group: str, version: str) -> dict:
         raise not_found()
     group_version = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": [e for r in resources.values() for e in resource_entries(r)]}
+            "resources": [e for r in resources.values() for e in resource_entries(r)]
+            + CREATE_ONLY.get((group, version), [])}
 
 
 def api_groups() -> list[dict]:

@@ -54,7 +54,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/registry/minions",
                  short_names=("no",), subresources=("status",)),
     ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/registry/pods",
-                 short_names=("po",), subresources=("status", "log"), categories=("all",)),
+                 short_names=("po",), subresources=("status", "log", "binding"), categories=("all",)),
     ResourceInfo("events", "event", "Event", True, etcd_prefix="/registry/events", short_names=("ev",)),
     ResourceInfo("leases", "lease", "Lease", True, group="coordination.k8s.io",
                  etcd_prefix="/registry/leases"),

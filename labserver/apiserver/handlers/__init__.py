@@ -7,6 +7,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     item        GET -> get   PUT -> update   PATCH -> patch   DELETE -> delete
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
+    /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
 
 Any other method on a served path is 405 MethodNotAllowed.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..errors import method_not_allowed
-from . import create, delete, get, list as list_, log, update
+from . import binding, create, delete, get, list as list_, log, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -26,11 +27,15 @@ ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": d
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
+    "binding": {"POST": binding.create_pod_binding},
 }
 
 
 def dispatch(group: str, version: str, rest: str):
     from flask import request
+    parts = rest.split("/")
+    if not group and len(parts) == 3 and parts[0] == "namespaces" and parts[2] == "bindings":
+        return binding.create_legacy_binding(parts[1])
     scope = resolve(group, version, rest)
     if scope.subresource:
         table = SUBRESOURCES[scope.subresource]
