@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .api_testing import pod
+from api_testing import pod
 
 PODS = "/api/v1/namespaces/default/pods"
 
