@@ -10,6 +10,7 @@ COMPONENTS = {
     "etcd": ("labserver.lab.etcd", "run the real etcd in the foreground"),
     "apiserver": ("labserver.apiserver.server", "run the API server (plain HTTP, like kube-apiserver 1.0)"),
     "kubelet": ("labserver.kubelet.server", "run the kubelet: register a node and run its pods"),
+    "scheduler": ("labserver.scheduler.server", "run the scheduler: bind each pod with no node to one"),
     "docker": ("labserver.lab.docker_engine", "up|down|status of the lab's private Docker engine"),
     "images": ("labserver.lab.images", "make sure the nginx, busybox and etcd images exist"),
     "teardown": ("labserver.lab.teardown", "stop everything the lab started, and only that"),

@@ -77,3 +77,15 @@ def start_kubelet(api_server: str, root_dir: Path, log_path: Path, hostname: str
     url = f"http://127.0.0.1:{port}"
     _wait_http(proc, f"{url}/healthz", "kubelet /healthz", timeout, progress)
     return Server(proc, url)
+
+
+def start_scheduler(api_server: str, log_path: Path, port: int | None = None, pid_path: Path | None = None,
+                    extra_args: list[str] | None = None, timeout: float = 30.0, progress=None) -> Server:
+    """Run `python -m labserver scheduler --master=...` and wait until its /healthz answers (informers synced)."""
+    port = port or free_port()
+    args = [sys.executable, "-m", "labserver", "scheduler", f"--master={api_server}", f"--port={port}",
+            *(extra_args or [])]
+    proc = start_process(args, log_path, pid_path, env=_child_env(), name="scheduler")
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(proc, f"{url}/healthz", "scheduler /healthz", timeout, progress)
+    return Server(proc, url)
