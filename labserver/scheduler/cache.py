@@ -10,11 +10,14 @@ pod confirms the assumption; a failed Binding forgets it.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
 from .resources import Resources, node_allocatable, pod_requests
+
+log = logging.getLogger("scheduler.cache")
 
 
 def pod_key(pod: dict) -> str:
@@ -47,27 +50,39 @@ class NodeInfo:
     requested: Resources = field(default_factory=Resources)
     non_zero_requested: Resources = field(default_factory=Resources)
     spread: Counter = field(default_factory=Counter)
+    allocatable: Resources = field(default_factory=Resources)
+    max_pods: int = 0
 
-    @property
-    def allocatable(self) -> Resources:
-        return node_allocatable(self.node)[0]
-
-    @property
-    def max_pods(self) -> int:
-        return node_allocatable(self.node)[1]
+    def set_node(self, node: dict | None) -> None:
+        """The node's latest object, its allocatable resources parsed once."""
+        self.node = node
+        if node is not None:
+            try:
+                self.allocatable, self.max_pods = node_allocatable(node)
+            except ValueError as e:       # nothing fits a node whose capacity cannot be read
+                log.warning("node %s: allocatable unreadable (%s): no pod fits it", self.name, e)
+                self.allocatable, self.max_pods = Resources(), 0
 
     def add_pod(self, pod: dict) -> None:
         self.pods[pod["metadata"]["uid"]] = pod
-        self.requested = self.requested + pod_requests(pod)
-        self.non_zero_requested = self.non_zero_requested + pod_requests(pod, non_zero=True)
+        self.requested = self.requested + _requests(pod)
+        self.non_zero_requested = self.non_zero_requested + _requests(pod, non_zero=True)
         self.spread[spread_key(pod)] += 1
 
     def remove_pod(self, uid: str) -> None:
         pod = self.pods.pop(uid, None)
         if pod is not None:
-            self.requested = self.requested - pod_requests(pod)
-            self.non_zero_requested = self.non_zero_requested - pod_requests(pod, non_zero=True)
+            self.requested = self.requested - _requests(pod)
+            self.non_zero_requested = self.non_zero_requested - _requests(pod, non_zero=True)
             self.spread[spread_key(pod)] -= 1
+
+
+def _requests(pod: dict, non_zero: bool = False) -> Resources:
+    """A bound pod's requests; one with an unreadable quantity counts as requesting nothing."""
+    try:
+        return pod_requests(pod, non_zero)
+    except ValueError:
+        return Resources()
 
 
 class Cache:
@@ -85,20 +100,20 @@ class Cache:
             names = {n["metadata"]["name"] for n in nodes}
             for name in list(self._nodes):
                 if name not in names:
-                    self._nodes[name].node = None
+                    self._nodes[name].set_node(None)
             for node in nodes:
                 self.update_node(node)
 
     def update_node(self, node: dict) -> None:
         with self.lock:
             name = node["metadata"]["name"]
-            self._nodes.setdefault(name, NodeInfo(name)).node = node
+            self._nodes.setdefault(name, NodeInfo(name)).set_node(node)
 
     def remove_node(self, node: dict) -> None:
         with self.lock:
             info = self._nodes.get(node["metadata"]["name"])
             if info is not None:
-                info.node = None
+                info.set_node(None)
 
     def node_infos(self) -> list[NodeInfo]:
         """The nodes a cycle considers: every node the API server has (call with the lock held)."""

@@ -39,7 +39,6 @@ if str(REPO) not in sys.path:
 
 from labserver.lab.components import start_apiserver, start_scheduler  # noqa: E402
 from labserver.lab.etcd import start_etcd  # noqa: E402
-from labserver.lab.procs import wait_for  # noqa: E402
 
 NODES, PODS, CLIENTS = 100, 1000, 4
 TARGET_SECONDS = 10.0
@@ -116,7 +115,9 @@ def create_pods(api: str, names: list[str]) -> dict[str, float]:
     local = threading.local()
 
     def one(name: str) -> None:
-        session = getattr(local, "s", None) or setattr(local, "s", requests.Session()) or local.s
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
         sent[name] = time.monotonic()
         r = session.post(f"{api}/api/v1/namespaces/default/pods", json=pod(name), timeout=30)
         r.raise_for_status()

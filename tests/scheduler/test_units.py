@@ -65,7 +65,8 @@ def test_messages_in_upstreams_words():
 
 def test_node_resources_fit_reports_every_shortage():
     node = {"metadata": {"name": "n"}, "status": {"allocatable": {"cpu": "1", "memory": "1Gi", "pods": "1"}}}
-    info = NodeInfo("n", node)
+    info = NodeInfo("n")
+    info.set_node(node)
     info.add_pod({"metadata": {"uid": "u"}, "spec": {"containers": [{}]}})
     state = plugins.pre_filter({"spec": {"containers": [{"resources": {"requests": {"cpu": "2", "memory": "2Gi"}}}]}})
     assert plugins.node_resources_fit(state, info).reasons == ["Too many pods", "Insufficient cpu",
