@@ -18,7 +18,7 @@ import requests
 from kubernetes import client as k8s
 
 from conftest import PODS
-from labserver.lab.procs import wait_for
+from labserver.lab.procs import free_port, wait_for
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 CIDRS = {"node-1": "127.1.0.0/24", "node-2": "127.2.0.0/24"}
@@ -108,3 +108,21 @@ def test_pods_spread_over_both_kubelets(api, two_nodes):
             assert ipaddress.ip_address(p["status"]["podIP"]) in net, (p["metadata"]["name"], p["status"]["podIP"])
     else:
         assert len({p["status"]["podIP"] for p in pods}) == 4
+
+
+def test_a_second_process_kubelet_with_an_overlapping_pod_cidr_refuses_to_start(api, apiserver, kubelet_factory,
+                                                                               tmp_path):
+    """Two kubelets handing out the same pod IPs would collide: the second says so in one line and exits 1."""
+    reason = _runtime_skip("process")
+    if reason:
+        pytest.skip(reason)
+    kubelet_factory(hostname="node-1", runtime="process", extra_args=["--pod-cidr=127.1.0.0/24"])
+    wait_for(lambda: _ready(api, "node-1"), 30, "node-1 Ready")
+    out = subprocess.run([sys.executable, "-m", "labserver", "kubelet", f"--api-servers={apiserver.url}",
+                          "--hostname-override=node-2", f"--root-dir={tmp_path / 'node-2'}", "--runtime=process",
+                          f"--port={free_port()}", "--pod-cidr=127.1.0.0/16"], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "kubelet: --pod-cidr=127.1.0.0/16 overlaps node node-1 (127.1.0.0/24): give each kubelet on this machine "
+        "its own range (e.g. --pod-cidr=127.2.0.0/24)")
+    assert not api.get("/api/v1/nodes/node-2").ok
