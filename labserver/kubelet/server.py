@@ -167,10 +167,11 @@ def make_handler(kubelet: Kubelet):
 
 
 def pod_cidr_taken(client: APIClient, name: str, cidr: str) -> str | None:
-    """The other node whose podCIDR overlaps ours, if the API server answers and one does.
+    """The other process-runtime node whose podCIDR overlaps ours, if the API server answers and one does.
 
-    With the process runtime a pod's IP comes from the node's CIDR: two
+    With the process runtime a pod's IP comes from the node's CIDR: two such
     kubelets on one machine sharing a range would hand out the same addresses.
+    (A Docker node's podCIDR is unused: the engine gives the addresses.)
     """
     import ipaddress
     try:
@@ -181,7 +182,9 @@ def pod_cidr_taken(client: APIClient, name: str, cidr: str) -> str | None:
     ours = ipaddress.ip_network(cidr, strict=False)
     for node in nodes:
         other = (node.get("spec") or {}).get("podCIDR")
-        if node["metadata"]["name"] != name and other and ours.overlaps(ipaddress.ip_network(other, strict=False)):
+        runtime = ((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion") or ""
+        if (node["metadata"]["name"] != name and other and runtime.startswith("process://")
+                and ours.overlaps(ipaddress.ip_network(other, strict=False))):
             return f"{node['metadata']['name']} ({other})"
     return None
 
