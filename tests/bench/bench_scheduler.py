@@ -104,7 +104,7 @@ def node(name: str) -> dict:
 
 
 def pod(name: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name[:-4]}},
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name.split("-")[0]}},
             "spec": {"containers": [{"name": "c", "image": "busybox",
                                      "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}
 
