@@ -119,3 +119,45 @@ def test_queue_retries_a_forgotten_unschedulable_pod_after_the_maximum():
     assert q.pop(timeout=0) is None
     clock.now = 300.0
     assert q.pop(timeout=0)["metadata"]["name"] == "a"
+
+
+def _affinity_fits(labels: dict, expressions=None, fields=None, selector=None) -> bool:
+    info = NodeInfo("node-1")
+    info.set_node({"metadata": {"name": "node-1", "labels": labels}, "status": {}})
+    term = {k: v for k, v in (("matchExpressions", expressions), ("matchFields", fields)) if v}
+    spec = {"nodeSelector": selector or {}}
+    if term:
+        spec["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            "nodeSelectorTerms": [term]}}}
+    return plugins.node_affinity(plugins.pre_filter({"spec": spec}), info) is None
+
+
+@pytest.mark.parametrize("expr, fits", [
+    ({"key": "zone", "operator": "In", "values": ["a", "b"]}, True),
+    ({"key": "zone", "operator": "NotIn", "values": ["a"]}, False),
+    ({"key": "gpu", "operator": "NotIn", "values": ["x"]}, True),
+    ({"key": "zone", "operator": "Exists"}, True),
+    ({"key": "zone", "operator": "DoesNotExist"}, False),
+    ({"key": "cores", "operator": "Gt", "values": ["4"]}, True),
+    ({"key": "cores", "operator": "Lt", "values": ["4"]}, False),
+    ({"key": "zone", "operator": "Gt", "values": ["4"]}, False),
+])
+def test_required_node_affinity_operators(expr, fits):
+    assert _affinity_fits({"zone": "a", "cores": "8"}, [expr]) is fits
+
+
+def test_node_affinity_match_fields_and_node_selector_together():
+    name_in = [{"key": "metadata.name", "operator": "In", "values": ["node-1"]}]
+    assert _affinity_fits({}, fields=name_in)
+    assert not _affinity_fits({}, fields=[{**name_in[0], "values": ["node-2"]}])
+    assert not _affinity_fits({"disk": "hdd"}, fields=name_in, selector={"disk": "ssd"})
+
+
+def test_cordoned_node_takes_pods_that_tolerate_unschedulable():
+    info = NodeInfo("n")
+    info.set_node({"metadata": {"name": "n"}, "spec": {"unschedulable": True}, "status": {}})
+    plain = plugins.pre_filter({"spec": {}})
+    tolerant = plugins.pre_filter({"spec": {"tolerations": [{"key": "node.kubernetes.io/unschedulable",
+                                                             "operator": "Exists", "effect": "NoSchedule"}]}})
+    assert plugins.node_unschedulable(plain, info).reasons == ["node(s) were unschedulable"]
+    assert plugins.node_unschedulable(tolerant, info) is None
