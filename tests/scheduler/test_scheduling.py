@@ -151,3 +151,32 @@ def test_pod_deleted_frees_room(api, scheduler):
     wait_event(api, "second", "FailedScheduling")
     assert api.delete(f"{PODS}/first", json={"gracePeriodSeconds": 0}).status_code == 200
     assert wait_bound(api, "second") == "tiny"
+
+
+def test_pending_pod_is_scheduled_when_its_node_is_uncordoned(api, scheduler):
+    """A node update (kubectl uncordon: spec.unschedulable false) brings the waiting pod back."""
+    add_nodes(api, node("cordoned", unschedulable=True))
+    create(api, pod("waiting"))
+    event = wait_event(api, "waiting", "FailedScheduling")
+    assert event["message"].startswith("0/1 nodes are available: 1 node(s) were unschedulable.")
+    r = api.patch("/api/v1/nodes/cordoned", json={"spec": {"unschedulable": False}},
+                  headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert wait_bound(api, "waiting", timeout=10) == "cordoned"
+
+
+def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, apiserver, scheduler, tmp_path):
+    """The informers reconnect and resume: a pod created after the restart is bound."""
+    from urllib.parse import urlparse
+
+    from labserver.lab.components import start_apiserver
+    add_nodes(api, node("node-1"))
+    create(api, pod("before"))
+    wait_bound(api, "before")
+    apiserver.stop()
+    again = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=urlparse(apiserver.url).port)
+    try:
+        create(api, pod("after"))
+        assert wait_bound(api, "after", timeout=30) == "node-1"
+    finally:
+        again.stop()
