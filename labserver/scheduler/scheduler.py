@@ -14,7 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .cache import Cache, is_terminal, pod_key
-from .client import APIError, Client
+from .client import Client
 from .events import EventRecorder
 from .informer import Informer
 from .queue import SchedulingQueue
