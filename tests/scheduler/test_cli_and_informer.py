@@ -5,7 +5,7 @@ import subprocess
 import sys
 import threading
 
-from conftest import PODS, add_nodes, create, node, pod, wait_bound
+from scheduler_testing import PODS, add_nodes, create, node, pod, wait_bound
 from labserver.lab.procs import free_port, wait_for
 from labserver.scheduler.client import Client, server_from_kubeconfig
 from labserver.scheduler.informer import Informer

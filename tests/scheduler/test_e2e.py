@@ -17,7 +17,7 @@ import pytest
 import requests
 from kubernetes import client as k8s
 
-from conftest import PODS
+from scheduler_testing import PODS
 from labserver.lab.procs import free_port, wait_for
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")

@@ -5,7 +5,7 @@ import collections
 
 import pytest
 
-from conftest import PODS, add_nodes, create, events_of, node, pod, wait_bound, wait_event
+from scheduler_testing import PODS, add_nodes, create, events_of, node, pod, wait_bound, wait_event
 from labserver.lab.procs import wait_for
 
 
