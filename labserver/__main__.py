@@ -11,6 +11,7 @@ COMPONENTS = {
     "apiserver": ("labserver.apiserver.server", "run the API server (plain HTTP, like kube-apiserver 1.0)"),
     "kubelet": ("labserver.kubelet.server", "run the kubelet: register a node and run its pods"),
     "controller-manager": ("labserver.controllers.manager", "run the controllers (namespace deletion)"),
+    "scheduler": ("labserver.scheduler.server", "run the scheduler: bind each pod with no node to one"),
     "docker": ("labserver.lab.docker_engine", "up|down|status of the lab's private Docker engine"),
     "images": ("labserver.lab.images", "make sure the nginx, busybox and etcd images exist"),
     "teardown": ("labserver.lab.teardown", "stop everything the lab started, and only that"),

@@ -25,14 +25,17 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction is create,
-# finalize is update).
+# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction and binding
+# are create, finalize is update).
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",),
-                     "finalize": ("update",)}
-SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction"}
+                     "finalize": ("update",), "binding": ("create",)}
+SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction", "binding": "Binding"}
 # Subresources whose kind lives in another group: kubectl drain looks for pods/eviction
 # with group policy and a version before it evicts instead of deleting.
 SUBRESOURCE_GROUP_VERSION = {"eviction": ("policy", "v1")}
+# Served by a handler alone, no table entry: the legacy POST /api/v1/namespaces/NS/bindings.
+CREATE_ONLY = {("", "v1"): [{"name": "bindings", "singularName": "binding", "namespaced": True,
+                             "kind": "Binding", "verbs": ["create"]}]}
 
 
 def render_error(err: APIError) -> Response:
@@ -71,7 +74,8 @@ def resource_list(group: str, version: str) -> dict:
         raise not_found()
     group_version = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
-            "resources": [e for r in resources.values() for e in resource_entries(r)]}
+            "resources": [e for r in resources.values() for e in resource_entries(r)]
+            + CREATE_ONLY.get((group, version), [])}
 
 
 def api_groups() -> list[dict]:

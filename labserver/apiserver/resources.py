@@ -58,7 +58,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/registry/minions",
                  short_names=("no",), subresources=("status",)),
     ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/registry/pods",
-                 short_names=("po",), subresources=("status", "log", "eviction"), categories=("all",)),
+                 short_names=("po",), subresources=("status", "log", "eviction", "binding"), categories=("all",)),
     ResourceInfo("events", "event", "Event", True, etcd_prefix="/registry/events", short_names=("ev",)),
     ResourceInfo("configmaps", "configmap", "ConfigMap", True, etcd_prefix="/registry/configmaps",
                  short_names=("cm",)),

@@ -166,6 +166,29 @@ def make_handler(kubelet: Kubelet):
     return Handler
 
 
+def pod_cidr_taken(client: APIClient, name: str, cidr: str) -> str | None:
+    """The other process-runtime node whose podCIDR overlaps ours, if the API server answers and one does.
+
+    With the process runtime a pod's IP comes from the node's CIDR: two such
+    kubelets on one machine sharing a range would hand out the same addresses.
+    (A Docker node's podCIDR is unused: the engine gives the addresses.)
+    """
+    import ipaddress
+    try:
+        nodes = client.get("/api/v1/nodes").get("items") or []
+    except Exception as e:  # no API server yet: registration retries and says so
+        log.info("could not check pod CIDR %s against other nodes: %s", cidr, e)
+        return None
+    ours = ipaddress.ip_network(cidr, strict=False)
+    for node in nodes:
+        other = (node.get("spec") or {}).get("podCIDR")
+        runtime = ((node.get("status") or {}).get("nodeInfo") or {}).get("containerRuntimeVersion") or ""
+        if (node["metadata"]["name"] != name and other and runtime.startswith("process://")
+                and ours.overlaps(ipaddress.ip_network(other, strict=False))):
+            return f"{node['metadata']['name']} ({other})"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.v >= 4 else logging.INFO,
@@ -191,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
                         status_max_age=args.node_status_report_frequency),
         sync=SyncConfig(node_name=name, node_ip=args.node_ip, restart_backoff=args.restart_backoff,
                         max_backoff=args.max_restart_backoff, resync_interval=args.sync_frequency))
-    kubelet = Kubelet(cfg, runtime, APIClient(servers))
+    client = APIClient(servers)
+    if runtime.name == "process" and (taken := pod_cidr_taken(client, name, args.pod_cidr)):
+        print(f"kubelet: --pod-cidr={args.pod_cidr} overlaps node {taken}: give each kubelet on this machine "
+              f"its own range (e.g. --pod-cidr=127.2.0.0/24)", file=sys.stderr)
+        runtime.close()
+        return 1
+    kubelet = Kubelet(cfg, runtime, client)
     try:
         httpd = ThreadingHTTPServer((args.address, args.port), make_handler(kubelet))
     except OSError as e:

@@ -79,14 +79,24 @@ def start_kubelet(api_server: str, root_dir: Path, log_path: Path, hostname: str
     return Server(proc, url)
 
 
-def start_controller_manager(api_server: str, log_path: Path, port: int | None = None,
-                             pid_path: Path | None = None, extra_args: list[str] | None = None,
-                             timeout: float = 30.0, progress=None) -> Server:
+def start_controller_manager(api_server: str, log_path: Path, **kwargs) -> Server:
     """Run `python -m labserver controller-manager` and wait until its /healthz answers ok."""
+    return _start_control_loop("controller-manager", api_server, log_path, **kwargs)
+
+
+def start_scheduler(api_server: str, log_path: Path, **kwargs) -> Server:
+    """Run `python -m labserver scheduler` and wait until its /healthz answers (informers synced)."""
+    return _start_control_loop("scheduler", api_server, log_path, **kwargs)
+
+
+def _start_control_loop(component: str, api_server: str, log_path: Path, port: int | None = None,
+                        pid_path: Path | None = None, extra_args: list[str] | None = None,
+                        timeout: float = 30.0, progress=None) -> Server:
+    """A component that watches the API server (`--master=`) and serves /healthz on `port`."""
     port = port or free_port()
-    args = [sys.executable, "-m", "labserver", "controller-manager", f"--master={api_server}",
-            f"--port={port}", *(extra_args or [])]
-    proc = start_process(args, log_path, pid_path, env=_child_env(), name="controller-manager")
+    args = [sys.executable, "-m", "labserver", component, f"--master={api_server}", f"--port={port}",
+            *(extra_args or [])]
+    proc = start_process(args, log_path, pid_path, env=_child_env(), name=component)
     url = f"http://127.0.0.1:{port}"
-    _wait_http(proc, f"{url}/healthz", "controller-manager /healthz", timeout, progress)
+    _wait_http(proc, f"{url}/healthz", f"{component} /healthz", timeout, progress)
     return Server(proc, url)

@@ -9,6 +9,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /log        GET -> the kubelet's container log
     /eviction   POST -> a policy/v1 Eviction (a graceful delete)
     /finalize   PUT -> update of a namespace's spec.finalizers
+    /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
 
 Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
 Any other method on a served path, or a verb the resource does not list in
@@ -20,7 +21,7 @@ from flask import Blueprint
 
 from ..errors import method_not_allowed
 from ..resources import REVIEWS
-from . import create, delete, eviction, get, list as list_, log, review, update
+from . import binding, create, delete, eviction, get, list as list_, log, review, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -33,6 +34,7 @@ SUBRESOURCES = {
     "log": {"GET": log.log},
     "eviction": {"POST": eviction.evict},
     "finalize": {"PUT": update.update},
+    "binding": {"POST": binding.create_pod_binding},
 }
 
 
@@ -42,6 +44,9 @@ ITEM_VERBS = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete
 
 def dispatch(group: str, version: str, rest: str):
     from flask import request
+    parts = rest.split("/")
+    if not group and len(parts) == 3 and parts[0] == "namespaces" and parts[2] == "bindings":
+        return binding.create_legacy_binding(parts[1])
     scope = resolve(group, version, rest)
     if scope.resource in REVIEWS:
         table = {"POST": review.create} if scope.is_collection and not scope.watch_path else {}

@@ -1,0 +1,182 @@
+"""The scheduler binds pods, says why when nothing fits, and retries when the cluster changes."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from scheduler_testing import PODS, add_nodes, create, events_of, node, pod, wait_bound, wait_event
+from labserver.lab.procs import wait_for
+
+
+def test_binds_a_pending_pod_with_a_scheduled_event(api, scheduler):
+    """A pod with no node is bound through pods/binding; Scheduled event; PodScheduled=True."""
+    add_nodes(api, node("node-2"))
+    create(api, pod("nginx"))
+    assert wait_bound(api, "nginx") == "node-2"
+    event = wait_event(api, "nginx", "Scheduled")
+    assert event["message"] == "Successfully assigned default/nginx to node-2"
+    assert (event["type"], event["source"]["component"], event["reportingComponent"], event["action"]) == (
+        "Normal", "default-scheduler", "default-scheduler", "Binding")
+    conditions = api.get(f"{PODS}/nginx").json()["status"]["conditions"]
+    assert {"type": "PodScheduled", "status": "True"}.items() <= conditions[0].items()
+
+
+def test_pods_of_another_scheduler_are_left_alone(api, scheduler):
+    add_nodes(api, node("node-1"))
+    create(api, pod("mine"), pod("theirs", schedulerName="other-scheduler"))
+    wait_bound(api, "mine")
+    assert "nodeName" not in api.get(f"{PODS}/theirs").json()["spec"]
+    assert events_of(api, "theirs") == []
+
+
+# Each filter: node-bad fails it, node-good passes; every pod must land on node-good.
+FILTER_CASES = {
+    "unschedulable (cordoned)": (dict(unschedulable=True), {}),
+    "not Ready": (dict(ready="False"), {}),
+    "Ready Unknown": (dict(ready="Unknown"), {}),
+    "NoSchedule taint": (dict(taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]), {}),
+    "NoExecute taint": (dict(taints=[{"key": "dedicated", "value": "gpu", "effect": "NoExecute"}]), {}),
+    "nodeSelector": (dict(labels={"disk": "hdd"}), {"spec": {"nodeSelector": {"disk": "ssd"}}}),
+    "required node affinity": (dict(labels={"zone": "b"}), {"spec": {"affinity": {"nodeAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+            {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}}}}),
+    "cpu requests": (dict(cpu="200m"), {"cpu": "500m"}),
+    "memory requests": (dict(memory="128Mi"), {"memory": "256Mi"}),
+    "pods capacity": (dict(pods="0"), {}),
+}
+
+
+@pytest.mark.parametrize("case", FILTER_CASES)
+def test_each_filter_keeps_pods_off_a_node_that_fails_it(api, scheduler, case):
+    bad, extra = FILTER_CASES[case]
+    good_labels = {"disk": "ssd", "zone": "a"}
+    add_nodes(api, node("node-bad", **bad), node("node-good", labels=good_labels))
+    spec = extra.get("spec", {})
+    resources = {k: v for k, v in extra.items() if k != "spec"}
+    names = [f"p{i}" for i in range(4)]
+    create(api, *(pod(n, **resources, **spec) for n in names))
+    assert [wait_bound(api, n) for n in names] == ["node-good"] * 4
+
+
+def test_a_tolerated_taint_lets_the_pod_on(api, scheduler):
+    taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
+    add_nodes(api, node("gpu-node", taints=[taint]))
+    create(api, pod("tolerant", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
+                                              "effect": "NoSchedule"}]),
+           pod("intolerant"))
+    assert wait_bound(api, "tolerant") == "gpu-node"
+    event = wait_event(api, "intolerant", "FailedScheduling")
+    assert event["message"] == ("0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}. "
+                                "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling..")
+
+
+def test_least_requested_prefers_the_emptier_node(api, scheduler):
+    """NodeResourcesFit (LeastAllocated): node-a is half full, so the new pod goes to node-b."""
+    add_nodes(api, node("node-a", cpu="2", memory="4Gi"), node("node-b", cpu="2", memory="4Gi"))
+    create(api, pod("big", cpu="1", memory="2Gi", nodeName="node-a"))
+    create(api, pod("small", cpu="100m", memory="64Mi"))
+    assert wait_bound(api, "small") == "node-b"
+
+
+def test_spreading_puts_siblings_apart(api, scheduler):
+    """Spreading beats a roomier node for a pod whose sibling is there; an unrelated pod takes the roomy node."""
+    add_nodes(api, node("roomy", cpu="64", memory="256Gi"), node("small", cpu="4", memory="16Gi"))
+    create(api, pod("web-0", labels={"app": "web"}, nodeName="roomy"))
+    create(api, pod("web-1", labels={"app": "web"}))
+    assert wait_bound(api, "web-1") == "small"
+    create(api, pod("db-0", labels={"app": "db"}))
+    assert wait_bound(api, "db-0") == "roomy"
+
+
+def test_thirty_pods_over_three_nodes_within_capacity(api, scheduler):
+    """33 pods on 3 nodes of 10 pods and 4 CPUs: 30 land, at most 10 and 4 CPUs a node; 3 do not fit."""
+    add_nodes(api, *(node(f"node-{i}", cpu="4", pods="10") for i in range(3)))
+    names = [f"web-{i:02d}" for i in range(33)]
+    create(api, *(pod(n, cpu="300m", labels={"app": "web"}) for n in names))
+
+    def settled():
+        items = [p for p in api.get(PODS).json()["items"]]
+        bound = [p for p in items if p["spec"].get("nodeName")]
+        failed = {e["involvedObject"]["name"] for e in api.get("/api/v1/namespaces/default/events").json()["items"]
+                  if e["reason"] == "FailedScheduling"}
+        return (bound, failed) if len(bound) == 30 and len(failed) >= 3 else None
+    bound, failed = wait_for(settled, 60, "30 pods bound and 3 FailedScheduling", progress=print)
+    per_node = collections.Counter(p["spec"]["nodeName"] for p in bound)
+    assert sorted(per_node) == ["node-0", "node-1", "node-2"] and max(per_node.values()) == 10
+    assert all(n * 300 <= 4000 for n in per_node.values())
+    unbound = [n for n in names if n not in {p["metadata"]["name"] for p in bound}]
+    assert set(unbound) <= failed and len(unbound) == 3
+    pending = api.get(f"{PODS}/{unbound[0]}").json()
+    [cond] = [c for c in pending["status"]["conditions"] if c["type"] == "PodScheduled"]
+    assert (cond["status"], cond["reason"]) == ("False", "Unschedulable")
+    assert cond["message"] == ("0/3 nodes are available: 3 Too many pods. preemption: 0/3 nodes are available: "
+                               "3 No preemption victims found for incoming pod..")
+
+
+def test_failed_scheduling_event_and_condition(api, scheduler):
+    """Nothing fits: FailedScheduling with upstream's message (reasons counted and sorted), PodScheduled=False."""
+    add_nodes(api, node("node-1", cpu="1"), node("node-2", cpu="1", taints=[
+        {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]))
+    create(api, pod("hungry", cpu="2"))
+    event = wait_event(api, "hungry", "FailedScheduling")
+    expected = ("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}. "
+                "preemption: 0/2 nodes are available: 1 No preemption victims found for incoming pod, "
+                "1 Preemption is not helpful for scheduling..")
+    assert (event["type"], event["message"], event["source"]["component"]) == ("Warning", expected,
+                                                                                "default-scheduler")
+
+    def condition():
+        conds = api.get(f"{PODS}/hungry").json()["status"].get("conditions") or []
+        return next((c for c in conds if c["type"] == "PodScheduled"), None)
+    cond = wait_for(condition, 20, "PodScheduled condition")
+    assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Unschedulable", expected)
+
+
+def test_pending_pod_is_scheduled_when_a_node_is_added(api, scheduler):
+    """With no node the pod waits ("no nodes available"); the node's arrival brings it back at once."""
+    create(api, pod("early"))
+    event = wait_event(api, "early", "FailedScheduling")
+    assert event["message"] == "no nodes available to schedule pods"
+    add_nodes(api, node("late-node"))
+    assert wait_bound(api, "early", timeout=10) == "late-node"
+
+
+def test_pod_deleted_frees_room(api, scheduler):
+    """A node full by pod count takes the waiting pod once a pod on it is deleted."""
+    add_nodes(api, node("tiny", pods="1"))
+    create(api, pod("first"))
+    wait_bound(api, "first")
+    create(api, pod("second"))
+    wait_event(api, "second", "FailedScheduling")
+    assert api.delete(f"{PODS}/first", json={"gracePeriodSeconds": 0}).status_code == 200
+    assert wait_bound(api, "second") == "tiny"
+
+
+def test_pending_pod_is_scheduled_when_its_node_is_uncordoned(api, scheduler):
+    """A node update (kubectl uncordon: spec.unschedulable false) brings the waiting pod back."""
+    add_nodes(api, node("cordoned", unschedulable=True))
+    create(api, pod("waiting"))
+    event = wait_event(api, "waiting", "FailedScheduling")
+    assert event["message"].startswith("0/1 nodes are available: 1 node(s) were unschedulable.")
+    r = api.patch("/api/v1/nodes/cordoned", json={"spec": {"unschedulable": False}},
+                  headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert r.status_code == 200, r.text
+    assert wait_bound(api, "waiting", timeout=10) == "cordoned"
+
+
+def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, apiserver, scheduler, tmp_path):
+    """The informers reconnect and resume: a pod created after the restart is bound."""
+    from urllib.parse import urlparse
+
+    from labserver.lab.components import start_apiserver
+    add_nodes(api, node("node-1"))
+    create(api, pod("before"))
+    wait_bound(api, "before")
+    apiserver.stop()
+    again = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=urlparse(apiserver.url).port)
+    try:
+        create(api, pod("after"))
+        assert wait_bound(api, "after", timeout=30) == "node-1"
+    finally:
+        again.stop()
