@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from flask import Response, request
 
+from .. import typecheck
 from ..errors import APIError, conflict, method_not_allowed
 from ..strategies import now_rfc3339
 from ..strategies.namespace import PROTECTED
@@ -26,6 +27,7 @@ def delete_options() -> dict:
     """DeleteOptions from the body (if any) overlaid by query parameters."""
     data = read_body()
     options = decode(data, request.headers.get("Content-Type")) if data.strip() else {}
+    typecheck.check_options(options)
     grace = int_arg("gracePeriodSeconds", minimum=None)
     if grace is not None:
         options["gracePeriodSeconds"] = grace

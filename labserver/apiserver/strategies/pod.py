@@ -160,11 +160,12 @@ class PodStrategy(Strategy):
         return causes
 
     def deletion_grace(self, pod: dict, requested: int | None) -> int:
-        spec, status = pod.get("spec") or {}, pod.get("status") or {}
+        spec, status = pod.get("spec"), pod.get("status")
+        spec, status = (spec if isinstance(spec, dict) else {}), (status if isinstance(status, dict) else {})
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
             return 0
         grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
-        return max(int(grace or 0), 0)
+        return max(grace, 0) if isinstance(grace, int) and not isinstance(grace, bool) else 0
 
 
 def _port_causes(c: dict, path: str) -> list[dict]:
