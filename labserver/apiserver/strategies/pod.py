@@ -9,8 +9,8 @@ stays until its kubelet has stopped the containers and deletes it with grace 0.
 """
 from __future__ import annotations
 
-import copy
 
+from ..limits import copy_json
 from . import Strategy
 from . import validation as v
 
@@ -189,7 +189,7 @@ def _port_causes(c: dict, path: str) -> list[dict]:
 
 def _comparable_spec(spec, old_spec) -> dict:
     """The spec minus what an update may change (images, deadlines, tolerations; nodeName once)."""
-    spec = copy.deepcopy(spec or {})
+    spec = copy_json(spec or {})
     for field in ("containers", "initContainers"):
         for c in spec.get(field) or []:
             if isinstance(c, dict):
