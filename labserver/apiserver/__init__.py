@@ -38,7 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
     """
     from . import discovery, openapi
     from .handlers import bp as resources_bp
+    from .limits import return_big_buffers_to_the_os
     from .storage import Storage
+
+    return_big_buffers_to_the_os()
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
