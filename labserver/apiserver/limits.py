@@ -37,10 +37,17 @@ def _refuse_constant(name: str):
     raise DecodeError(f"invalid character '{name[0]}' looking for beginning of value ({name} is not JSON)")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise DecodeError(f"json: cannot unmarshal number {text} into a 64-bit float")
+    return value
+
+
 def loads_json(data: bytes | str):
-    """JSON as Go's decoder reads it: NaN/Infinity refused, too deep refused (DecodeError)."""
+    """JSON as Go's decoder reads it: NaN/Infinity and 1e999 refused, too deep refused (DecodeError)."""
     try:
-        return json.loads(data, parse_constant=_refuse_constant)
+        return json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
     except RecursionError:
         raise DecodeError(f"exceeded max depth of {MAX_DEPTH}") from None
 

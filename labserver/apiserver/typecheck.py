@@ -40,9 +40,6 @@ def admit(resource: ResourceInfo, obj: dict, mode: str) -> list[str]:
     walk = _Walk()
     walk.object(kind_definition(resource), obj, "")
     name = ((obj.get("metadata") or {}).get("name")) or ""
-    if not walk.causes and not depth_ok(obj):
-        walk.causes.append({"reason": "FieldValueInvalid", "field": "",
-                            "message": f"Invalid value: the object nests deeper than {MAX_DEPTH} levels"})
     if walk.causes:
         raise invalid(resource.kind, name if isinstance(name, str) else "", walk.causes, resource.group)
     messages = [f"unknown field {go_quote(path)}" for path in walk.unknown]
@@ -112,22 +109,24 @@ class _Walk:
                             "message": f'Invalid value: "{got}": {path} in body must be of type {want}: "{got}"'})
 
     def bad_value(self, path: str, value, detail: str) -> None:
-        shown = f'"{value}"' if isinstance(value, str) else str(value)
+        shown = f'"{value}"' if isinstance(value, str) and value != "..." else str(value)
         self.causes.append({"reason": "FieldValueInvalid", "field": path,
                             "message": f"Invalid value: {shown}: {detail}"})
 
     def object(self, component: str, value: dict, path: str) -> None:
-        fields = schemas.definition(component).fields
+        fields = _fields(component)
         for key in list(value):
             item = value[key]
-            field = fields.get(key) if isinstance(key, str) else None
-            if field is None:
+            t = fields.get(key) if isinstance(key, str) else None
+            if t is None:
                 self.unknown.append(_join(path, str(key)))
                 del value[key]
             elif item is None:
                 del value[key]      # decoded as the zero value, and omitted
+            elif t is _STRING and isinstance(item, str):
+                continue            # the common case, without building the field's path
             else:
-                value[key] = self.value(field.type, item, _join(path, key))
+                value[key] = self.value(t, item, _join(path, key))
 
     def value(self, t: schemas.TypeRef, value, path: str):
         """Check one value; returns it (null list items become their zero value, as Go decodes them)."""
@@ -149,6 +148,8 @@ class _Walk:
             self.scalar(t.name, value, path)
         elif kind == "leaf":
             self.leaf(t.name, value, path)
+        elif not depth_ok(value):       # free-form: the only place a value may nest without a schema
+            self.bad_value(path, "...", f"nests deeper than {MAX_DEPTH} levels")
         return value
 
     def scalar(self, want: str, value, path: str) -> None:
@@ -158,8 +159,9 @@ class _Walk:
             ok = isinstance(value, bool)
         elif want == "integer":
             ok = isinstance(value, int) and not isinstance(value, bool)
-            if ok and not INT64_MIN <= value <= INT64_MAX:
-                self.bad_value(path, value, "must fit in a 64-bit integer")
+            if ok and not INT64_MIN <= value <= INT64_MAX:   # Go's decoder: a 400, not a field error
+                raise bad_request(f"json: cannot unmarshal number {value} into Go struct field {path} of "
+                                  f"type int64")
         else:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not ok:
@@ -199,6 +201,16 @@ class _Walk:
                 self.quantity(item, item_path)
             elif not isinstance(item, str):
                 self.mismatch(item_path, item, "string")
+
+
+_STRING = schemas.TypeRef("scalar", "string")
+
+
+@functools.cache
+def _fields(component: str) -> dict:
+    """json name -> TypeRef of a definition's fields (string scalars as the shared _STRING)."""
+    return {name: (_STRING if f.type == _STRING else f.type)
+            for name, f in schemas.definition(component).fields.items()}
 
 
 def _zero(t: schemas.TypeRef):

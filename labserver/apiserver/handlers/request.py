@@ -118,9 +118,9 @@ def decode(data: bytes, content_type: str | None) -> dict:
             obj = limits.loads_yaml(data)
         except (yaml.YAMLError, ValueError) as e:
             raise bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
+        limits.check_shape(obj, len(data))   # aliases, depth, non-JSON values (JSON: typecheck walks it)
     else:
         raise unsupported_media_type(mt)
-    limits.check_shape(obj, len(data))
     if not isinstance(obj, dict):
         raise bad_request("Object 'Kind' is missing in the request body: expected a JSON object")
     return obj
