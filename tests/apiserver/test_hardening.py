@@ -12,6 +12,7 @@ import pytest
 
 from api_testing import pod
 from labserver.apiserver.resources import RESOURCES
+from tests.apiserver.kubectl_testing import kubectl  # noqa: F401
 
 PODS = "/api/v1/namespaces/default/pods"
 EVENTS = "/api/v1/namespaces/default/events"
@@ -164,6 +165,20 @@ def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, fi
     assert expected.strip('"').replace("\\", "\\\\").replace('"', '\\"') in warning
     stored = json.loads(etcd_client.get("/registry/pods/default/warned")[0])
     assert set(stored["spec"]) >= {"containers"} and field.split(".", 1)[1] not in stored["spec"]
+
+
+def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd_client):
+    """`kubectl create --validate=warn` of a manifest whose unknown field has non-ASCII and a newline in
+    its name: created at once (no hang), kubectl prints the server's warning, the field is not stored."""
+    manifest = tmp_path / "odd.json"
+    body = pod("odd")
+    body["spec"]["ünknown\nfield"] = 1
+    manifest.write_text(json.dumps(body))
+    result = kubectl("create", "-f", str(manifest), "--validate=warn", timeout=30)
+    assert result.stdout.strip() == "pod/odd created"
+    assert 'Warning: unknown field "spec.ünknown\\nfield"' in result.stderr
+    stored = json.loads(etcd_client.get("/registry/pods/default/odd")[0])
+    assert [k for k in stored["spec"] if "field" in k] == []
 
 
 def test_strict_still_refuses_unknown_fields(client, revision):
