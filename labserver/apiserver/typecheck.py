@@ -30,28 +30,33 @@ QUANTITY_MESSAGE = "quantities must match the regular expression '^([+-]?[0-9.]+
 _JSON_TYPES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
-@functools.cache
-def kind_definition(resource: ResourceInfo) -> str:
-    return schemas.kind_component(resource.group, resource.version, resource.kind)
-
-
 def admit(resource: ResourceInfo, obj: dict, mode: str) -> list[str]:
-    """Type-check and prune `obj` in place; returns warnings (Warn) or raises 422 (types; unknown under Strict)."""
+    """Type-check and prune `obj` (of `resource`'s kind) in place; returns warnings (Warn) or raises 422
+    (types; unknown fields under Strict)."""
+    return admit_as(resource.group, resource.version, resource.kind, obj, mode)
+
+
+def admit_as(group: str, version: str, kind: str, obj: dict, mode: str) -> list[str]:
+    """admit() for a body of another kind than the resource's (an Eviction posted to pods/eviction)."""
     walk = _Walk()
-    walk.object(kind_definition(resource), obj, "")
+    walk.object(_kind_component(group, version, kind), obj, "")
     name = ((obj.get("metadata") or {}).get("name")) or ""
+    name = name if isinstance(name, str) else ""
     if walk.causes:
-        raise invalid(resource.kind, name if isinstance(name, str) else "", walk.causes, resource.group)
+        raise invalid(kind, name, walk.causes, group)
     messages = [f"unknown field {go_quote(path)}" for path in walk.unknown]
     if messages and mode == "Strict":
         causes = [{"reason": "FieldValueInvalid", "message": "unknown field", "field": p} for p in walk.unknown]
-        details = {"name": name, "kind": resource.kind, "causes": causes}
-        if resource.group:
-            details["group"] = resource.group
-        raise APIError(422, "Invalid", f'{resource.kind} in version "{resource.group_version}" cannot be '
-                                       f'handled as a {resource.kind}: strict decoding error: '
-                                       f'{", ".join(messages)}', details)
+        details = {"name": name, "kind": kind, "causes": causes}
+        if group:
+            details["group"] = group
+        group_version = f"{group}/{version}" if group else version
+        raise APIError(422, "Invalid", f'{kind} in version "{group_version}" cannot be handled as a {kind}: '
+                                       f'strict decoding error: {", ".join(messages)}', details)
     return messages if mode == "Warn" else []
+
+
+_kind_component = functools.cache(schemas.kind_component)
 
 
 DELETE_OPTIONS = "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"
