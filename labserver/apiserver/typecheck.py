@@ -3,7 +3,8 @@
 kube-apiserver decodes each body into the Go struct of its kind: a field of
 the wrong JSON type cannot be decoded, an unknown field has nowhere to go
 and is dropped (reported under fieldValidation=Warn, refused under Strict),
-a null leaves the field at its zero value. `admit` does the same on our
+a null leaves the field at its zero value (omitted, except a zero metav1.Time,
+which Go writes as null). `admit` does the same on our
 JSON objects, with the types of schemas.py, on every write path (create,
 update, the four patch types, status): it prunes what upstream would drop
 and raises 422 Invalid with one cause per mismatch, e.g.
@@ -127,7 +128,8 @@ class _Walk:
                 self.unknown.append(_join(path, str(key)))
                 del value[key]
             elif item is None:
-                del value[key]      # decoded as the zero value, and omitted
+                if t.kind != "leaf" or t.name != "time":
+                    del value[key]  # decoded as the zero value, and omitted; a zero metav1.Time is null
             elif t is _STRING and isinstance(item, str):
                 continue            # the common case, without building the field's path
             else:

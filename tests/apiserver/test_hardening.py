@@ -140,6 +140,21 @@ def test_type_error_names_the_field_like_upstream(client):
         "message": 'Invalid value: "string": spec.containers[0].resources in body must be of type object: "string"'}]
 
 
+def test_nulls_decode_as_go_zero_values(client):
+    """A null field is omitted, except a zero metav1.Time, which Go writes as null (lastProbeTime: null)."""
+    body = pod("nulls")
+    body["spec"]["nodeName"] = None
+    assert client.post(PODS, json=body).status_code == 201
+    current = client.get(PODS + "/nulls").get_json()
+    assert "nodeName" not in current["spec"]
+    current["status"]["conditions"] = [{"type": "Ready", "status": "True", "lastProbeTime": None,
+                                        "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": None}]
+    r = client.put(PODS + "/nulls/status", json=current)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert r.get_json()["status"]["conditions"] == [{"type": "Ready", "status": "True", "lastProbeTime": None,
+                                                     "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+
+
 def test_yaml_dates_stay_strings(client):
     """A date-looking YAML annotation is stored as the string it was (as sigs.k8s.io/yaml keeps it), never a date."""
     body = b"kind: Pod\napiVersion: v1\nmetadata:\n  name: dated\n  annotations: {since: 2020-01-01}\n" \
