@@ -65,7 +65,8 @@ bench: venv system-deps
 FUZZ_SECONDS ?= 1800
 SOAK_SECONDS ?= 30
 fuzz: venv
-	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) tests/apiserver/test_fuzz.py -p no:randomly -q
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) tests/apiserver/test_fuzz.py -p no:randomly -q \
+		--timeout=$$(( $(FUZZ_SECONDS) + 600 ))
 	$(PY) tests/bench/soak_malformed.py --seconds $(SOAK_SECONDS) --clients 200
 
 lab: venv system-deps

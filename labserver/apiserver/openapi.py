@@ -61,7 +61,10 @@ def _type_schema(t: schemas.TypeRef, d: Dialect) -> dict:
     if t.kind == "list":
         return {"type": "array", "items": _type_schema(t.item, d)}
     if t.kind == "map":
-        values = d.ref(_leaf_component("quantity")) if t.name == "quantity" else {"type": "string", "default": ""}
+        values = {"type": "string", "default": ""}
+        if t.name == "quantity":   # map[string]Quantity: `kubectl explain` names the value type from the $ref
+            values = d.ref(_leaf_component("quantity")) if d.v2 else {"allOf": [d.ref(_leaf_component("quantity"))],
+                                                                          "default": {}}
         return {"type": "object", "additionalProperties": values}
     if t.kind in ("ref", "leaf"):
         return d.ref(t.item.name if t.kind == "leaf" else t.name)
