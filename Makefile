@@ -15,7 +15,7 @@ export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
-        check-clean bench lab walkthrough clean
+        check-clean bench fuzz lab walkthrough clean
 
 # The venv is rebuilt when missing or older than requirements.txt.
 venv: $(VENV)/.installed
@@ -59,6 +59,15 @@ check-clean: venv
 
 bench: venv system-deps
 	$(PY) tests/bench/run.py
+
+# Issue #13: the OpenAPI-driven fuzz test for FUZZ_SECONDS (CI runs it for 30 s inside `make test`),
+# then 200 concurrent clients sending malformed bodies for SOAK_SECONDS (memory must come back).
+FUZZ_SECONDS ?= 1800
+SOAK_SECONDS ?= 30
+fuzz: venv
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTEST) tests/apiserver/test_fuzz.py -p no:randomly -q \
+		--timeout=$$(( $(FUZZ_SECONDS) + 600 ))
+	$(PY) tests/bench/soak_malformed.py --seconds $(SOAK_SECONDS) --clients 200
 
 lab: venv system-deps
 	@echo "Open the URL Jupyter prints below (bound to 127.0.0.1)."

@@ -11,7 +11,7 @@ import logging
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
 
-from .errors import APIError, internal, method_not_allowed, too_large
+from .errors import APIError, bad_request, internal, method_not_allowed, too_large, warning_header
 
 DEFAULTS = {
     "ETCD_SERVERS": ["http://127.0.0.1:2379"],     # one or more etcd client URLs
@@ -38,7 +38,10 @@ def create_app(config: dict | None = None) -> Flask:
     """
     from . import discovery, metrics, openapi
     from .handlers import bp as resources_bp
+    from .limits import return_big_buffers_to_the_os
     from .storage import Storage
+
+    return_big_buffers_to_the_os()
 
     app = Flask(__name__)
     app.config.from_mapping(DEFAULTS)
@@ -65,6 +68,11 @@ def create_app(config: dict | None = None) -> Flask:
             return status_response(too_large())
         return status_response(APIError(err.code or 500, type(err).__name__, err.description or err.name))
 
+    @app.errorhandler(RecursionError)
+    def too_deep(err: RecursionError):
+        log.warning("request refused: an object nests too deeply for this server (%s)", err)
+        return status_response(bad_request("the object nests too deeply to be processed"))
+
     @app.errorhandler(Exception)
     def unexpected(err: Exception):
         log.exception("unexpected error")
@@ -73,9 +81,9 @@ def create_app(config: dict | None = None) -> Flask:
     @app.after_request
     def warnings(response: Response):
         for text in g.get("warnings", ()):
-            # RFC 7234 quoted-string: client-go's ParseWarningHeader unescapes \" and \\
-            quoted = text.replace("\\", "\\\\").replace('"', '\\"')
-            response.headers.add("Warning", f'299 - "{quoted}"')
+            value = warning_header(text)   # client-go's ParseWarningHeader unescapes \" and \\
+            if value is not None:
+                response.headers.add("Warning", value)
         return response
 
     return app

@@ -90,7 +90,8 @@ def unsupported_media_type(content_type: str, accepted=("application/json", "app
 
 
 def too_large() -> APIError:
-    return APIError(413, "RequestEntityTooLarge", "the request body is too large: the limit is 3145728 bytes")
+    """413 as upstream words it, for a body over 3 MiB and for etcd's own request size limit."""
+    return APIError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
 
 
 def expired(message: str) -> APIError:
@@ -114,3 +115,13 @@ def _details(resource: str, name: str, group: str) -> dict:
     if group:
         d["group"] = group
     return d
+
+
+def warning_header(text: str) -> str | None:
+    """`299 - "text"` as apimachinery's NewWarningHeader writes it (only \\ and " escaped; None, and so no
+    header, for text with control characters). The text's UTF-8 bytes go on the wire as they are, as
+    from Go: WSGI carries header values as latin-1 strings, so the bytes are passed through that way."""
+    if any(ord(c) < 0x20 or 0x7f <= ord(c) < 0xa0 for c in text):
+        return None
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{quoted}"'.encode("utf-8").decode("latin-1")

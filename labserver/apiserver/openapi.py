@@ -1,201 +1,214 @@
-"""OpenAPI v3 documents, and the unknown-field check they stand for.
+"""OpenAPI v3 (per group-version) and v2 (Swagger 2.0) documents of the served kinds, with descriptions.
 
-kubectl 1.37 `create -f` / `apply -f` validate by default. Before sending, they
-read `/openapi/v3`, then the group-version document, and look for the PATCH
-operation of the object's kind (x-kubernetes-group-version-kind) with a
-`fieldValidation` query parameter (kubectl/pkg/resource/query_param_verifier_v3.go).
-Found: kubectl sends `?fieldValidation=Strict` and leaves validation to the
-server. Not found: it fails unless `--validate=false`. `kubectl apply` also
-computes its strategic merge patch from these schemas
-(x-kubernetes-patch-merge-key / -strategy), and `kubectl explain` reads them.
+kubectl 1.37 `create -f` / `apply -f` read `/openapi/v3`, then the
+group-version document, and look for the PATCH operation of the object's kind
+(x-kubernetes-group-version-kind) with a `fieldValidation` query parameter
+(kubectl/pkg/resource/query_param_verifier_v3.go): found, kubectl sends
+`?fieldValidation=Strict` and leaves validation to the server (typecheck.py).
+`kubectl apply` computes its strategic merge patch from the schemas
+(x-kubernetes-patch-merge-key / -strategy); `kubectl explain pod.spec` prints
+their descriptions. `/openapi/v2` is the same in Swagger 2.0, served as JSON
+(client-go's OpenAPISchema() asks for protobuf only: 406, as upstream answers
+an Accept it cannot serve).
 
-The schemas are data (openapi_schemas.yaml, field names of the Go types);
-this module turns them into OpenAPI components and path operations, and
-walks request bodies against them: check_fields() is what the handlers call
-for fieldValidation=Strict (422) or Warn (warning strings).
+Nothing per kind is written here: the schemas come from lightkube-models
+(schemas.py) for every (group, version, kind) in resources.RESOURCES.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
-from pathlib import Path
 
-import yaml
 from flask import Blueprint, Response, request
 
-from labserver.apiserver.discovery import not_found, render_error
-from labserver.apiserver.errors import APIError
-from labserver.apiserver.patch import MERGE_KEYS, MERGED_PRIMITIVE_LISTS, PATCH_TYPES
-from labserver.apiserver.resources import RESOURCES, ResourceInfo
+from . import schemas
+from .discovery import not_found, render_error
+from .errors import APIError
+from .patch import MERGE_KEYS, MERGED_PRIMITIVE_LISTS, PATCH_TYPES
+from .resources import RESOURCES, ResourceInfo
 
 bp = Blueprint("openapi", __name__)
 bp.register_error_handler(APIError, render_error)
 
-SCHEMA_FILE = Path(__file__).with_name("openapi_schemas.yaml")
-CORE = "io.k8s.api.core.v1"
-META = "io.k8s.apimachinery.pkg.apis.meta.v1"
-SCALARS = {
-    "string": {"type": "string"},
-    "integer": {"type": "integer", "format": "int64"},
-    "boolean": {"type": "boolean"},
-    "number": {"type": "number", "format": "double"},
-}
-SHARED_TYPES = {  # name in the notation -> (component name, component schema)
-    "time": (f"{META}.Time", {"type": "string", "format": "date-time",
-                              "description": "Time is a wrapper around time.Time (RFC 3339)."}),
-    "microtime": (f"{META}.MicroTime", {"type": "string", "format": "date-time",
-                                        "description": "MicroTime is version of Time with microsecond level precision."}),
-    "quantity": ("io.k8s.apimachinery.pkg.api.resource.Quantity",
-                 {"oneOf": [{"type": "string"}, {"type": "number"}],
-                  "description": "Quantity is a fixed-point representation of a number (e.g. 100m, 1Gi)."}),
-    "int-or-string": ("io.k8s.apimachinery.pkg.util.intstr.IntOrString",
-                      {"format": "int-or-string", "oneOf": [{"type": "integer"}, {"type": "string"}],
-                       "description": "IntOrString holds an int32 or a string."}),
-}
-FREE_FORM = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+VERSION = "v1.37.0-labserver"
+SCALARS = {"string": {"type": "string"}, "integer": {"type": "integer", "format": "int64"},
+           "boolean": {"type": "boolean"}, "number": {"type": "number", "format": "double"}}
 # patchStrategy of list fields that are not plain `merge` (Go struct tags).
 PATCH_STRATEGY = {"volumes": "merge,retainKeys"}
+STATUS = "io.k8s.apimachinery.pkg.apis.meta.v1.Status"
 
 
-@functools.cache
-def schema_data() -> dict:
-    """openapi_schemas.yaml, parsed once."""
-    return yaml.safe_load(SCHEMA_FILE.read_text())
+class Dialect:
+    """Where v3 and Swagger 2.0 differ: the $ref base, and how a described reference is written."""
+
+    def __init__(self, v2: bool):
+        self.v2 = v2
+        self.base = "#/definitions/" if v2 else "#/components/schemas/"
+
+    def ref(self, component: str) -> dict:
+        return {"$ref": self.base + component}
+
+    def described_ref(self, component: str, description: str) -> dict:
+        if self.v2:   # Swagger 2.0: siblings of $ref are ignored by validators, kept for explain
+            return {"$ref": self.base + component, "description": description}
+        return {"allOf": [self.ref(component)], "description": description, "default": {}}
 
 
-def component_name(type_name: str) -> str:
-    for package, names in schema_data()["packages"].items():
-        if type_name in names:
-            return f"{package}.{type_name}"
-    return f"{CORE}.{type_name}"
+def _type_schema(t: schemas.TypeRef, d: Dialect) -> dict:
+    if t.kind == "scalar":
+        return dict(SCALARS[t.name])
+    if t.kind == "list":
+        return {"type": "array", "items": _type_schema(t.item, d)}
+    if t.kind == "map":
+        values = {"type": "string", "default": ""}
+        if t.name == "quantity":   # map[string]Quantity: `kubectl explain` names the value type from the $ref
+            values = d.ref(_leaf_component("quantity")) if d.v2 else {"allOf": [d.ref(_leaf_component("quantity"))],
+                                                                          "default": {}}
+        return {"type": "object", "additionalProperties": values}
+    if t.kind in ("ref", "leaf"):
+        return d.ref(t.item.name if t.kind == "leaf" else t.name)
+    return {"type": "object"}          # free-form (FieldsV1, RawExtension)
 
 
-def _ref(type_name: str) -> dict:
-    return {"$ref": f"#/components/schemas/{type_name}"}
+def _leaf_component(leaf: str) -> str:
+    module, name = next(k for k, v in schemas.LEAVES.items() if v == leaf)
+    return f"{schemas.component_prefix(module)}.{name}"
 
 
-def _field_schema(notation: str) -> tuple[dict, list[str]]:
-    """The OpenAPI schema of one field and the schema names it refers to."""
-    if notation.startswith("[") or notation.startswith("{"):
-        inner, refs = _field_schema(notation[1:-1])
-        if "allOf" in inner:
-            inner = {"default": {}, **inner}
-        if notation.startswith("["):
-            return {"type": "array", "items": inner}, refs
-        return {"type": "object", "additionalProperties": inner}, refs
-    if notation in SCALARS:
-        return dict(SCALARS[notation]), []
-    if notation == "object":
-        return dict(FREE_FORM), []
-    if notation in SHARED_TYPES:
-        return {"allOf": [_ref(SHARED_TYPES[notation][0])]}, []
-    return {"allOf": [_ref(component_name(notation))]}, [notation]
+def _field_schema(field: schemas.Field, d: Dialect) -> dict:
+    t = field.type
+    if t.kind in ("ref", "leaf"):
+        return d.described_ref(t.item.name if t.kind == "leaf" else t.name, field.description)
+    schema = _type_schema(t, d)
+    schema["description"] = field.description
+    item = t.item
+    if t.kind == "list" and item.kind == "ref" and MERGE_KEYS.get(field.json_name) in \
+            schemas.definition(item.name).fields:
+        schema["x-kubernetes-patch-merge-key"] = MERGE_KEYS[field.json_name]
+        schema["x-kubernetes-patch-strategy"] = PATCH_STRATEGY.get(field.json_name, "merge")
+    elif t.kind == "list" and field.json_name in MERGED_PRIMITIVE_LISTS:
+        schema["x-kubernetes-patch-strategy"] = "merge"
+    return schema
 
 
-def _object_schema(type_name: str) -> dict:
-    data = schema_data()
-    properties = {}
-    for field, notation in data["schemas"][type_name].items():
-        schema, _ = _field_schema(notation)
-        item = notation[1:-1] if notation.startswith("[") else None
-        if item and item in data["schemas"] and MERGE_KEYS.get(field) in data["schemas"][item]:
-            schema["x-kubernetes-patch-merge-key"] = MERGE_KEYS[field]
-            schema["x-kubernetes-patch-strategy"] = PATCH_STRATEGY.get(field, "merge")
-        elif field in MERGED_PRIMITIVE_LISTS:
-            schema["x-kubernetes-patch-strategy"] = "merge"
-        properties[field] = schema
-    result = {"type": "object", "properties": properties}
-    kind = data["kinds"].get(type_name)
-    if kind:
-        result["x-kubernetes-group-version-kind"] = [{"group": kind["group"], "kind": type_name,
-                                                      "version": kind["version"]}]
+def _definition_schema(component: str, d: Dialect, kinds: dict) -> dict:
+    definition = schemas.definition(component)
+    result = {"type": "object", "description": definition.description,
+              "properties": {name: _field_schema(f, d) for name, f in definition.fields.items()}}
+    required = sorted(name for name, f in definition.fields.items() if f.required)
+    if required:
+        result["required"] = required
+    if component in kinds:
+        result["x-kubernetes-group-version-kind"] = [kinds[component]]
     return result
 
 
-def _components(kinds: list[str]) -> dict:
-    """Component schemas for `kinds` and every schema they reach."""
-    schemas, todo = {}, list(kinds)
-    while todo:
-        name = todo.pop()
-        if component_name(name) in schemas:
-            continue
-        schemas[component_name(name)] = _object_schema(name)
-        for notation in schema_data()["schemas"][name].values():
-            todo.extend(_field_schema(notation)[1])
-    for component, schema in SHARED_TYPES.values():
-        schemas[component] = schema
-    schemas[f"{META}.Status"] = {"type": "object", "properties": {
-        k: {"type": "string"} for k in ("kind", "apiVersion", "status", "message", "reason")}}
-    return dict(sorted(schemas.items()))
+def definitions(resources, d: Dialect) -> dict:
+    """The component schemas of `resources`' kinds and of every type they reach."""
+    kinds = {schemas.kind_component(r.group, r.version, r.kind):
+             {"group": r.group, "kind": r.kind, "version": r.version} for r in resources}
+    out = {c: _definition_schema(c, d, kinds) for c in schemas.reachable(kinds)}
+    for (module, name), leaf in schemas.LEAVES.items():
+        out[f"{schemas.component_prefix(module)}.{name}"] = dict(schemas.LEAF_SCHEMAS[leaf])
+    out[STATUS] = {"type": "object", "description": "Status is a return value for calls that don't return "
+                   "other objects.", "properties": {k: {"type": "string"} for k in
+                                                    ("kind", "apiVersion", "status", "message", "reason")}}
+    return dict(sorted(out.items()))
 
 
-# -- path operations ---------------------------------------------------------
+# -- path operations -------------------------------------------------------------------------
 
-def _param(name: str, where: str = "query", description: str = "", required: bool = False) -> dict:
-    p = {"name": name, "in": where, "description": description, "schema": {"type": "string", "uniqueItems": True}}
+def _param(name: str, where: str = "query", description: str = "", required: bool = False,
+           d: Dialect | None = None) -> dict:
+    p = {"name": name, "in": where, "description": description}
+    if d is not None and d.v2:
+        p.update({"type": "string", "uniqueItems": True})
+    else:
+        p["schema"] = {"type": "string", "uniqueItems": True}
     if required:
         p["required"] = True
     return p
 
 
-FIELD_VALIDATION = _param(
-    "fieldValidation", description="fieldValidation instructs the server on how to handle objects in the request "
-    "(POST/PUT/PATCH) containing unknown or duplicate fields. Valid values are: Ignore, Warn, Strict.")
-FIELD_MANAGER = _param("fieldManager", description="fieldManager is a name associated with the actor or entity "
-                                                    "that is making these changes.")
-DRY_RUN = _param("dryRun", description="When present, indicates that modifications should not be persisted.")
+def _query(d: Dialect) -> dict:
+    return {
+        "fieldValidation": _param("fieldValidation", description="fieldValidation instructs the server on how to "
+                                  "handle objects in the request (POST/PUT/PATCH) containing unknown or duplicate "
+                                  "fields. Valid values are: Ignore, Warn, Strict.", d=d),
+        "fieldManager": _param("fieldManager", description="fieldManager is a name associated with the actor or "
+                               "entity that is making these changes.", d=d),
+        "dryRun": _param("dryRun", description="When present, indicates that modifications should not be "
+                         "persisted.", d=d),
+    }
 
 
-def _operation(resource: ResourceInfo, action: str, verb: str, body_types=(), params=()) -> dict:
-    kind_ref = _ref(component_name(resource.kind))
-    op = {"operationId": f"{verb}{resource.kind}", "tags": [resource.group_version],
-          "parameters": list(params),
-          "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": kind_ref}}},
-                        "401": {"description": "Unauthorized"}},
+def _operation(resource: ResourceInfo, action: str, verb: str, d: Dialect, body_types=(), params=()) -> dict:
+    kind_ref = d.ref(schemas.kind_component(resource.group, resource.version, resource.kind))
+    op = {"operationId": f"{verb}{resource.kind}", "tags": [resource.group_version], "parameters": list(params),
           "x-kubernetes-action": action,
           "x-kubernetes-group-version-kind": {"group": resource.group, "version": resource.version,
                                               "kind": resource.kind}}
-    if body_types:
-        op["requestBody"] = {"required": True, "content": {t: {"schema": kind_ref if t not in PATCH_TYPES
-                                                               else {"type": "object"}} for t in body_types}}
+    if d.v2:
+        op["produces"] = ["application/json", "application/yaml"]
+        op["responses"] = {"200": {"description": "OK", "schema": kind_ref}, "401": {"description": "Unauthorized"}}
+        if body_types:
+            op["consumes"] = list(body_types)
+            op["parameters"].append({"name": "body", "in": "body", "required": True,
+                                     "schema": kind_ref if "*/*" in body_types else {"type": "object"}})
+    else:
+        op["responses"] = {"200": {"description": "OK", "content": {"application/json": {"schema": kind_ref}}},
+                           "401": {"description": "Unauthorized"}}
+        if body_types:
+            op["requestBody"] = {"required": True, "content": {
+                t: {"schema": kind_ref if t not in PATCH_TYPES else {"type": "object"}} for t in body_types}}
     return op
 
 
-def paths_for(resource: ResourceInfo) -> dict:
-    """Collection and item paths of one resource (namespaced and cluster-wide lists for namespaced ones)."""
+def paths_for(resource: ResourceInfo, d: Dialect) -> dict:
+    """The collection, item and subresource paths of one resource, with only the verbs it serves."""
     base = "/api/v1" if not resource.group else f"/apis/{resource.group}/{resource.version}"
     scope = f"{base}/namespaces/{{namespace}}/{resource.name}" if resource.namespaced else f"{base}/{resource.name}"
-    path_params = [_param("name", "path", f"name of the {resource.kind}", True)]
+    path_params = [_param("name", "path", f"name of the {resource.kind}", True, d)]
     if resource.namespaced:
-        path_params.append(_param("namespace", "path", "object name and auth scope", True))
-    write = [DRY_RUN, FIELD_MANAGER, FIELD_VALIDATION]
-    paths = {
-        scope: {
-            "get": _operation(resource, "list", "list", params=[_param("labelSelector"), _param("fieldSelector"),
-                                                               _param("limit"), _param("continue")]),
-            "post": _operation(resource, "post", "create", ("*/*",), write),
-            "parameters": path_params[1:],
-        },
-        f"{scope}/{{name}}": {
-            "get": _operation(resource, "get", "read"),
-            "put": _operation(resource, "put", "replace", ("*/*",), write),
-            "patch": _operation(resource, "patch", "patch", PATCH_TYPES, write + [_param("force")]),
-            "delete": _operation(resource, "delete", "delete", params=[DRY_RUN, _param("gracePeriodSeconds")]),
+        path_params.append(_param("namespace", "path", "object name and auth scope", True, d))
+    q = _query(d)
+    write = [q["dryRun"], q["fieldManager"], q["fieldValidation"]]
+    verbs = set(resource.verbs)
+    collection, item = {}, {}
+    if "list" in verbs:
+        collection["get"] = _operation(resource, "list", "list", d, params=[
+            _param(n, d=d) for n in ("labelSelector", "fieldSelector", "limit", "continue", "resourceVersion",
+                                     "watch", "timeoutSeconds")])
+    if "create" in verbs:
+        collection["post"] = _operation(resource, "post", "create", d, ("*/*",), write)
+    if "deletecollection" in verbs:
+        collection["delete"] = _operation(resource, "deletecollection", "deletecollection", d, params=[
+            q["dryRun"], _param("labelSelector", d=d), _param("fieldSelector", d=d)])
+    if "get" in verbs:
+        item["get"] = _operation(resource, "get", "read", d)
+    if "update" in verbs:
+        item["put"] = _operation(resource, "put", "replace", d, ("*/*",), write)
+    if "patch" in verbs:
+        item["patch"] = _operation(resource, "patch", "patch", d, PATCH_TYPES, write + [_param("force", d=d)])
+    if "delete" in verbs:
+        item["delete"] = _operation(resource, "delete", "delete", d, params=[q["dryRun"],
+                                                                            _param("gracePeriodSeconds", d=d)])
+    paths = {}
+    if collection:
+        paths[scope] = {**collection, "parameters": path_params[1:]}
+    if item:
+        paths[f"{scope}/{{name}}"] = {**item, "parameters": path_params}
+    if resource.namespaced and "list" in verbs:
+        paths[f"{base}/{resource.name}"] = {"get": _operation(resource, "list", "list", d, params=[
+            _param("labelSelector", d=d), _param("fieldSelector", d=d)])}
+    if "status" in resource.subresources:
+        paths[f"{scope}/{{name}}/status"] = {
+            "get": _operation(resource, "get", "read", d),
+            "put": _operation(resource, "put", "replace", d, ("*/*",), write),
+            "patch": _operation(resource, "patch", "patch", d, PATCH_TYPES, write),
             "parameters": path_params,
-        },
-    }
-    if resource.namespaced:
-        paths[f"{base}/{resource.name}"] = {"get": _operation(resource, "list", "list", params=[
-            _param("labelSelector"), _param("fieldSelector")])}
-    for sub in resource.subresources:
-        if sub == "status":
-            paths[f"{scope}/{{name}}/status"] = {
-                "get": _operation(resource, "get", "read"),
-                "put": _operation(resource, "put", "replace", ("*/*",), write),
-                "patch": _operation(resource, "patch", "patch", PATCH_TYPES, write),
-                "parameters": path_params,
-            }
+        }
     return paths
 
 
@@ -208,87 +221,76 @@ def group_versions() -> dict[str, list[ResourceInfo]]:
     return docs
 
 
+def _document(resources, v2: bool) -> dict:
+    d = Dialect(v2)
+    paths = {}
+    for r in resources:
+        paths.update(paths_for(r, d))
+    info = {"title": "Kubernetes", "version": VERSION}
+    if v2:
+        return {"swagger": "2.0", "info": info, "paths": paths, "definitions": definitions(resources, d)}
+    return {"openapi": "3.0.0", "info": info, "paths": paths,
+            "components": {"schemas": definitions(resources, d)}}
+
+
 @functools.cache
 def document(name: str) -> str:
-    """The JSON text of one group-version document (cached: it never changes while we run)."""
+    """The JSON text of one v3 group-version document (cached: it never changes while we run)."""
     resources = group_versions().get(name)
     if resources is None:
         raise not_found()
-    paths = {}
-    for r in resources:
-        paths.update(paths_for(r))
-    kinds = [r.kind for r in resources if r.kind in schema_data()["schemas"]]
-    doc = {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0-labserver"},
-           "paths": paths, "components": {"schemas": _components(kinds)}}
-    return json.dumps(doc, sort_keys=True)
+    return json.dumps(_document(resources, v2=False), sort_keys=True)
 
 
-def _hash(name: str) -> str:
-    return hashlib.sha512(document(name).encode()).hexdigest().upper()[:128]
+@functools.cache
+def swagger() -> str:
+    """The JSON text of the Swagger 2.0 document of every served resource."""
+    return json.dumps(_document(RESOURCES, v2=True), sort_keys=True)
+
+
+@functools.cache
+def _hash(text: str) -> str:
+    return hashlib.sha512(text.encode()).hexdigest().upper()[:128]
+
+
+def _cached_json(text: str) -> Response:
+    response = Response(text, mimetype="application/json")
+    etag = _hash(text)
+    if request.args.get("hash") == etag:
+        response.headers["Cache-Control"] = "public, immutable"
+        response.headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
+    else:
+        response.headers["Cache-Control"] = "no-cache, private"
+    response.headers["Etag"] = f'"{etag}"'
+    return response
 
 
 @bp.get("/openapi/v3")
 @bp.get("/openapi/v3/")
 def root():
-    body = {"paths": {name: {"serverRelativeURL": f"/openapi/v3/{name}?hash={_hash(name)}"}
+    body = {"paths": {name: {"serverRelativeURL": f"/openapi/v3/{name}?hash={_hash(document(name))}"}
                       for name in group_versions()}}
     return Response(json.dumps(body), mimetype="application/json")
 
 
 @bp.get("/openapi/v3/<path:name>")
 def group_version_document(name):
-    text = document(name)
-    response = Response(text, mimetype="application/json")
-    if request.args.get("hash") == _hash(name):
-        response.headers["Cache-Control"] = "public, immutable"
-        response.headers["Expires"] = "Thu, 01 Jan 2099 00:00:00 GMT"
-    else:
-        response.headers["Cache-Control"] = "no-cache, private"
-    response.headers["Etag"] = f'"{_hash(name)}"'
-    return response
+    return _cached_json(document(name))
 
 
-# -- unknown fields ------------------------------------------------------------
-
-def unknown_fields(type_name: str, value, path: str = "") -> list[str]:
-    """Paths (`spec.containers[0].foo`) of fields in `value` the schema `type_name` does not know."""
-    fields = schema_data()["schemas"].get(type_name)
-    if fields is None or not isinstance(value, dict):
-        return []
-    found = []
-    for key, item in value.items():
-        notation = fields.get(key)
-        if notation is None:
-            found.append(f"{path}.{key}" if path else key)
-        elif isinstance(item, (dict, list)):  # a scalar has no fields of its own
-            found.extend(_unknown_in(notation, item, f"{path}.{key}" if path else key))
-    return found
+def accepts_json(accept: str | None) -> bool:
+    """True when an Accept header allows JSON (no header, */*, application/*, application/json)."""
+    if not accept or not accept.strip():
+        return True
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("*/*", "application/*", "application/json"):
+            return True
+    return False
 
 
-def _unknown_in(notation: str, value, path: str) -> list[str]:
-    if notation.startswith("[") and isinstance(value, list):
-        return [f for i, v in enumerate(value) if isinstance(v, (dict, list))
-                for f in _unknown_in(notation[1:-1], v, f"{path}[{i}]")]
-    if notation.startswith("{") and isinstance(value, dict):
-        return [f for k, v in value.items() if isinstance(v, (dict, list))
-                for f in _unknown_in(notation[1:-1], v, f"{path}.{k}")]
-    return unknown_fields(notation, value, path)
-
-
-def check_fields(kind: str, obj: dict, mode: str | None) -> list[str]:
-    """Unknown fields of `obj` under fieldValidation `mode`: Strict -> 422, Warn -> warnings, else []."""
-    if mode not in ("Strict", "Warn"):
-        return []
-    messages = [f'unknown field "{f}"' for f in unknown_fields(kind, obj)]
-    if messages and mode == "Strict":
-        name = ((obj.get("metadata") or {}).get("name")) or ""
-        resource = next((r for r in RESOURCES if r.kind == kind), None)
-        version = resource.group_version if resource else "v1"
-        causes = [{"reason": "FieldValueInvalid", "message": "unknown field", "field": m.split('"')[1]}
-                  for m in messages]
-        details = {"name": name, "kind": kind, "causes": causes}
-        if resource and resource.group:
-            details["group"] = resource.group
-        raise APIError(422, "Invalid", f'{kind} in version "{version}" cannot be handled as a {kind}: '
-                                       f'strict decoding error: {", ".join(messages)}', details)
-    return messages
+@bp.get("/openapi/v2")
+def swagger_document():
+    if not accepts_json(request.headers.get("Accept")):
+        raise APIError(406, "NotAcceptable", "only the following media types are accepted: application/json", {})
+    return _cached_json(swagger())

@@ -14,6 +14,9 @@ Kubernetes accepts (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go
   enough for `kubectl apply --server-side` to create and update.
 The result is a new dict; the caller validates it and writes it with the
 original resourceVersion (so a concurrent write still conflicts).
+Costs are bounded as upstream bounds them (limits.py): at most 10,000 JSON
+patch operations (413), and `copy` operations may add at most 3 MiB in total,
+so a small patch cannot build a huge object.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import json
 
 import yaml
 
+from labserver.apiserver import limits
 from labserver.apiserver.errors import APIError, bad_request, unsupported_media_type
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -64,25 +68,34 @@ def apply_patch(original: dict, body: bytes, content_type: str) -> dict:
         raise unsupported_media_type(content_type or "", PATCH_TYPES)
     patch = _decode(body, media)
     if media == JSON_PATCH:
-        return apply_json_patch(original, patch)
-    if not isinstance(patch, dict):
+        result = apply_json_patch(original, patch)
+    elif not isinstance(patch, dict):
         raise bad_request(f"the body of the request was in an unknown format: expected a JSON object, "
                           f"got {type(patch).__name__}")
-    if media == MERGE_PATCH:
-        return merge_patch(original, patch)
-    return strategic_merge(original, patch)
+    elif media == MERGE_PATCH:
+        result = merge_patch(original, patch)
+    else:
+        result = strategic_merge(original, patch)
+    if not isinstance(result, dict):
+        raise _rejected(f"the patched object is a JSON {type(result).__name__}, not an object")
+    return result
 
 
 def _decode(body: bytes, media: str):
     try:
         if media == APPLY_PATCH:  # kubectl sends JSON (valid YAML); the JSON parser is much faster
             try:
-                return json.loads(body)
+                patch = limits.loads_json(body)
             except ValueError:
-                return yaml.safe_load(body.decode("utf-8")) if body else None
-        return json.loads(body)
+                patch = limits.loads_yaml(body.decode("utf-8")) if body else None
+                limits.check_shape(patch, len(body), "patch")
+                return limits.copy_json(patch)   # YAML keys become strings, as sigs.k8s.io/yaml makes them
+        else:
+            patch = limits.loads_json(body)
     except (ValueError, yaml.YAMLError) as e:
         raise bad_request(f"error decoding patch: {_first_line(e)}")
+    limits.check_shape(patch, len(body), "patch")
+    return patch
 
 
 def _first_line(e: Exception) -> str:
@@ -95,7 +108,7 @@ def merge_patch(original, patch):
     """RFC 7386 JSON merge patch."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    result = copy.deepcopy(original) if isinstance(original, dict) else {}
+    result = dict(original) if isinstance(original, dict) else {}   # untouched values are shared, not copied
     for key, value in patch.items():
         if value is None:
             result.pop(key, None)
@@ -108,7 +121,9 @@ def merge_patch(original, patch):
 
 def strategic_merge(original, patch: dict) -> dict:
     """apimachinery strategicpatch.StrategicMergePatch on JSON-like dicts."""
-    return _merge_map(copy.deepcopy(original) if isinstance(original, dict) else {}, patch)
+    if patch.get("$patch") == "delete":
+        raise bad_request("a strategic merge patch cannot delete the whole object ($patch: delete at the top)")
+    return _merge_map(limits.copy_json(original) if isinstance(original, dict) else {}, patch)
 
 
 def _merge_map(original: dict, patch: dict) -> dict:
@@ -149,6 +164,8 @@ def _merge_map(original: dict, patch: dict) -> dict:
         else:
             original[key] = copy.deepcopy(value)
     for key, order in patch.items():
+        if key.startswith(_SET_ORDER) and not isinstance(order, list):
+            raise bad_request(f"invalid value for {key}: must be a list, not {type(order).__name__}")
         if key.startswith(_SET_ORDER) and isinstance(original.get(key[len(_SET_ORDER):]), list):
             field = key[len(_SET_ORDER):]
             original[field] = _ordered(field, original[field], order)
@@ -189,10 +206,13 @@ def _ordered(field: str, items: list, order: list) -> list:
 
     def ident(e):
         return e.get(merge_key) if merge_key and isinstance(e, dict) else e
-    wanted = [ident(o) for o in order]
-    rank = {key: i for i, key in enumerate(wanted)}
-    listed = sorted((e for e in items if ident(e) in rank), key=lambda e: rank[ident(e)])
-    return listed + [e for e in items if ident(e) not in rank]
+    try:
+        rank = {ident(o): i for i, o in enumerate(order)}
+        listed = sorted((e for e in items if ident(e) in rank), key=lambda e: rank[ident(e)])
+        return listed + [e for e in items if ident(e) not in rank]
+    except TypeError:   # an object or list where a merge key value belongs
+        raise bad_request(f"invalid value for $setElementOrder/{field}: elements must be scalars or carry "
+                          f"a scalar merge key {merge_key!r}") from None
 
 
 # -- RFC 6902 ----------------------------------------------------------------
@@ -207,7 +227,11 @@ def apply_json_patch(original: dict, operations) -> dict:
     failed `test`) is 422, as upstream (handlers/patch.go)."""
     if not isinstance(operations, list):
         raise bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
-    doc = copy.deepcopy(original)
+    if len(operations) > limits.MAX_JSON_PATCH_OPERATIONS:
+        raise APIError(413, "RequestEntityTooLarge", f"The allowed maximum operations in a JSON patch is "
+                       f"{limits.MAX_JSON_PATCH_OPERATIONS}, got {len(operations)}")
+    doc = limits.copy_json(original)
+    copied = 0
     for op in operations:
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise _rejected(f"invalid JSON patch operation: {json.dumps(op)}")
@@ -223,7 +247,12 @@ def apply_json_patch(original: dict, operations) -> dict:
             doc, value = _remove(doc, _pointer(_required(op, "from")))
             doc = _add(doc, _pointer(op["path"]), value)
         elif kind == "copy":
-            doc = _add(doc, _pointer(op["path"]), copy.deepcopy(_get(doc, _pointer(_required(op, "from")))))
+            text = json.dumps(_get(doc, _pointer(_required(op, "from"))))
+            copied += len(text)
+            if copied > limits.COPY_SIZE_LIMIT:
+                raise _rejected(f"Unable to copy, the accumulated size increase of copy is {copied}, "
+                                f"exceeding the limit {limits.COPY_SIZE_LIMIT}")
+            doc = _add(doc, _pointer(op["path"]), json.loads(text))
         elif kind == "test":
             if _get(doc, _pointer(op["path"])) != _required(op, "value"):
                 raise _rejected(f'testing value {op["path"]} failed: test failed')
@@ -239,8 +268,8 @@ def _required(op: dict, name: str):
 
 
 def _pointer(path) -> list[str]:
-    if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise _rejected(f"invalid JSON pointer: {path!r}")
+    if not isinstance(path, str) or not path.startswith("/"):   # "" (the whole object) is refused too
+        raise _rejected(f"invalid JSON pointer: {json.dumps(path)}")
     return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]] if path else []
 
 

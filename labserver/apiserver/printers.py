@@ -7,10 +7,13 @@ pkg/printers/internalversion/printers.go (always "wide": kubectl hides the
 priority-1 columns unless `-o wide`), and ages with
 k8s.io/apimachinery/pkg/util/duration.HumanDuration. This module is a port of
 the parts for the resources we serve, so `kubectl get pods` looks as it does
-against a real cluster.
+against a real cluster. A stored object that does not have the shape of its
+type (written before the type checks, or straight into etcd) still gets a row:
+its name and `<unknown>` cells, and a line in the server log.
 """
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -450,12 +453,24 @@ PRINTERS: dict[str, tuple[list, Callable]] = {
 }
 
 
+def _fallback_cells(resource: ResourceInfo, obj, columns: list, error: Exception) -> list:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    meta = meta if isinstance(meta, dict) else {}
+    name = meta.get("name") if isinstance(meta.get("name"), str) else "<unknown>"
+    logging.getLogger("labserver.apiserver").warning(
+        "%s %s/%s in etcd does not match its type (%s: %s); shown with <unknown> cells", resource.kind,
+        meta.get("namespace") or "", name, type(error).__name__, error)
+    return [name if c["format"] == "name" else "<unknown>" for c in columns]
+
+
 def _row_object(resource: ResourceInfo, obj: dict, include_object: str) -> dict | None:
     if include_object == "None":
         return None
     if include_object == "Object":
         return obj
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata", {})}
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
+            "metadata": meta if isinstance(meta, dict) else {}}
 
 
 def to_table(resource: ResourceInfo, objects: list[dict], resource_version: str,
@@ -466,7 +481,10 @@ def to_table(resource: ResourceInfo, objects: list[dict], resource_version: str,
     now = now or datetime.now(timezone.utc)
     rows = []
     for obj in objects:
-        cells, conditions = cells_of(obj, now)
+        try:
+            cells, conditions = cells_of(obj, now)
+        except Exception as e:   # a malformed stored object: show what we can, never fail the listing
+            cells, conditions = _fallback_cells(resource, obj, columns, e), None
         row = {"cells": cells}
         if conditions:
             row["conditions"] = conditions

@@ -163,13 +163,15 @@ def parse_field_selector(text: str | None, resource: ResourceInfo) -> Callable[[
 def field_value(obj: dict, field: str) -> str:
     """The string a field selector compares for `field` (missing -> "", booleans lowercased)."""
     if field == "source":  # events: source.component (legacy) or reportingComponent
-        src = (obj.get("source") or {}).get("component")
+        src = obj.get("source")
+        src = src.get("component") if isinstance(src, dict) else None
         return src if src is not None else obj.get("reportingComponent", "") or ""
     value = obj
     for part in field.split("."):
         value = value.get(part) if isinstance(value, dict) else None
     if field == "status.podIPs":
-        value = ",".join(ip.get("ip", "") for ip in value or [])
+        value = ",".join(str(ip.get("ip", "")) for ip in value if isinstance(ip, dict)) \
+            if isinstance(value, list) else ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if field == "spec.unschedulable" and value is None:

@@ -34,7 +34,7 @@ from pyetcd import etcdrpc, exceptions as etcd_errors
 from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
 from pyetcd.utils import prefix_range_end
 
-from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, unavailable
+from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, too_large, unavailable
 from .resources import ResourceInfo
 
 # A name or namespace that may become part of a key: DNS-1123 subdomain
@@ -137,6 +137,8 @@ class Storage:
                 if e.code() == grpc.StatusCode.OUT_OF_RANGE:
                     raise expired("The provided resourceVersion is too old: the etcd revision "
                                   "has been compacted") from None
+                if "request is too large" in (e.details() or ""):   # etcd's --max-request-bytes
+                    raise too_large() from None
                 try:
                     client._manage_grpc_errors(e)
                 except _DOWN as mapped:
@@ -205,7 +207,9 @@ class Storage:
     @staticmethod
     def decode(value: bytes, mod_revision: int) -> dict:
         obj = json.loads(value)
-        obj.setdefault("metadata", {})["resourceVersion"] = str(mod_revision)
+        if not isinstance(obj.get("metadata"), dict):   # malformed in etcd: still listable and deletable
+            obj["metadata"] = {}
+        obj["metadata"]["resourceVersion"] = str(mod_revision)
         return obj
 
     @staticmethod
@@ -389,7 +393,7 @@ def decode_continue(token: str) -> tuple[bytes, int]:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         doc = json.loads(raw)
         rev, start = int(doc["rv"]), doc["start"]
-        if doc.get("v") != "meta.k8s.io/v1" or rev <= 0 or not isinstance(start, str):
+        if doc.get("v") != "meta.k8s.io/v1" or not 0 < rev < 1 << 63 or not isinstance(start, str):
             raise ValueError
         return start.encode("utf-8", "surrogateescape"), rev
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):

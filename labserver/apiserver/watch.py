@@ -110,7 +110,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
 def _parse_rv(rv: str) -> int:
     try:
         value = int(rv)
-        if value < 0:
+        if not 0 <= value < 1 << 63:     # etcd revisions are int64
             raise ValueError
         return value
     except ValueError:

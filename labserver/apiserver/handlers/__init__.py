@@ -12,8 +12,8 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
 
 Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
-Any other method on a served path, or a verb the resource does not list in
-discovery, is 405 MethodNotAllowed.
+Any other method on a served path is 405 MethodNotAllowed, and so is a verb the
+resource does not serve (namespaces have no deletecollection, as upstream).
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 COLLECTION = {"GET": list_.list_or_watch, "POST": create.create, "DELETE": delete.delete_collection}
 ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": delete.delete}
+# The discovery verb each method is on a collection and on an item.
+VERBS = {"collection": {"GET": "list", "POST": "create", "DELETE": "deletecollection"},
+         "item": {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}}
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
@@ -61,6 +64,10 @@ def dispatch(group: str, version: str, rest: str):
     if handler is None or (scope.watch_path and handler is not list_.list_or_watch) \
             or (verb and verb not in scope.resource.verbs):
         raise method_not_allowed()
+    if not scope.subresource:
+        verb = VERBS["collection" if scope.is_collection else "item"][request.method]
+        if verb not in scope.resource.verbs:
+            raise method_not_allowed()
     return handler(scope)
 
 

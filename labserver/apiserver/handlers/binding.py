@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from flask import Response, request
 
+from .. import typecheck
 from ..errors import bad_request, conflict, invalid, method_not_allowed, not_found
 from ..resources import lookup
 from ..strategies import now_rfc3339
@@ -35,6 +36,7 @@ def _binding_body(namespace: str) -> dict:
                           f"API version (v1)")
     if kind and kind != "Binding":
         raise bad_request(f"the kind in the data ({kind}) does not match the expected kind (Binding)")
+    typecheck.admit_as("", "v1", "Binding", body, request.args.get("fieldValidation") or "Warn")
     meta = v.expect(body.get("metadata"), dict, "Binding", "Binding.metadata") or {}
     if meta.get("namespace") and meta["namespace"] != namespace:
         raise bad_request("the namespace of the provided object does not match the namespace sent on the request")

@@ -29,6 +29,7 @@ from dataclasses import replace
 
 from flask import Response, request
 
+from .. import typecheck
 from ..errors import APIError, conflict, forbidden, invalid_options, method_not_allowed, success
 from ..strategies import now_rfc3339
 from ..strategies import validation as v
@@ -70,7 +71,8 @@ def delete_options() -> dict:
 
 
 def checked_options(options: dict, query_dry: bool = False) -> dict:
-    """DeleteOptions validated as upstream (422 on the options kind); dryRun becomes a bool."""
+    """DeleteOptions validated as upstream (400 for a wrong type, 422 on the options kind); dryRun a bool."""
+    typecheck.check_options(options)
     for field, typ in (("gracePeriodSeconds", int), ("dryRun", list), ("preconditions", dict),
                        ("propagationPolicy", str), ("orphanDependents", bool)):
         v.expect(options.get(field), typ, "DeleteOptions", f"DeleteOptions.{field}")

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 from flask import Response, request
 
+from .. import typecheck
 from ..errors import bad_request
 from .delete import checked_options, delete_one
 from .request import Scope, decode, dry_run, read_body, respond
@@ -25,6 +26,7 @@ def evict(scope: Scope) -> Response:
     kind, api_version = eviction.get("kind"), eviction.get("apiVersion")
     if kind and kind != "Eviction" or api_version and api_version not in GROUP_VERSIONS:
         raise bad_request(f"the body of an eviction must be a policy/v1 Eviction, not {api_version} {kind}")
+    typecheck.admit_as("policy", "v1", "Eviction", eviction, request.args.get("fieldValidation") or "Warn")
     meta = eviction.get("metadata") or {}
     if not isinstance(meta, dict):
         raise bad_request("Eviction.metadata must be an object")

@@ -8,6 +8,7 @@ down to a PartialObjectMetadataList when a client asks for that).
 """
 from __future__ import annotations
 
+import logging
 from typing import Callable
 
 from flask import Response, request
@@ -30,9 +31,16 @@ def predicate_for(scope: Scope) -> Callable[[dict], bool] | None:
         checks.append(parse_field_selector(field_text, scope.resource))
     if not checks:
         return None
-    if len(checks) == 1:
-        return checks[0]
-    return lambda obj: all(check(obj) for check in checks)
+
+    def predicate(obj: dict) -> bool:
+        try:
+            return all(check(obj) for check in checks)
+        except Exception as e:   # a malformed stored object matches nothing; the listing goes on
+            logging.getLogger("labserver.apiserver").warning(
+                "%s in etcd does not match its type, skipped by the selector (%s: %s)",
+                scope.resource.kind, type(e).__name__, e)
+            return False
+    return predicate
 
 
 def list_or_watch(scope: Scope) -> Response:

@@ -5,8 +5,9 @@ endpoints/request/requestinfo.go). Bodies are JSON, YAML or Kubernetes
 protobuf (no Content-Type counts as JSON: the official Python client sends
 none; kubectl's typed clients send protobuf), at most 3 MiB, and
 must name the kind, apiVersion, namespace and name the URL names. Field
-validation (Strict/Warn/Ignore) is delegated to openapi.check_fields; its
-warnings go back as `Warning: 299 - "..."` headers.
+checking (types, unknown fields under Strict/Warn/Ignore) is typecheck.admit;
+its warnings go back as `Warning: 299 - "..."` headers. Decoding bounds
+(depth, NaN, int64, YAML aliases) are limits.py's.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import yaml
 from flask import Response, current_app, g, request
 
-from .. import protobuf
+from .. import limits, protobuf, typecheck
 from ..errors import (APIError, bad_request, invalid, invalid_options, not_found, too_large,
                       unsupported_media_type)
 from ..resources import ResourceInfo, lookup
@@ -111,7 +112,7 @@ def decode(data: bytes, content_type: str | None) -> dict:
     mt = media_type(content_type)
     if mt in ("", JSON, "*/*"):
         try:
-            obj = json.loads(data)
+            obj = limits.loads_json(data)
         except (ValueError, UnicodeDecodeError) as e:
             raise bad_request(f"couldn't get version/kind; json parse error: {e}") from None
     elif mt == protobuf.MEDIA_TYPE:
@@ -121,9 +122,10 @@ def decode(data: bytes, content_type: str | None) -> dict:
             raise bad_request(str(e)) from None
     elif mt in YAML_TYPES:
         try:
-            obj = yaml.safe_load(data)
-        except yaml.YAMLError as e:
+            obj = limits.loads_yaml(data)
+        except (yaml.YAMLError, ValueError) as e:
             raise bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
+        limits.check_shape(obj, len(data))   # aliases, depth, non-JSON values (JSON: typecheck walks it)
     else:
         raise unsupported_media_type(mt, (JSON, "application/yaml", protobuf.MEDIA_TYPE))
     if not isinstance(obj, dict):
@@ -173,15 +175,14 @@ def check_object(scope: Scope, obj: dict) -> None:
 
 
 def check_fields(scope: Scope, obj: dict) -> None:
-    """Apply ?fieldValidation= (default Warn, as upstream); warnings become Warning headers."""
+    """Check `obj` against its type before it is stored (every write path calls this): 422 on a type
+    mismatch; unknown fields are dropped, and ?fieldValidation= (default Warn, as upstream) says
+    whether they are also refused (Strict) or reported as Warning headers (Warn)."""
     mode = request.args.get("fieldValidation") or "Warn"
     if mode not in FIELD_VALIDATION:
         raise bad_request(f'fieldValidation parameter unsupported: "{mode}", supported values are '
                           f'"Ignore", "Warn", "Strict"')
-    if mode == "Ignore":
-        return
-    from ..openapi import check_fields as openapi_check
-    for text in openapi_check(scope.resource.kind, obj, mode) or []:
+    for text in typecheck.admit(scope.resource, obj, mode):
         add_warning(text)
 
 
@@ -209,10 +210,7 @@ def int_arg(name: str, minimum: int | None = 0) -> int | None:
     raw = request.args.get(name)
     if raw in (None, ""):
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"invalid value for {name}: {raw!r}: must be an integer") from None
+    value = limits.query_int(name, raw)
     if minimum is not None and value < minimum:
         raise bad_request(f"invalid value for {name}: {value}: must be >= {minimum}")
     return value

@@ -16,6 +16,7 @@ import copy
 from flask import Response, request
 
 from ..errors import APIError, conflict
+from ..limits import copy_json
 from ..patch import apply_patch
 from .create import create
 from .request import Scope, check_fields, check_object, dry_run, object_body, read_body, respond_object, storage
@@ -78,7 +79,7 @@ def patch(scope: Scope) -> Response:
     content_type = request.headers.get("Content-Type") or ""
 
     def build(current: dict) -> dict:
-        patched = apply_patch(copy.deepcopy(current), data, content_type)
+        patched = apply_patch(copy_json(current), data, content_type)
         check_object(scope, patched)
         _precondition(scope, patched["metadata"].get("resourceVersion"), current)
         patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]

@@ -8,12 +8,12 @@ resource module only holds what is special about it.
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 import uuid
 
 from ..errors import invalid as invalid_error
+from ..limits import copy_json
 from ..resources import ResourceInfo
 from . import validation as v
 
@@ -54,7 +54,7 @@ class Strategy:
         """Main endpoint: the status is the old one."""
         if self.has_status:
             if "status" in old:
-                new["status"] = copy.deepcopy(old["status"])
+                new["status"] = copy_json(old["status"])
             else:
                 new.pop("status", None)
 
@@ -63,7 +63,7 @@ class Strategy:
         status = new.get("status")
         rv = new.get("metadata", {}).get("resourceVersion")
         new.clear()
-        new.update(copy.deepcopy(old))
+        new.update(copy_json(old))
         new.pop("status", None)
         if status is not None:
             new["status"] = status

@@ -9,8 +9,8 @@ stays until its kubelet has stopped the containers and deletes it with grace 0.
 """
 from __future__ import annotations
 
-import copy
 
+from ..limits import copy_json
 from . import Strategy
 from . import validation as v
 
@@ -163,11 +163,12 @@ class PodStrategy(Strategy):
 
     def deletion_grace(self, pod: dict, requested: int | None) -> int:
         """CheckGracefulDelete: the requested grace, else the spec's; 0 unbound or finished; negative is 1."""
-        spec, status = pod.get("spec") or {}, pod.get("status") or {}
-        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds") or 0
+        spec, status = pod.get("spec"), pod.get("status")
+        spec, status = (spec if isinstance(spec, dict) else {}), (status if isinstance(status, dict) else {})
         if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
-            grace = 0
-        return 1 if grace < 0 else int(grace)
+            return 0
+        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+        return (1 if grace < 0 else grace) if isinstance(grace, int) and not isinstance(grace, bool) else 0
 
 
 def _port_causes(c: dict, path: str) -> list[dict]:
@@ -191,7 +192,7 @@ def _port_causes(c: dict, path: str) -> list[dict]:
 
 def _comparable_spec(spec, old_spec) -> dict:
     """The spec minus what an update may change (images, deadlines, tolerations; nodeName once)."""
-    spec = copy.deepcopy(spec or {})
+    spec = copy_json(spec or {})
     for field in ("containers", "initContainers"):
         for c in spec.get(field) or []:
             if isinstance(c, dict):
