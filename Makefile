@@ -17,12 +17,14 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 .PHONY: venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
         check-clean bench lab walkthrough clean
 
-# The venv is rebuilt when missing or older than requirements.txt.
+# The venv is rebuilt when missing or older than requirements.txt or pyproject.toml:
+# the exact pins first, then this checkout in editable mode (no sys.path edits anywhere).
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 # Debian packages the process runtime needs (nginx, busybox, bubblewrap).

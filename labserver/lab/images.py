@@ -29,7 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .docker_engine import client, registry_of, registry_reachable
+from ..kubelet.registry import registry_of, registry_reachable
+from .docker_engine import client
 from .procs import LabError, start_process, wait_for
 from .state import state_dir
 
