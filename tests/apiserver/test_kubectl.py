@@ -9,7 +9,7 @@ import threading
 import pytest
 import yaml
 
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 from tests.apiserver.api_testing import NGINX_POD, pod
 from tests.apiserver.kubectl_testing import kubectl, record_event, register_node, table  # noqa: F401
 

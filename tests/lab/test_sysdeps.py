@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from labserver.kubelet import process_images
-from labserver.lab import sysdeps
+from labserver.lab.machine import sysdeps
 
 
 @pytest.fixture
@@ -157,10 +157,10 @@ def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
 
 
 def test_cli_unknown_kind_is_usage_error():
-    """`python -m labserver.lab.sysdeps nonsense` prints usage and exits 2."""
-    r = subprocess.run([sys.executable, "-m", "labserver.lab.sysdeps", "nonsense"],
+    """`python -m labserver.lab.machine.sysdeps nonsense` prints usage and exits 2."""
+    r = subprocess.run([sys.executable, "-m", "labserver.lab.machine.sysdeps", "nonsense"],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "process|docker" in r.stderr
+    assert r.returncode == 2 and "process|workbook|docker" in r.stderr
 
 
 def test_unknown_kind_raises():

@@ -5,7 +5,7 @@ Docker runtime needs Debian's engine and mmdebstrap to build images offline.
 `make system-deps` / `make docker-deps` call this module so that a fresh
 machine (and CI) gets them from the project, not from a hand step:
 
-    python -m labserver.lab.sysdeps process|docker
+    python -m labserver.lab.machine.sysdeps process|workbook|docker
 
 When everything is there it says so in one line without touching apt. As root
 on Debian/Ubuntu it runs `apt-get update` once and installs what is missing,
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..kubelet.process_images import HOST_PROGRAMS, find_program
+from ...kubelet.process_images import HOST_PROGRAMS, find_program
 
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 NGINX_PID = Path("/run/nginx.pid")
@@ -167,7 +167,7 @@ def install(kind: str, run: Callable = subprocess.run, say: Callable[[str], None
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1 or argv[0] not in NEEDS:
-        print(f"usage: python -m labserver.lab.sysdeps {'|'.join(NEEDS)}", file=sys.stderr)
+        print(f"usage: python -m labserver.lab.machine.sysdeps {'|'.join(NEEDS)}", file=sys.stderr)
         return 2
     return install(argv[0])
 

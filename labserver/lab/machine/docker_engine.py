@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .procs import LabError, pid_alive, start_process, stop_pid, wait_for
-from .state import REPO_ROOT, read_json, state_dir, write_json
+from ..supervise.procs import LabError, pid_alive, start_process, stop_pid, wait_for
+from ..supervise.state import REPO_ROOT, read_json, state_dir, write_json
 
 RECORD = "docker.json"                     # the lab engine's record in the state dir
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
