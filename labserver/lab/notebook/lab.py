@@ -89,7 +89,11 @@ class Lab:
     def etcd_running(self) -> bool:
         return records.etcd_alive() and self._healthy(f"{self.etcd_url}/health")
 
-    def start_etcd(self) -> bool:
+    def start_etcd(self) -> None:
+        """Start etcd (the post's container, or the etcd binary) with an empty data dir, or reuse it."""
+        self._start_etcd()
+
+    def _start_etcd(self) -> bool:
         """Start etcd (the post's container, or the etcd binary) with an empty data dir.
 
         Returns True when it was started now, False when a running one is reused.
@@ -189,7 +193,11 @@ class Lab:
         port = self.ports.apiserver if name == "apiserver" else self.ports.kubelet
         return self._running(name, f"http://127.0.0.1:{port}/{'readyz' if name == 'apiserver' else 'healthz'}")
 
-    def start_apiserver(self) -> bool:
+    def start_apiserver(self) -> None:
+        """Start the API server on etcd, like the post's ./kube-apiserver command, or reuse it."""
+        self._start_apiserver()
+
+    def _start_apiserver(self) -> bool:
         """Start the API server on etcd, like the post's ./kube-apiserver command; True if started now."""
         if self._running("apiserver", f"{self.api_url}/readyz"):
             print(f"the API server is already running at {self.api_url}: reusing it")
@@ -211,7 +219,11 @@ class Lab:
         """The node's name, as the lab passed it to its kubelet (--hostname-override)."""
         return records.kubelet().get("node") or default_node_name()
 
-    def start_kubelet(self) -> bool:
+    def start_kubelet(self) -> None:
+        """Start the kubelet with --api-servers and wait until its node is Ready, or reuse it."""
+        self._start_kubelet()
+
+    def _start_kubelet(self) -> bool:
         """Start the kubelet with --api-servers; wait until its node is Ready. True if started now.
 
         The lab decides the node name, the runtime and its engine once and passes
@@ -243,6 +255,9 @@ class Lab:
         print(f"kubelet process {server.process.pid} (pid in {self.shown(self.dir / 'kubelet.pid')}, "
               f"log in {self.shown(self.dir / 'kubelet.log')})")
         node = self.wait_for_node(flags["hostname-override"])
+        lease = f"{self.api_url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node['metadata']['name']}"
+        wait_for(lambda: requests.get(lease, timeout=2).status_code == 200, 30,
+                 f"the Lease of node {node['metadata']['name']}", progress=progress)
         if self._runtime_of(node) != flags["runtime"]:
             raise LabError(f"the kubelet was told --runtime={flags['runtime']} but its node reports "
                            f"{node['status']['nodeInfo'].get('containerRuntimeVersion')!r}")
@@ -307,7 +322,11 @@ class Lab:
               f"containers ready, after {time.monotonic() - start:.1f}s")
         return pod
 
-    def ensure_pod(self, name: str) -> bool:
+    def ensure_pod(self, name: str) -> None:
+        """Create the post's pod under this name unless it exists; wait until Running."""
+        self._ensure_pod(name)
+
+    def _ensure_pod(self, name: str) -> bool:
         """Create the post's pod under this name unless it exists; wait until Running. True if created now."""
         created = self.get_pod(name) is None
         if created:
@@ -352,11 +371,11 @@ class Lab:
 
     def catch_up(self, upto: int) -> None:
         """Start what notebooks 01..upto would have started; print one line per piece."""
-        steps = [(1, "etcd", self.start_etcd, self.etcd_url),
-                 (2, "API server", self.start_apiserver, self.api_url),
-                 (3, "kubelet", self.start_kubelet, f"node {self.node_name()}"),
-                 (4, "pod nginx", lambda: self.ensure_pod("nginx"), "Running"),
-                 (5, "pod nginx-the-second", lambda: self.ensure_pod("nginx-the-second"), "Running")]
+        steps = [(1, "etcd", self._start_etcd, self.etcd_url),
+                 (2, "API server", self._start_apiserver, self.api_url),
+                 (3, "kubelet", self._start_kubelet, f"node {self.node_name()}"),
+                 (4, "pod nginx", lambda: self._ensure_pod("nginx"), "Running"),
+                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running")]
         for number, what, start, where in steps:
             if number > upto:
                 break
