@@ -104,3 +104,16 @@ def test_the_post_end_to_end_then_nothing_left(lab, process_runtime_ready, capsy
     assert len(stopped) == 2 + 3  # two pods deleted through the API, then three servers
     assert teardown.leftovers() == []
     assert not [pid for pid in pids if pid_alive(pid)]  # exited (an unreaped zombie is reaped here)
+
+
+def test_the_kubelet_is_told_the_labs_decisions_and_the_lab_reads_them_back(lab, process_runtime_ready):
+    """Node name and runtime are passed as flags once; the runtime is read back from the node's status."""
+    lab.catch_up(upto=3)
+    argv = open(f"/proc/{records.read_pid('kubelet')}/cmdline", "rb").read().decode().split("\0")
+    node = socket.gethostname().lower()
+    assert f"--hostname-override={node}" in argv and "--runtime=process" in argv
+    assert not any(a.startswith("--container-runtime-endpoint") for a in argv)  # only Docker needs an engine
+    assert f"--port={lab.ports.kubelet}" in argv
+    info = lab.get_node(lab.node_name())["status"]["nodeInfo"]
+    assert lab.node_name() == node and info["containerRuntimeVersion"].startswith("process://")
+    assert records.kubelet()["runtime"] == "process" and records.kubelet()["node"] == node
