@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -29,8 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
-
-REPO = Path(__file__).resolve().parents[2]
 
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.etcd import start_etcd

@@ -22,7 +22,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,8 +29,6 @@ from pathlib import Path
 from urllib.parse import urlencode, urlparse
 
 import requests
-
-REPO = Path(__file__).resolve().parents[2]
 
 from labserver.lab.supervise.components import start_apiserver, start_kubelet
 from labserver.lab.supervise.etcd import start_etcd

@@ -15,7 +15,6 @@ import traceback
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 
 
 def main(argv: list[str]) -> int:
