@@ -1,6 +1,7 @@
 # labserver: the workbook and its tests.
 #   make lab      set everything up and open the notebooks in Jupyter Lab
 #   make test     unit + integration tests, then the notebooks under nbval
+#   make notebooks  rebuild the notebooks from their text sources (notebooks/*.py) and store fresh outputs
 # Everything the tests need is installed by these targets (see .ci/run for CI).
 
 PYTHON ?= python3
@@ -15,23 +16,26 @@ export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
-        check-clean bench fuzz lab walkthrough clean
+        notebooks check-clean bench fuzz lab walkthrough clean
 
-# The venv is rebuilt when missing or older than requirements.txt.
+# The venv is rebuilt when missing or older than requirements.txt or pyproject.toml:
+# the exact pins first, then this checkout in editable mode (no sys.path edits anywhere).
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
-# Debian packages the process runtime needs (nginx, busybox, bubblewrap).
+# Debian packages the process runtime needs (nginx, busybox, bubblewrap), and jq.
 system-deps: venv
-	@$(PY) -m labserver.lab.sysdeps process
+	@$(PY) -m labserver.lab.machine.sysdeps process
+	@$(PY) -m labserver.lab.machine.sysdeps workbook
 
 # CI and Docker users: Docker's engine and an image builder, from Debian.
 docker-deps: venv
-	@$(PY) -m labserver.lab.sysdeps docker
+	@$(PY) -m labserver.lab.machine.sysdeps docker
 
 docker-up: docker-deps
 	$(PY) -m labserver docker up
@@ -54,6 +58,14 @@ test-unit: venv
 test-notebooks: venv
 	$(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly notebooks/
 
+# The notebooks' sources are the py:percent files beside them (jupytext.toml pairs them):
+# take each .ipynb's cells from its .py (outputs kept), then re-execute them all in order
+# and store the new outputs. tests/test_notebook_pairs.py fails when a pair is out of sync.
+NOTEBOOK_SOURCES := $(wildcard notebooks/[0-9][0-9]-*.py)
+notebooks: venv system-deps
+	$(VENV)/bin/jupytext --update --to ipynb $(NOTEBOOK_SOURCES)
+	$(PY) -m labserver.lab.notebook.walkthrough --in-place
+
 check-clean: venv
 	$(PY) -m labserver teardown --check
 
@@ -74,7 +86,7 @@ lab: venv system-deps
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir=notebooks
 
 walkthrough: venv system-deps
-	$(PY) -m labserver.lab.walkthrough
+	$(PY) -m labserver.lab.notebook.walkthrough
 
 clean: venv
 	$(PY) -m labserver teardown

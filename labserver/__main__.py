@@ -7,15 +7,15 @@ import importlib
 import sys
 
 COMPONENTS = {
-    "etcd": ("labserver.lab.etcd", "run the real etcd in the foreground"),
+    "etcd": ("labserver.lab.supervise.etcd", "run the real etcd in the foreground"),
     "apiserver": ("labserver.apiserver.server", "run the API server (plain HTTP, like kube-apiserver 1.0)"),
     "kubelet": ("labserver.kubelet.server", "run the kubelet: register a node and run its pods"),
     "controller-manager": ("labserver.controllers.manager", "run the controllers (namespace deletion)"),
     "scheduler": ("labserver.scheduler.server", "run the scheduler: bind each pod with no node to one"),
-    "docker": ("labserver.lab.docker_engine", "up|down|status of the lab's private Docker engine"),
-    "images": ("labserver.lab.images", "make sure the nginx, busybox and etcd images exist"),
-    "teardown": ("labserver.lab.teardown", "stop everything the lab started, and only that"),
-    "preflight": ("labserver.lab.preflight", "check what the lab needs on this machine"),
+    "docker": ("labserver.lab.machine.docker_engine", "up|down|status of the lab's private Docker engine"),
+    "images": ("labserver.lab.machine.images", "make sure the nginx, busybox and etcd images exist"),
+    "teardown": ("labserver.lab.supervise.teardown", "stop everything the lab started, and only that"),
+    "preflight": ("labserver.lab.machine.preflight", "check what the lab needs on this machine"),
 }
 
 

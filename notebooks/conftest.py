@@ -4,7 +4,7 @@ The notebooks start real servers (etcd, the API server, the kubelet, pods) that
 outlive each notebook's kernel, by design. So around the whole session:
 before the first notebook, whatever an earlier run left is stopped (the
 notebooks expect to start from nothing); after the last one - also after a
-failure or Ctrl-C - `labserver.lab.teardown` stops everything the lab started.
+failure or Ctrl-C - `labserver.lab.supervise.teardown` stops everything the lab started.
 
 nbval's cell items take no fixtures, so this is done with the session hooks
 (the same place a session-scoped autouse fixture would run).
@@ -12,20 +12,16 @@ nbval's cell items take no fixtures, so this is done with the session hooks
 The node is named after the machine's hostname, which differs between the
 machine that stored the outputs and the one running the tests: every cell's
 comparison also masks both names (the stored one is in the notebook's
-metadata, written by `labserver.lab.walkthrough --in-place`).
+metadata, written by `labserver.lab.notebook.walkthrough --in-place`).
 """
 from __future__ import annotations
 
 import re
 import socket
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from labserver.lab import teardown  # noqa: E402
+from labserver.lab.supervise import teardown
 
 
 def _say(line: str) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from labserver.lab.components import start_apiserver, start_controller_manager, start_kubelet
-from labserver.lab.etcd import start_etcd
-from labserver.lab.procs import pid_alive, stop_pid, wait_for
+from labserver.lab.supervise.components import start_apiserver, start_controller_manager, start_kubelet
+from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 
 # Every process the test session starts inherits this mark in its environment,
 # so the session can prove at the end that it left nothing running.
@@ -56,7 +56,7 @@ def pytest_sessionfinish(session, exitstatus):
 
 @pytest.fixture
 def etcd(tmp_path):
-    """A fresh single-member etcd; yields the EtcdServer (client_url, host, port)."""
+    """A fresh single-member etcd; yields its Server handle (client_url, host, port)."""
     server = start_etcd(tmp_path / "etcd-data")
     yield server
     server.stop()

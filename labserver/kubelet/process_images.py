@@ -26,7 +26,6 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lab.sysdeps import find_program, package_hint
 from .runtime import ImagePullError, PodRef, RuntimeError_
 
 SUPPORTED = ("nginx", "busybox")
@@ -36,6 +35,27 @@ WELCOME_PAGES = ("/var/www/html/index.nginx-debian.html", "/usr/share/nginx/html
 NGINX_LOG_DIR = "/var/log/nginx"
 VOLUME_WARNING = ("bubblewrap (bwrap) cannot run here, so containers run unsandboxed: volumes "
                   "at absolute mountPaths are unavailable (install it: apt-get install bubblewrap)")
+# The host programs this runtime runs, and the Debian package of each (the lab's
+# `make system-deps` installs these; here they only name the fix in an error).
+HOST_PROGRAMS = {
+    "nginx": ("nginx-light", "runs the nginx image in the process runtime"),
+    "busybox": ("busybox", "runs the busybox image in the process runtime"),
+    "bwrap": ("bubblewrap", "shows each container its volumes at their mountPaths"),
+}
+# Where Debian puts daemons (nginx); not on a normal user's PATH.
+SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def find_program(name: str) -> str | None:
+    """Full path of `name` on PATH or in the sbin directories, else None."""
+    path = os.pathsep.join([os.environ.get("PATH", os.defpath), *SBIN_DIRS])
+    return shutil.which(name, path=path)
+
+
+def package_hint(program: str) -> str:
+    """`<program> is not installed: apt-get install <package>`."""
+    package = HOST_PROGRAMS.get(program, (None,))[0]
+    return f"{program} is not installed" + (f": apt-get install {package}" if package else "")
 
 
 def image_name(image: str) -> str:

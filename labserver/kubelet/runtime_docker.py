@@ -30,8 +30,8 @@ from pathlib import Path
 import docker
 import requests
 
-from ..lab import docker_engine
-from ..lab.docker_engine import registry_of, registry_reachable
+from .registry import registry_of, registry_reachable
+from .runtimes import default_endpoint
 from .runtime import ContainerState, ImagePullError, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox
 
 INFRA_IMAGE = "busybox:latest"
@@ -68,13 +68,13 @@ class DockerRuntime(Runtime):
     name = "docker"
 
     def __init__(self, root_dir, docker_host: str | None = None):
-        url = docker_host or docker_engine.docker_host()
-        if not url:
-            raise RuntimeError_("no Docker engine answers: start one with `python -m labserver docker up`",
-                                "RuntimeUnavailable")
+        url = docker_host or default_endpoint()
         self.root_dir = Path(root_dir).resolve()
         self.url = url
-        self.api = docker.APIClient(base_url=url, timeout=60, version="auto")
+        try:
+            self.api = docker.APIClient(base_url=url, timeout=60, version="auto")
+        except docker.errors.DockerException as e:
+            raise RuntimeError_(f"no Docker engine answers at {url}: {e}", "RuntimeUnavailable") from None
         self._sandbox_lock = threading.Lock()
         self._init = None  # whether the engine has docker-init, learnt on first use
         self._states: dict[str, tuple[tuple[str, str], ContainerState]] = {}  # id -> (ps key, state)

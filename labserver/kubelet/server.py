@@ -25,7 +25,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ..lab.state import state_dir
 from .client import APIClient, parse_servers
 from .kubelet import Kubelet, KubeletConfig
 from .node_status import NodeConfig, default_node_name
@@ -85,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hostname-override", help="node name (default: the hostname, lowercased)")
     p.add_argument("--runtime", default="auto", choices=CHOICES,
                    help="docker, process, or auto (docker when an engine answers)")
-    p.add_argument("--root-dir", help="kubelet state (volumes, logs); default <lab state dir>/kubelet")
+    p.add_argument("--container-runtime-endpoint", default=None,
+                   help="the Docker engine to use, e.g. unix:///var/run/docker.sock "
+                        "(default: DOCKER_HOST, else that system socket)")
+    p.add_argument("--root-dir", default="kubelet-data",
+                   help="kubelet state (volumes, logs, pod sandboxes); default ./kubelet-data")
     p.add_argument("--address", default="127.0.0.1", type=_ip, help="address of the kubelet's own server")
     p.add_argument("--port", default=10250, type=_port, help="port of the kubelet's own server")
     p.add_argument("--node-ip", default="127.0.0.1", type=_ip, help="the node's InternalIP")
@@ -195,14 +198,14 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname).1s %(name)s: %(message)s", stream=sys.stderr)
     try:
         servers = parse_servers(args.api_servers)
-        runtime_name, docker_host = choose(args.runtime)
+        runtime_name, endpoint = choose(args.runtime, args.container_runtime_endpoint)
     except ValueError as e:
         print(f"kubelet: {e}", file=sys.stderr)
         return 2
-    root = Path(args.root_dir) if args.root_dir else state_dir() / "kubelet"
+    root = Path(args.root_dir)
     try:
         root.mkdir(parents=True, exist_ok=True)
-        runtime = make_runtime(runtime_name, root, args.pod_cidr, docker_host)
+        runtime = make_runtime(runtime_name, root, args.pod_cidr, endpoint)
     except Exception as e:
         print(f"kubelet: cannot start the {runtime_name} runtime: {getattr(e, 'message', e)}", file=sys.stderr)
         return 1

@@ -1,7 +1,7 @@
 """Bodies the API server tests share: the post's nginx pod and a minimal pod."""
 from __future__ import annotations
 
-from labserver.lab.manifests import post_pod
+from labserver.lab.notebook.manifests import post_pod
 
 NGINX_POD = post_pod()  # the post's pod, from notebooks/nginx.yaml
 

@@ -7,9 +7,9 @@ import pytest
 import requests
 
 from api_testing import pod
-from labserver.lab.components import start_apiserver
-from labserver.lab.etcd import start_etcd
-from labserver.lab.procs import free_port, wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.supervise.procs import free_port, wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 JSON = "application/json"

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from api_testing import pod
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 CLIENTS, EACH = 8, 50

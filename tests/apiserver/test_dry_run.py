@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.apiserver.api_testing import pod
+from api_testing import pod
 
 PODS = "/api/v1/namespaces/default/pods"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"

@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from api_testing import pod
-from labserver.lab.components import start_apiserver
-from labserver.lab.etcd import etcd_binary, is_healthy
-from labserver.lab.procs import Process, free_port, start_process, wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.etcd import etcd_binary, is_healthy
+from labserver.lab.supervise.procs import Process, free_port, start_process, wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 

@@ -13,8 +13,8 @@ import threading
 
 from kubernetes import client as k8s
 
-from labserver.lab.procs import wait_for
-from tests.apiserver.api_testing import pod
+from labserver.lab.supervise.procs import wait_for
+from api_testing import pod
 
 PODS = "/api/v1/namespaces/default/pods"
 LEASES = "/apis/coordination.k8s.io/v1/namespaces/default/leases"

@@ -12,7 +12,7 @@ import pytest
 
 from api_testing import pod
 from labserver.apiserver.resources import RESOURCES
-from tests.apiserver.kubectl_testing import kubectl  # noqa: F401
+from kubectl_testing import kubectl  # noqa: F401
 
 PODS = "/api/v1/namespaces/default/pods"
 EVENTS = "/api/v1/namespaces/default/events"

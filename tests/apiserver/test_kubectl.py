@@ -9,9 +9,9 @@ import threading
 import pytest
 import yaml
 
-from labserver.lab.procs import wait_for
-from tests.apiserver.api_testing import NGINX_POD, pod
-from tests.apiserver.kubectl_testing import kubectl, record_event, register_node, table  # noqa: F401
+from labserver.lab.supervise.procs import wait_for
+from api_testing import NGINX_POD, pod
+from kubectl_testing import kubectl, record_event, register_node, table  # noqa: F401
 
 AGE = re.compile(r"^\d+s$")
 POST_POD_YAML = yaml.safe_dump(NGINX_POD, sort_keys=False)

@@ -1,8 +1,8 @@
 """`kubectl delete --dry-run=server` (kubectl 1.37 puts dryRun in the DeleteOptions body) deletes nothing."""
 from __future__ import annotations
 
-from tests.apiserver.api_testing import pod
-from tests.apiserver.kubectl_testing import kubectl  # noqa: F401
+from api_testing import pod
+from kubectl_testing import kubectl  # noqa: F401
 
 PODS = "/api/v1/namespaces/default/pods"
 

@@ -14,10 +14,10 @@ import pytest
 
 from labserver.apiserver import protobuf
 from labserver.apiserver.protobuf.k8s import core_pb2, meta_pb2, policy_pb2, runtime_pb2
-from labserver.lab.manifests import post_pod
-from labserver.lab.procs import wait_for
+from labserver.lab.notebook.manifests import post_pod
+from labserver.lab.supervise.procs import wait_for
 
-from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401  (fixture)
+from kubectl_testing import kubectl, table  # noqa: F401  (fixture)
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
@@ -150,7 +150,7 @@ def test_eviction_subresource(api, etcd_client, revision):
 
 def test_kubectl_drain_evicts_the_pods_of_a_node(kubectl, kubelet_factory, api, etcd_client):
     """A real kubelet runs the post's pod; drain cordons the node and evicts the pod; the kubelet finishes."""
-    from labserver.lab.sysdeps import install_hint
+    from labserver.lab.machine.sysdeps import install_hint
     if install_hint("process"):
         pytest.skip(install_hint("process"))
     kubelet_factory(hostname="lab-node", runtime="process")

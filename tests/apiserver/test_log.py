@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from api_testing import pod
-from labserver.lab.procs import free_port
+from labserver.lab.supervise.procs import free_port
 
 PODS = "/api/v1/namespaces/default/pods"
 

@@ -5,10 +5,10 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from labserver.lab.components import start_apiserver
-from labserver.lab.procs import wait_for
-from tests.apiserver.api_testing import pod
-from tests.apiserver.kubectl_testing import Kubectl
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.procs import wait_for
+from api_testing import pod
+from kubectl_testing import Kubectl
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import requests
 
-from labserver.lab.components import start_apiserver
-from tests.apiserver.api_testing import pod
+from labserver.lab.supervise.components import start_apiserver
+from api_testing import pod
 
 NS = "/api/v1/namespaces"
 

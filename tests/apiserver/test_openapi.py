@@ -6,7 +6,7 @@ from flask import Flask
 
 from labserver.apiserver import openapi, schemas
 from labserver.apiserver.resources import RESOURCES
-from tests.apiserver.kubectl_testing import kubectl  # noqa: F401
+from kubectl_testing import kubectl  # noqa: F401
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from tests.apiserver.api_testing import pod
+from api_testing import pod
 
 PODS = "/api/v1/namespaces/default/pods"
 # client-go's metadata client: protobuf first (not served here), then JSON, then plain JSON

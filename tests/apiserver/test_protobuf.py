@@ -18,7 +18,7 @@ from labserver.apiserver.resources import lookup
 from labserver.apiserver.strategies import strategy_for
 from labserver.kubelet import timefmt
 from labserver.kubelet.node_status import NodeConfig, desired_status, node_labels, stamp_conditions
-from labserver.lab.manifests import post_pod
+from labserver.lab.notebook.manifests import post_pod
 
 # What kubectl 1.37 sent for `kubectl create namespace dev` (from its -v=8 log).
 KUBECTL_CREATE_NAMESPACE = bytes.fromhex(

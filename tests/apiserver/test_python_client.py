@@ -6,8 +6,8 @@ import threading
 import pytest
 from kubernetes import client as k8s, watch
 
-from tests.apiserver.api_testing import NGINX_POD, pod
-from tests.apiserver.kubectl_testing import register_node
+from api_testing import NGINX_POD, pod
+from kubectl_testing import register_node
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from kubernetes import client as k8s
 
-from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401
+from kubectl_testing import kubectl, table  # noqa: F401
 
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 SSRR = "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews"

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from api_testing import pod
-from labserver.lab.components import start_apiserver
-from labserver.lab.procs import free_port
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

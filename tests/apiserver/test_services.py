@@ -8,9 +8,9 @@ import pytest
 import requests
 
 from labserver.apiserver.ipallocator import ServiceRange
-from labserver.lab.components import start_apiserver
-from tests.apiserver.api_testing import pod
-from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401
+from labserver.lab.supervise.components import start_apiserver
+from api_testing import pod
+from kubectl_testing import kubectl, table  # noqa: F401
 
 SERVICES = "/api/v1/namespaces/default/services"
 IPS = "/apis/networking.k8s.io/v1/ipaddresses"

@@ -8,7 +8,7 @@ import pytest
 from labserver.apiserver.errors import APIError
 from labserver.apiserver.resources import lookup
 from labserver.apiserver.storage import Storage, bootstrap_namespaces, decode_continue, encode_continue
-from labserver.lab.procs import free_port
+from labserver.lab.supervise.procs import free_port
 
 PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
 

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from api_testing import pod
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from labserver.lab.components import start_apiserver
-from labserver.lab.etcd import start_etcd
-from labserver.lab.procs import free_port, pid_alive, wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.supervise.procs import free_port, pid_alive, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import http.client
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -30,12 +29,8 @@ from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from labserver.lab.components import start_apiserver  # noqa: E402
-from labserver.lab.etcd import start_etcd  # noqa: E402
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.etcd import start_etcd
 
 PODS = "/api/v1/namespaces/default/pods"          # the 1,000 listed pods
 RATE_PODS = "/api/v1/namespaces/bench-rate/pods"  # pods created to measure rates

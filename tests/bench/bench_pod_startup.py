@@ -22,7 +22,6 @@ import shutil
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -31,14 +30,10 @@ from urllib.parse import urlencode, urlparse
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from labserver.lab.components import start_apiserver, start_kubelet  # noqa: E402
-from labserver.lab.etcd import start_etcd  # noqa: E402
-from labserver.lab.manifests import post_pod  # noqa: E402
-from labserver.lab.procs import free_port, wait_for  # noqa: E402
+from labserver.lab.supervise.components import start_apiserver, start_kubelet
+from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.notebook.manifests import post_pod
+from labserver.lab.supervise.procs import free_port, wait_for
 
 PODS = 20
 FLOOR_RUNS = 5
@@ -148,7 +143,7 @@ def measure_pods(api: str, node: str, prefix: str, count: int = PODS) -> dict:
 
 def docker_floor(runs: int = FLOOR_RUNS) -> float:
     """Median of `docker run -d nginx` (create + start) to nginx's first served page."""
-    from labserver.lab.docker_engine import client
+    from labserver.lab.machine.docker_engine import client
     dc = client()
     times = []
     try:
@@ -207,12 +202,12 @@ def process_floor(runs: int = FLOOR_RUNS) -> float:
 def runtimes_present() -> dict[str, str]:
     """{runtime: why it is skipped, or ''} for docker and process."""
     found = {}
-    from labserver.lab.docker_engine import docker_host
+    from labserver.lab.machine.docker_engine import docker_host
     if not docker_host():
         found["docker"] = "no Docker engine answers (make docker-up images)"
     else:
-        from labserver.lab.docker_engine import client
-        from labserver.lab.images import BUSYBOX, NGINX, image_present
+        from labserver.lab.machine.docker_engine import client
+        from labserver.lab.machine.images import BUSYBOX, NGINX, image_present
         dc = client()
         missing = [i for i in (NGINX, BUSYBOX) if not image_present(dc, i)]
         dc.close()

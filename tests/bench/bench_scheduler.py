@@ -37,8 +37,8 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from labserver.lab.components import start_apiserver, start_scheduler  # noqa: E402
-from labserver.lab.etcd import start_etcd  # noqa: E402
+from labserver.lab.supervise.components import start_apiserver, start_scheduler  # noqa: E402
+from labserver.lab.supervise.etcd import start_etcd  # noqa: E402
 
 NODES, PODS, CLIENTS = 100, 1000, 4
 TARGET_SECONDS = 10.0

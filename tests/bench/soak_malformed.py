@@ -29,9 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from labserver.lab.components import start_apiserver  # noqa: E402
-from labserver.lab.etcd import start_etcd  # noqa: E402
-from labserver.lab.procs import wait_for  # noqa: E402
+from labserver.lab.supervise.components import start_apiserver  # noqa: E402
+from labserver.lab.supervise.etcd import start_etcd  # noqa: E402
+from labserver.lab.supervise.procs import wait_for  # noqa: E402
 
 PODS = "/api/v1/namespaces/default/pods"
 POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "victim"},

@@ -15,15 +15,15 @@ import pytest
 import requests
 
 from labserver.apiclient import APIClient, APIStatusError
-from labserver.lab.manifests import post_pod
-from labserver.lab.procs import free_port, pid_alive, stop_pid, wait_for
+from labserver.lab.notebook.manifests import post_pod
+from labserver.lab.supervise.procs import free_port, pid_alive, stop_pid, wait_for
 
 NODE = "lab-node"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 
 
 def _process_runtime_missing() -> str | None:
-    from labserver.lab.sysdeps import install_hint
+    from labserver.lab.machine.sysdeps import install_hint
     return install_hint("process") or None
 
 

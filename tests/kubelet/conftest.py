@@ -12,7 +12,7 @@ from fake_runtime import FakeRuntime
 from kubelet_testing import Env, fast_config
 from labserver.kubelet.client import APIClient
 from labserver.kubelet.kubelet import Kubelet, KubeletConfig
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from labserver.kubelet.client import APIClient, APIStatusError
 from labserver.kubelet.kubelet import Kubelet, KubeletConfig
 from labserver.kubelet.node_status import NodeConfig
 from labserver.kubelet.sync import SyncConfig
-from labserver.lab.manifests import post_pod
-from labserver.lab.procs import wait_for
+from labserver.lab.notebook.manifests import post_pod
+from labserver.lab.supervise.procs import wait_for
 
 from fake_runtime import FakeRuntime  # noqa: F401  (re-exported for the tests)
 

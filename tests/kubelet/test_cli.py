@@ -40,22 +40,44 @@ def test_durations(text, seconds):
     assert duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("asked,engine,expected", [
-    ("auto", "unix:///x.sock", ("docker", "unix:///x.sock")),
-    ("auto", None, ("process", None)),
-    ("process", "unix:///x.sock", ("process", None)),
-    ("docker", "unix:///x.sock", ("docker", "unix:///x.sock")),
+@pytest.mark.parametrize("asked,answers,expected", [
+    ("auto", True, ("docker", "unix:///x.sock")),
+    ("auto", False, ("process", None)),
+    ("process", True, ("process", None)),
+    ("docker", True, ("docker", "unix:///x.sock")),
 ])
-def test_runtime_choice(monkeypatch, asked, engine, expected):
-    """--runtime=auto picks Docker only when an engine answers; explicit choices are kept."""
+def test_runtime_choice(monkeypatch, asked, answers, expected):
+    """--runtime=auto picks Docker only when the engine at the endpoint answers; explicit choices are kept."""
     from labserver.kubelet import runtimes
-    monkeypatch.setattr(runtimes, "find_docker_host", lambda: engine)
-    assert runtimes.choose(asked) == expected
+    monkeypatch.setattr(runtimes, "engine_answers", lambda endpoint: answers and endpoint == "unix:///x.sock")
+    assert runtimes.choose(asked, "unix:///x.sock") == expected
+
+
+def test_endpoint_defaults_to_docker_host_then_the_system_socket(monkeypatch):
+    """Without --container-runtime-endpoint the kubelet uses DOCKER_HOST, else /var/run/docker.sock."""
+    from labserver.kubelet import runtimes
+    asked = []
+    monkeypatch.setattr(runtimes, "engine_answers", lambda endpoint: asked.append(endpoint) or True)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///from-env.sock")
+    assert runtimes.choose("auto") == ("docker", "unix:///from-env.sock")
+    monkeypatch.delenv("DOCKER_HOST")
+    assert runtimes.choose("auto") == ("docker", runtimes.SYSTEM_ENDPOINT)
+    assert asked == ["unix:///from-env.sock", runtimes.SYSTEM_ENDPOINT]
 
 
 def test_docker_runtime_without_engine_is_a_clear_error(monkeypatch):
-    """--runtime=docker with no engine answering says how to start one."""
+    """--runtime=docker with no engine answering names the endpoint and how to start one."""
     from labserver.kubelet import runtimes
-    monkeypatch.setattr(runtimes, "find_docker_host", lambda: None)
-    with pytest.raises(ValueError, match="docker up"):
-        runtimes.choose("docker")
+    monkeypatch.setattr(runtimes, "engine_answers", lambda endpoint: False)
+    with pytest.raises(ValueError, match="no Docker engine answers at unix:///dead.sock.*docker up"):
+        runtimes.choose("docker", "unix:///dead.sock")
+
+
+def test_docker_runtime_flag_with_a_dead_endpoint_is_one_line(tmp_path):
+    """`kubelet --runtime=docker --container-runtime-endpoint=<dead socket>`: one stderr line, exit 2."""
+    proc = subprocess.run([sys.executable, "-m", "labserver", "kubelet", "--api-servers=127.0.0.1:1",
+                           "--runtime=docker", f"--container-runtime-endpoint=unix://{tmp_path}/none.sock",
+                           f"--root-dir={tmp_path}/root"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"no Docker engine answers at unix://{tmp_path}/none.sock" in lines[0], proc.stderr

@@ -6,7 +6,7 @@ import threading
 from kubelet_testing import NODE, nginx_pod
 from labserver.kubelet.client import APIClient
 from labserver.kubelet.config import PodSource
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 
 class Recorder:

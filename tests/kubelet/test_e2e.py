@@ -18,8 +18,8 @@ import requests
 
 from kubelet_testing import PodAPI, nginx_pod, running_ready
 from labserver.kubelet.client import APIClient
-from labserver.lab.components import start_apiserver
-from labserver.lab.procs import pid_alive, wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.procs import pid_alive, wait_for
 
 NODE = "lab-node"
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -29,7 +29,7 @@ START = 60  # seconds a pod may take to run (the first Docker start may import l
 def _runtime_skip(name: str) -> str | None:
     """Why this runtime cannot be tested on this machine, or None."""
     if name == "docker":
-        from labserver.lab.docker_engine import docker_host
+        from labserver.lab.machine.docker_engine import docker_host
         if docker_host() is None:
             return "no Docker engine answers: run `make docker-up` (python -m labserver docker up) or set DOCKER_HOST"
         import docker
@@ -38,7 +38,7 @@ def _runtime_skip(name: str) -> str | None:
         if missing:
             return f"images {', '.join(missing)} missing in the engine: run `make images` (python -m labserver images)"
         return None
-    from labserver.lab.sysdeps import install_hint
+    from labserver.lab.machine.sysdeps import install_hint
     return install_hint("process") or None
 
 
@@ -93,7 +93,7 @@ class Cluster(PodAPI):
 
     def docker(self):
         import docker
-        from labserver.lab.docker_engine import docker_host
+        from labserver.lab.machine.docker_engine import docker_host
         return docker.APIClient(base_url=docker_host(), version="auto")
 
     def containers_of(self, uid: str, with_sandbox: bool = False) -> list[str]:

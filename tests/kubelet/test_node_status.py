@@ -11,8 +11,8 @@ from kubelet_testing import NODE, fast_config
 from labserver.kubelet import timefmt
 from labserver.kubelet.client import APIClient
 from labserver.kubelet.node_status import LEASE_NAMESPACE, NodeStatusManager
-from labserver.lab.components import start_apiserver
-from labserver.lab.procs import free_port, wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.procs import free_port, wait_for
 
 
 def test_node_registered_with_labels_info_and_ready(env):

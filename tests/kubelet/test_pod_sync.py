@@ -11,8 +11,8 @@ from kubelet_testing import NODE, FakeRuntime, fast_config, nginx_pod, running_r
 from labserver.kubelet.client import APIClient
 from labserver.kubelet.server import make_handler
 from labserver.kubelet.runtime import PodRef
-from labserver.lab.components import start_apiserver
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.components import start_apiserver
+from labserver.lab.supervise.procs import wait_for
 
 
 def test_pod_goes_pending_then_running_with_full_status(env):

@@ -5,7 +5,7 @@ import threading
 
 from labserver.kubelet.pod_workers import KILL, SYNC, PodWorkers
 from labserver.kubelet.sync import SyncResult
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 
 def pod(uid, version):

@@ -16,9 +16,9 @@ import requests
 
 from labserver.kubelet import runtime_docker
 from labserver.kubelet.runtime import ImagePullError, PodRef
-from labserver.lab.docker_engine import docker_host
-from labserver.lab.images import BUSYBOX, ETCD, NGINX, ensure_images
-from labserver.lab.procs import wait_for
+from labserver.lab.machine.docker_engine import docker_host
+from labserver.lab.machine.images import BUSYBOX, ETCD, NGINX, ensure_images
+from labserver.lab.supervise.procs import wait_for
 
 pytestmark = [pytest.mark.docker,
               pytest.mark.skipif(docker_host() is None,
@@ -66,7 +66,7 @@ def engine():
 @pytest.fixture
 def runtime(engine, tmp_path):
     """A DockerRuntime in a tmp root dir; every pod it started is removed at the end."""
-    rt = runtime_docker.DockerRuntime(tmp_path / "kubelet")
+    rt = runtime_docker.DockerRuntime(tmp_path / "kubelet", docker_host=docker_host())
     yield rt
     while STARTED:
         rt.remove_pod(STARTED.pop())
@@ -120,7 +120,7 @@ def test_truncator_truncates_access_log_in_the_emptydir(post_pod):
 def test_a_new_runtime_instance_adopts_running_pods(runtime, post_pod, tmp_path):
     """A restarted kubelet's runtime finds the same sandbox and containers from labels alone."""
     pod, sandbox, _, states = post_pod
-    fresh = runtime_docker.DockerRuntime(tmp_path / "kubelet")
+    fresh = runtime_docker.DockerRuntime(tmp_path / "kubelet", docker_host=docker_host())
     try:
         assert [s.id for s in fresh.list_sandboxes() if s.pod.uid == pod.uid] == [sandbox.id]
         assert fresh.run_sandbox(pod).id == sandbox.id          # no second infra container
@@ -136,14 +136,14 @@ def test_a_new_runtime_instance_adopts_running_pods(runtime, post_pod, tmp_path)
 def test_a_runtime_with_another_root_dir_sees_none_of_these_pods(post_pod, tmp_path):
     """Kubelets sharing an engine only list (and so only ever remove) the pods they made."""
     pod, _, _, _ = post_pod
-    other = runtime_docker.DockerRuntime(tmp_path / "another-kubelet")
+    other = runtime_docker.DockerRuntime(tmp_path / "another-kubelet", docker_host=docker_host())
     try:
         assert pod.uid not in {c.pod.uid for c in other.list_containers()}
         assert pod.uid not in {s.pod.uid for s in other.list_sandboxes()}
         other.remove_pod(pod)
     finally:
         other.close()
-    runtime = runtime_docker.DockerRuntime(tmp_path / "kubelet")
+    runtime = runtime_docker.DockerRuntime(tmp_path / "kubelet", docker_host=docker_host())
     assert {c.name for c in runtime.list_containers(pod)} == {"nginx", "log-truncator"}
     runtime.close()
 

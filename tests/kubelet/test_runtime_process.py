@@ -15,8 +15,8 @@ from labserver.kubelet import process_images
 from labserver.kubelet.pod_ips import PodIPs
 from labserver.kubelet.runtime import ImagePullError, PodRef, RuntimeError_
 from labserver.kubelet.runtime_process import ProcessRuntime
-from labserver.lab import sysdeps
-from labserver.lab.procs import pid_alive, wait_for
+from labserver.lab.machine import sysdeps
+from labserver.lab.supervise.procs import pid_alive, wait_for
 
 pytestmark = [
     pytest.mark.process,

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from labserver.lab import teardown
-from labserver.lab.cluster import Lab, Ports
-from labserver.lab.procs import free_port
+from labserver.lab.supervise import teardown
+from labserver.lab import Lab
+from labserver.lab.supervise.records import Ports
+from labserver.lab.supervise.procs import free_port
 
 
 @pytest.fixture
@@ -26,6 +27,6 @@ def lab(tmp_path, monkeypatch):
 @pytest.fixture
 def process_runtime_ready():
     """Skip (with the install command) when the process runtime's programs are missing."""
-    from labserver.lab.sysdeps import install_hint, missing
+    from labserver.lab.machine.sysdeps import install_hint, missing
     if [p for p in missing("process") if p != "bubblewrap"]:
         pytest.skip(install_hint("process"))

@@ -1,13 +1,12 @@
 """Lab(), what the notebooks call, against real etcd, API server, kubelet and kubectl."""
-import os
 import socket
 
 import pytest
 import requests
 
-from labserver.lab import records, teardown
-from labserver.lab.cluster import choose_runtime
-from labserver.lab.procs import LabError
+from labserver.lab.supervise import records, teardown
+from labserver.lab.supervise.components import choose_runtime
+from labserver.lab.supervise.procs import LabError, pid_alive
 
 
 def test_start_etcd_twice_reuses_the_running_one(lab, capsys):
@@ -104,4 +103,17 @@ def test_the_post_end_to_end_then_nothing_left(lab, process_runtime_ready, capsy
     stopped = teardown.stop_everything(say=print)
     assert len(stopped) == 2 + 3  # two pods deleted through the API, then three servers
     assert teardown.leftovers() == []
-    assert not any(os.path.exists(f"/proc/{pid}") for pid in pids)
+    assert not [pid for pid in pids if pid_alive(pid)]  # exited (an unreaped zombie is reaped here)
+
+
+def test_the_kubelet_is_told_the_labs_decisions_and_the_lab_reads_them_back(lab, process_runtime_ready):
+    """Node name and runtime are passed as flags once; the runtime is read back from the node's status."""
+    lab.catch_up(upto=3)
+    argv = open(f"/proc/{records.read_pid('kubelet')}/cmdline", "rb").read().decode().split("\0")
+    node = socket.gethostname().lower()
+    assert f"--hostname-override={node}" in argv and "--runtime=process" in argv
+    assert not any(a.startswith("--container-runtime-endpoint") for a in argv)  # only Docker needs an engine
+    assert f"--port={lab.ports.kubelet}" in argv
+    info = lab.get_node(lab.node_name())["status"]["nodeInfo"]
+    assert lab.node_name() == node and info["containerRuntimeVersion"].startswith("process://")
+    assert records.kubelet()["runtime"] == "process" and records.kubelet()["node"] == node

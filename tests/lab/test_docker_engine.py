@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from labserver.lab import docker_engine
-from labserver.lab.images import ETCD, NGINX, ensure_images
-from labserver.lab.procs import pid_alive, port_in_use, wait_for
+from labserver.kubelet import registry as image_registry
+from labserver.lab.machine import docker_engine
+from labserver.lab.machine.images import ETCD, NGINX, ensure_images
+from labserver.lab.supervise.procs import pid_alive, port_in_use, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 def labctl(state: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
     """Run `python -m labserver docker ...` with its own state dir and no DOCKER_HOST."""
     env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
-    env.update(LABSERVER_STATE_DIR=str(state), PYTHONPATH=str(REPO), **(env_extra or {}))
+    env.update(LABSERVER_STATE_DIR=str(state), **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "labserver", "docker", *args], env=env,
                           capture_output=True, text=True, timeout=120)
 
@@ -39,7 +40,7 @@ def labctl(state: Path, *args: str, env_extra: dict | None = None) -> subprocess
 ])
 def test_registry_of_names_the_registry_an_image_comes_from(image, registry):
     """Image references without a registry host come from Docker Hub, others from their host."""
-    assert docker_engine.registry_of(image) == registry
+    assert image_registry.registry_of(image) == registry
 
 
 def test_offline_mode_never_looks_up_a_registry(monkeypatch):
@@ -47,9 +48,9 @@ def test_offline_mode_never_looks_up_a_registry(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("registry_reachable touched the network")
     monkeypatch.setenv("LABSERVER_OFFLINE", "1")
-    monkeypatch.setattr(docker_engine.socket, "create_connection", no_network)
-    monkeypatch.setattr(docker_engine, "_registry_cache", {})
-    assert docker_engine.registry_reachable("nginx:latest") is False
+    monkeypatch.setattr(image_registry.socket, "create_connection", no_network)
+    monkeypatch.setattr(image_registry, "_registry_cache", {})
+    assert image_registry.registry_reachable("nginx:latest") is False
 
 
 def test_docker_host_skips_engines_that_do_not_answer(tmp_path, monkeypatch):

@@ -5,8 +5,8 @@ import sys
 import pytest
 import requests
 
-from labserver.lab.etcd import start_etcd
-from labserver.lab.procs import LabError, pid_alive
+from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.supervise.procs import LabError, pid_alive
 
 
 def test_started_etcd_is_healthy_and_stops(etcd):

@@ -11,9 +11,9 @@ import uuid
 
 import pytest
 
-from labserver.lab import images
-from labserver.lab.docker_engine import docker_host
-from labserver.lab.procs import LabError
+from labserver.lab.machine import images
+from labserver.lab.machine.docker_engine import docker_host
+from labserver.lab.supervise.procs import LabError
 
 needs_engine = pytest.mark.skipif(docker_host() is None,
                                   reason="no Docker engine answers (run `python -m labserver docker up`)")
@@ -54,7 +54,7 @@ def test_etcd_rootfs_holds_the_static_binaries(tmp_path):
 ])
 def test_imported_images_run_with_their_config(image, args, expected):
     """An offline-built image imported under a test tag runs with its CMD/ENTRYPOINT as configured."""
-    from labserver.lab.docker_engine import client
+    from labserver.lab.machine.docker_engine import client
     dc = client()
     name = f"labserver-test/{image.rsplit('/', 1)[-1].split(':')[0]}:{uuid.uuid4().hex[:8]}"
     try:

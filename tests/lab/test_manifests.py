@@ -1,5 +1,5 @@
 """The post's pod, as every test, benchmark and notebook builds it."""
-from labserver.lab.manifests import post_pod
+from labserver.lab.notebook.manifests import post_pod
 
 
 def test_post_pod_is_the_posts_manifest():

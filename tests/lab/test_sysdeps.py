@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from labserver.lab import sysdeps
+from labserver.kubelet import process_images
+from labserver.lab.machine import sysdeps
 
 
 @pytest.fixture
@@ -18,7 +19,7 @@ def bin_dir(tmp_path, monkeypatch):
     path = tmp_path / "bin"
     path.mkdir()
     monkeypatch.setenv("PATH", str(path))
-    monkeypatch.setattr(sysdeps, "_SBIN_DIRS", ())
+    monkeypatch.setattr(process_images, "SBIN_DIRS", ())
     monkeypatch.setattr(sysdeps, "POLICY_RC_D", tmp_path / "policy-rc.d")
     monkeypatch.setattr(sysdeps, "NGINX_PID", tmp_path / "nginx.pid")
     return path
@@ -84,7 +85,7 @@ def test_install_command_uses_sudo_only_when_not_root():
 
 def test_package_hint_names_the_package():
     """The runtime's ErrImagePull message says which package to install."""
-    assert sysdeps.package_hint("nginx") == "nginx is not installed: apt-get install nginx-light"
+    assert process_images.package_hint("nginx") == "nginx is not installed: apt-get install nginx-light"
 
 
 def test_all_present_is_one_line_without_apt(bin_dir):
@@ -156,10 +157,10 @@ def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
 
 
 def test_cli_unknown_kind_is_usage_error():
-    """`python -m labserver.lab.sysdeps nonsense` prints usage and exits 2."""
-    r = subprocess.run([sys.executable, "-m", "labserver.lab.sysdeps", "nonsense"],
+    """`python -m labserver.lab.machine.sysdeps nonsense` prints usage and exits 2."""
+    r = subprocess.run([sys.executable, "-m", "labserver.lab.machine.sysdeps", "nonsense"],
                        capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2 and "process|docker" in r.stderr
+    assert r.returncode == 2 and "process|workbook|docker" in r.stderr
 
 
 def test_unknown_kind_raises():

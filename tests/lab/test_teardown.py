@@ -5,8 +5,8 @@ import subprocess
 
 import requests
 
-from labserver.lab import records, teardown
-from labserver.lab.procs import pid_alive, wait_for
+from labserver.lab.supervise import records, teardown
+from labserver.lab.supervise.procs import pid_alive, wait_for
 
 
 def test_check_lists_what_runs_teardown_stops_it_check_is_clean(lab, capsys):

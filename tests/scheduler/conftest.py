@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from labserver.lab.components import start_scheduler
+from labserver.lab.supervise.components import start_scheduler
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Helpers for the scheduler's tests: nodes no kubelet runs, pods with requests, waits that say why."""
 from __future__ import annotations
 
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 

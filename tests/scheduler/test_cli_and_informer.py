@@ -6,7 +6,7 @@ import sys
 import threading
 
 from scheduler_testing import PODS, add_nodes, create, node, pod, wait_bound
-from labserver.lab.procs import free_port, wait_for
+from labserver.lab.supervise.procs import free_port, wait_for
 from labserver.scheduler.client import Client, server_from_kubeconfig
 from labserver.scheduler.informer import Informer
 

@@ -6,7 +6,7 @@ import collections
 import pytest
 
 from scheduler_testing import PODS, add_nodes, create, events_of, node, pod, wait_bound, wait_event
-from labserver.lab.procs import wait_for
+from labserver.lab.supervise.procs import wait_for
 
 
 def test_binds_a_pending_pod_with_a_scheduled_event(api, scheduler):
@@ -169,7 +169,7 @@ def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, apiserver
     """The informers reconnect and resume: a pod created after the restart is bound."""
     from urllib.parse import urlparse
 
-    from labserver.lab.components import start_apiserver
+    from labserver.lab.supervise.components import start_apiserver
     add_nodes(api, node("node-1"))
     create(api, pod("before"))
     wait_bound(api, "before")

@@ -29,9 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from .docker_engine import client, registry_of, registry_reachable
-from .procs import LabError, start_process, wait_for
-from .state import state_dir
+from ...kubelet.registry import registry_of, registry_reachable
+from .docker_engine import client
+from ..supervise.procs import LabError, start_process, wait_for
+from ..supervise.state import state_dir
 
 NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:latest"
 IMAGES = (NGINX, BUSYBOX, ETCD)

@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[3]  # labserver/lab/supervise/state.py -> the checkout
 
 
 def state_dir() -> Path:

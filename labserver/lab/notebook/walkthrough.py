@@ -1,4 +1,4 @@
-"""`python -m labserver.lab.walkthrough` (`make walkthrough`): run the whole workbook headless.
+"""`python -m labserver.lab.notebook.walkthrough` (`make walkthrough`): run the whole workbook headless.
 
 Runs every notebook in order, each in a fresh kernel with its own folder as
 working directory (as Jupyter and nbval do), and prints progress per notebook
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .state import REPO_ROOT
+from ..supervise.state import REPO_ROOT
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 BUILD = REPO_ROOT / "build"
@@ -84,8 +84,8 @@ def write_outputs(nb, path: Path, in_place: bool) -> None:
 def main(argv: list[str] | None = None) -> int:
     from nbclient.exceptions import CellExecutionError
 
-    from . import teardown
-    p = argparse.ArgumentParser(prog="python -m labserver.lab.walkthrough",
+    from ..supervise import teardown
+    p = argparse.ArgumentParser(prog="python -m labserver.lab.notebook.walkthrough",
                                 description="Run every notebook headless, in order; write build/.")
     p.add_argument("--in-place", action="store_true", help="also store the outputs in notebooks/")
     p.add_argument("--only", nargs="*", default=None, help="notebook number prefixes, e.g. 03 04")

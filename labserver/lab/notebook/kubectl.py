@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from .procs import LabError
+from ..supervise.procs import LabError
 
 _RESPONSE = re.compile(r'"Response" verb="(?P<verb>\w+)" url="(?P<url>[^"]+)" status="(?P<status>[^"]+)"')
 KUBECONFIG = """\

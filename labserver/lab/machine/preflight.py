@@ -12,7 +12,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from .procs import LabError, port_in_use
+from ..supervise.procs import LabError, port_in_use
 
 MIN_PYTHON = (3, 10)
 IMAGES = ("nginx:latest", "busybox:latest", "quay.io/coreos/etcd:latest")
@@ -41,7 +41,7 @@ def _python(report: Report) -> None:
 
 
 def _etcd(report: Report) -> None:
-    from .etcd import etcd_binary
+    from ..supervise.etcd import etcd_binary
     try:
         out = subprocess.run([etcd_binary(), "--version"], capture_output=True, text=True, timeout=10).stdout
         version = out.split("etcd Version:", 1)[1].split()[0]
@@ -51,7 +51,7 @@ def _etcd(report: Report) -> None:
 
 
 def _kubectl(report: Report) -> None:
-    from .kubectl import kubectl_binary
+    from ..notebook.kubectl import kubectl_binary
     try:
         out = subprocess.run([kubectl_binary(), "version", "--client", "--output=json"],
                              capture_output=True, text=True, timeout=20).stdout
@@ -93,14 +93,13 @@ def _process(report: Report) -> None:
 
 
 def _ports(report: Report, ports: dict) -> None:
-    from . import records
-    from .teardown import PORT_NAMES
+    from ..supervise import records
     lab_running = {"etcd": records.etcd_alive(), "apiserver": records.component_alive("apiserver"),
                    "kubelet": records.component_alive("kubelet")}
     for what, port in ports.items():
         owner = what.split("_")[0]
         if not port_in_use("127.0.0.1", port):
-            report.add(True, f"port {port} is free ({PORT_NAMES.get(what, what)})")
+            report.add(True, f"port {port} is free ({records.PORT_NAMES[what]})")
         elif lab_running.get(owner):
             report.add(True, f"port {port} is used by the lab's own {owner}, already running: "
                              f"the notebooks reuse it")
@@ -111,20 +110,21 @@ def _ports(report: Report, ports: dict) -> None:
 
 def check(runtime: str | None = None, show: bool = True) -> Report:
     """Run every check, print one line each and the verdict; return the Report."""
-    from .cluster import Ports, choose_runtime
-    from .teardown import _ports as lab_ports
+    from dataclasses import asdict
+
+    from ..supervise.components import choose_runtime
+    from ..supervise.records import ports as lab_ports
     report = Report()
     _python(report)
     _etcd(report)
     _kubectl(report)
     try:
-        report.runtime, why = choose_runtime(runtime)
+        report.runtime, why, _ = choose_runtime(runtime)
         report.add(True, f"container runtime: {report.runtime} ({why})", report.runtime)
         (_docker if report.runtime == "docker" else _process)(report)
     except LabError as e:
         report.add(False, str(e))
-    ports = {k: v for k, v in lab_ports().items() if k in Ports.__dataclass_fields__}
-    _ports(report, ports)
+    _ports(report, asdict(lab_ports()))
     if show:
         for _, line in report.lines:
             print(line)

@@ -18,22 +18,22 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 import sys
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
 
-from . import records
+from ..supervise import records
+from ..supervise.components import choose_runtime, default_node_name, start_apiserver, start_kubelet
+from ..supervise.etcd import start_etcd as start_etcd_process
+from ..supervise.procs import LabError, port_in_use, wait_for
+from ..supervise.records import Ports
+from ..supervise.state import REPO_ROOT, state_dir
 from .curl import Curl
-from .etcd import start_etcd as start_etcd_process
 from .kubectl import Kubectl
 from .manifests import post_pod
-from .pictures import LabPictures
-from .procs import LabError, port_in_use, wait_for
-from .state import REPO_ROOT, state_dir
+from .pictures import Pictures
 
 ETCD_IMAGE = "quay.io/coreos/etcd"
 
@@ -43,51 +43,22 @@ def progress(line: str) -> None:
     print(f"  … {line.strip()}", flush=True)
 
 
-def choose_runtime(requested: str | None = None) -> tuple[str, str]:
-    """('docker' | 'process', why) from LAB_RUNTIME; auto = Docker when an engine answers."""
-    requested = (requested or os.environ.get("LAB_RUNTIME") or "auto").strip().lower()
-    if requested not in ("auto", "docker", "process"):
-        raise LabError(f"LAB_RUNTIME={requested!r}: use process, docker or auto")
-    if requested == "process":
-        return "process", "LAB_RUNTIME=process: pods run as host processes"
-    from .docker_engine import docker_host
-    host = docker_host()
-    if requested == "docker" and not host:
-        raise LabError("LAB_RUNTIME=docker but no Docker engine answers: start the lab's own with "
-                       "`make docker-up images` (or set DOCKER_HOST)")
-    if host:
-        how = "LAB_RUNTIME=docker" if requested == "docker" else "a Docker engine answers"
-        return "docker", f"{how}: pods run as Docker containers; DOCKER_HOST={host}"
-    return "process", "no Docker engine answers: pods run as host processes"
-
-
-@dataclass
-class Ports:
-    """Where the lab's servers listen (the post's ports by default)."""
-
-    etcd: int = 2379
-    etcd_peer: int = 2380
-    apiserver: int = 8080
-    kubelet: int = 10250
-
-
-class Lab(LabPictures):
+class Lab:
     """The post's one-node cluster, driven from notebooks; see the module docstring."""
 
     def __init__(self, runtime: str | None = None, ports: Ports | None = None, quiet: bool = False):
         self.dir = state_dir()
-        self.runtime, why = choose_runtime(runtime)
-        recorded = records.ports()
-        self.ports = ports or (Ports(**recorded) if recorded else Ports())
-        records.save_ports(asdict(self.ports))
-        if self.runtime == "docker":
-            from .docker_engine import docker_host
-            os.environ["DOCKER_HOST"] = docker_host()
+        self.runtime, why, self.docker_host = choose_runtime(runtime)
+        self.ports = ports or records.ports()
+        records.save_ports(self.ports)
+        if self.docker_host:  # this kernel's Docker calls and the `docker` lines shown use it
+            os.environ["DOCKER_HOST"] = self.docker_host
         self.etcd_url = f"http://127.0.0.1:{self.ports.etcd}"
         self.api_url = f"http://127.0.0.1:{self.ports.apiserver}"
         self.curl = Curl(self.api_url, f"http://localhost:{self.ports.apiserver}", files_dir=self.dir)
         self.etcd_http = Curl(self.etcd_url)
         self.kubectl = Kubectl(self.dir, self.api_url)
+        self.pictures = Pictures(self.curl, self.kubectl, self.etcd_client)
         if not quiet:
             print(f"[{self.runtime}] runtime: {self.runtime} ({why})")
             print(f"lab state (pid files, container ids, logs): {self.shown(self.dir)}/")
@@ -103,6 +74,8 @@ class Lab(LabPictures):
 
     def _shown_cmd(self, args) -> str:
         words = ["python" if a == sys.executable else a for a in args]
+        if self.docker_host:  # the engine this kernel exported: shown as a reader's shell has it
+            words = [w.replace(self.docker_host, "$DOCKER_HOST") for w in words]
         return "$ " + " ".join(w.replace(str(self.dir), self.shown(self.dir)) for w in words)
 
     def _healthy(self, url: str) -> bool:
@@ -117,11 +90,18 @@ class Lab(LabPictures):
         return records.etcd_alive() and self._healthy(f"{self.etcd_url}/health")
 
     def start_etcd(self) -> None:
-        """Start etcd (the post's container, or the etcd binary) with an empty data dir."""
+        """Start etcd (the post's container, or the etcd binary) with an empty data dir, or reuse it."""
+        self._start_etcd()
+
+    def _start_etcd(self) -> bool:
+        """Start etcd (the post's container, or the etcd binary) with an empty data dir.
+
+        Returns True when it was started now, False when a running one is reused.
+        """
         if self.etcd_running():
             print(f"etcd is already running at {self.etcd_url}: reusing it")
             print(f"[{records.etcd_kind()}] {records.etcd_describe()}")
-            return
+            return False
         for port in (self.ports.etcd, self.ports.etcd_peer):
             if port_in_use("127.0.0.1", port):
                 raise LabError(f"port {port} is taken by something the lab did not start: stop it "
@@ -141,9 +121,10 @@ class Lab(LabPictures):
         if records.etcd_failed():
             raise LabError(f"etcd exited: {records.etcd_log_tail()}")
         print(f"etcd answers on {self.etcd_url}")
+        return True
 
     def _start_etcd_container(self, data: Path) -> None:
-        from .docker_engine import client
+        from ..machine.docker_engine import client
         dc = client()
         try:
             print(f"[docker] $ cd {self.shown(self.dir)}")
@@ -165,6 +146,26 @@ class Lab(LabPictures):
               .replace(str(Path(server.process.popen.args[0]).parent) + "/", ""))
         print(f"[process] etcd runs as process {server.process.pid}; its pid is saved in "
               f"{self.shown(self.dir / records.ETCD_PID)}")
+
+    # --- pictures (pictures.py) ---------------------------------------------------------------
+
+    def sequence(self, who: tuple[str, ...]) -> str:
+        """Sequence diagram of the requests `who` sent through lab.curl, with the answers."""
+        return self.pictures.sequence(who)
+
+    def kubectl_sequence(self, *args: str) -> str:
+        """Run kubectl with -v=6 and draw the requests it logged."""
+        return self.pictures.kubectl_sequence(*args)
+
+    def pod_history(self, name: str, namespace: str = "default") -> list[tuple]:
+        """Every revision of the pod's etcd key, oldest first."""
+        return self.pictures.pod_history(name, namespace)
+
+    def etcd_value(self, key: str) -> dict:
+        """Print one etcd value as stored, with its revisions; return it parsed."""
+        return self.pictures.etcd_value(key)
+
+    # --- etcd, continued ---------------------------------------------------------------------------
 
     def etcd_client(self):
         """An etcd3-API client on the lab's etcd (the same library the API server uses)."""
@@ -193,11 +194,14 @@ class Lab(LabPictures):
         return self._running(name, f"http://127.0.0.1:{port}/{'readyz' if name == 'apiserver' else 'healthz'}")
 
     def start_apiserver(self) -> None:
-        """Start the API server on etcd, like the post's ./kube-apiserver command."""
-        from .components import start_apiserver
+        """Start the API server on etcd, like the post's ./kube-apiserver command, or reuse it."""
+        self._start_apiserver()
+
+    def _start_apiserver(self) -> bool:
+        """Start the API server on etcd, like the post's ./kube-apiserver command; True if started now."""
         if self._running("apiserver", f"{self.api_url}/readyz"):
             print(f"the API server is already running at {self.api_url}: reusing it")
-            return
+            return False
         if not self.etcd_running():
             raise LabError("etcd is not running: run notebook 01 first (or this notebook's catch-up cell)")
         if port_in_use("127.0.0.1", self.ports.apiserver):
@@ -209,36 +213,65 @@ class Lab(LabPictures):
         print(f"API server process {server.process.pid} (pid in {self.shown(self.dir / 'apiserver.pid')}, "
               f"log in {self.shown(self.dir / 'apiserver.log')})")
         print(f"the API server answers on {self.api_url} (GET /readyz: 200)")
+        return True
 
     def node_name(self) -> str:
-        """The node's name: this machine's hostname, lowercased, as the kubelet registers it."""
-        return records.kubelet().get("node") or socket.gethostname().lower()
+        """The node's name, as the lab passed it to its kubelet (--hostname-override)."""
+        return records.kubelet().get("node") or default_node_name()
 
     def start_kubelet(self) -> None:
-        """Start the kubelet with --api-servers; wait until its node is Ready."""
-        from .components import start_kubelet
+        """Start the kubelet with --api-servers and wait until its node is Ready, or reuse it."""
+        self._start_kubelet()
+
+    def _start_kubelet(self) -> bool:
+        """Start the kubelet with --api-servers; wait until its node is Ready. True if started now.
+
+        The lab decides the node name, the runtime and its engine once and passes
+        them as flags; the runtime is then read back from the node's status.
+        """
         health = f"http://127.0.0.1:{self.ports.kubelet}/healthz"
         if self._running("kubelet", health):
-            rec = records.kubelet()
-            print(f"the kubelet is already running (node {rec.get('node')}): reusing it")
-            print(f"[{rec.get('runtime')}] its pods run with the {rec.get('runtime')} runtime")
-            return
+            node = self.get_node(self.node_name()) or {}
+            runtime = self._runtime_of(node) or records.kubelet().get("runtime")
+            print(f"the kubelet is already running (node {self.node_name()}): reusing it")
+            print(f"[{runtime}] its pods run with the {runtime} runtime")
+            return False
         if not self._running("apiserver", f"{self.api_url}/readyz"):
             raise LabError("the API server is not running: run notebook 02 first (or this notebook's catch-up cell)")
         if port_in_use("127.0.0.1", self.ports.kubelet):
             raise LabError(f"port {self.ports.kubelet} is taken by something the lab did not start: stop it, "
                            f"or run `python -m labserver teardown`")
         root = self.dir / "kubelet"
-        node = socket.gethostname().lower()
-        records.save_kubelet({"runtime": self.runtime, "root_dir": str(root), "node": node,
-                              "port": self.ports.kubelet})
         server = start_kubelet(f"127.0.0.1:{self.ports.apiserver}", root, self.dir / "kubelet.log",
-                               runtime=self.runtime, port=self.ports.kubelet,
-                               pid_path=self.dir / records.pid_file("kubelet"), progress=progress)
+                               hostname=default_node_name(), runtime=self.runtime, endpoint=self.docker_host,
+                               port=self.ports.kubelet, pid_path=self.dir / records.pid_file("kubelet"),
+                               progress=progress)
+        flags = server.flags
+        # What teardown needs even if the kubelet dies: recorded from the flags passed.
+        records.save_kubelet({"runtime": flags["runtime"], "endpoint": flags.get("container-runtime-endpoint"),
+                              "root_dir": flags["root-dir"], "node": flags["hostname-override"],
+                              "port": flags["port"]})
         print(self._shown_cmd(server.process.popen.args))
         print(f"kubelet process {server.process.pid} (pid in {self.shown(self.dir / 'kubelet.pid')}, "
               f"log in {self.shown(self.dir / 'kubelet.log')})")
-        self.wait_for_node(node)
+        node = self.wait_for_node(flags["hostname-override"])
+        lease = f"{self.api_url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node['metadata']['name']}"
+        wait_for(lambda: requests.get(lease, timeout=2).status_code == 200, 30,
+                 f"the Lease of node {node['metadata']['name']}", progress=progress)
+        if self._runtime_of(node) != flags["runtime"]:
+            raise LabError(f"the kubelet was told --runtime={flags['runtime']} but its node reports "
+                           f"{node['status']['nodeInfo'].get('containerRuntimeVersion')!r}")
+        return True
+
+    @staticmethod
+    def _runtime_of(node: dict) -> str | None:
+        """'docker' or 'process', from the node's status.nodeInfo.containerRuntimeVersion."""
+        version = node.get("status", {}).get("nodeInfo", {}).get("containerRuntimeVersion") or ""
+        return version.split("://", 1)[0] or None
+
+    def get_node(self, name: str) -> dict | None:
+        r = requests.get(f"{self.api_url}/api/v1/nodes/{name}", timeout=5)
+        return r.json() if r.status_code == 200 else None
 
     def wait_for_node(self, node: str, timeout: float = 30) -> dict:
         """Wait until the node exists and its Ready condition is True."""
@@ -291,7 +324,12 @@ class Lab(LabPictures):
 
     def ensure_pod(self, name: str) -> None:
         """Create the post's pod under this name unless it exists; wait until Running."""
-        if self.get_pod(name) is None:
+        self._ensure_pod(name)
+
+    def _ensure_pod(self, name: str) -> bool:
+        """Create the post's pod under this name unless it exists; wait until Running. True if created now."""
+        created = self.get_pod(name) is None
+        if created:
             r = requests.post(f"{self.api_url}/api/v1/namespaces/default/pods",
                               json=self.pod_manifest(name), timeout=10)
             if r.status_code != 201:
@@ -300,6 +338,7 @@ class Lab(LabPictures):
         else:
             print(f"pod {name} already exists")
         self.wait_for_pod(name)
+        return created
 
     def remove_leftover(self, path: str, timeout: float = 60) -> None:
         """Delete the object at `path` if an earlier run of the notebook left it; wait until gone.
@@ -332,32 +371,32 @@ class Lab(LabPictures):
 
     def catch_up(self, upto: int) -> None:
         """Start what notebooks 01..upto would have started; print one line per piece."""
-        steps = [(1, "etcd", self.start_etcd, self.etcd_url),
-                 (2, "API server", self.start_apiserver, self.api_url),
-                 (3, "kubelet", self.start_kubelet, f"node {self.node_name()}"),
-                 (4, "pod nginx", lambda: self.ensure_pod("nginx"), "Running"),
-                 (5, "pod nginx-the-second", lambda: self.ensure_pod("nginx-the-second"), "Running")]
+        steps = [(1, "etcd", self._start_etcd, self.etcd_url),
+                 (2, "API server", self._start_apiserver, self.api_url),
+                 (3, "kubelet", self._start_kubelet, f"node {self.node_name()}"),
+                 (4, "pod nginx", lambda: self._ensure_pod("nginx"), "Running"),
+                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running")]
         for number, what, start, where in steps:
             if number > upto:
                 break
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):
-                    start()
+                    started = start()
             except Exception:
                 print(out.getvalue())
                 raise
-            how = "already running" if "already" in out.getvalue() else "started now"
+            how = "started now" if started else "already running"
             print(f"✓ {what:<22} {where:<24} ({how}, notebook {number:02d})")
 
     def pod_containers(self) -> list:
         """The containers the runtime still holds for the lab's pods (see teardown)."""
-        from . import teardown
+        from ..supervise import teardown
         return teardown.runtime_containers(say=print)
 
     def stop(self, what: str) -> None:
         """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
-        from . import teardown
+        from ..supervise import teardown
         stopped = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver,
                    "etcd": teardown.stop_etcd}[what](say=print)
         if not stopped:
@@ -365,7 +404,7 @@ class Lab(LabPictures):
 
     def leftovers(self) -> list[str]:
         """What the lab started that still runs or listens; printed, and returned."""
-        from . import teardown
+        from ..supervise import teardown
         found = teardown.leftovers()
         for line in found:
             print(f"✗ {line}")

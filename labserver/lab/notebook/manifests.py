@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import yaml
 
-from .state import REPO_ROOT
+from ..supervise.state import REPO_ROOT
 
 POST_POD_PATH = REPO_ROOT / "notebooks" / "nginx.yaml"
 

@@ -4,8 +4,8 @@ A sequence diagram of the requests two clients sent (from `lab.curl`'s record),
 one of the requests kubectl sent (from its own -v=6 log), a pod's history as
 etcd kept it (its earlier revisions), and one etcd value as stored. Nothing is
 drawn from a script written beforehand: run it again and the picture follows
-what happened. Mixed into `Lab` (cluster.py), whose etcd client and curl
-record these use.
+what happened. `Lab` (lab.py) holds one `Pictures` on its own curl record,
+kubectl and etcd client, and hands the notebooks its methods.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import re
 
 from .curl import HTTP_REASONS
 from .diagram import Message, sequence, timeline
-from .procs import LabError
+from ..supervise.procs import LabError
 
 
 def _discovery_in_name_order(requests: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -24,8 +24,13 @@ def _discovery_in_name_order(requests: list[tuple[str, str, str]]) -> list[tuple
     return [next(order) if r in parallel else r for r in requests]
 
 
-class LabPictures:
-    """Picture methods of Lab; they need self.curl, self.kubectl and self.etcd_client()."""
+class Pictures:
+    """The pictures of one lab: from its curl record, its kubectl, and its etcd."""
+
+    def __init__(self, curl, kubectl, etcd_client):
+        self.curl = curl
+        self.kubectl = kubectl
+        self.etcd_client = etcd_client   # a function returning a new pyetcd client
 
     def sequence(self, who: tuple[str, ...]) -> str:
         """Sequence diagram of the requests `who` sent through lab.curl, with the answers."""

@@ -10,13 +10,12 @@ import argparse
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
 
-from .procs import LabError, Process, free_port, port_in_use, start_process, wait_for
+from .procs import LabError, Server, free_port, port_in_use, start_process, wait_until_answers
 
 DEFAULT_CLIENT_URL = "http://127.0.0.1:2379"
 
@@ -72,29 +71,9 @@ def is_healthy(client_url: str) -> bool:
     return r.ok and r.json().get("health") == "true"
 
 
-@dataclass
-class EtcdServer:
-    """A running etcd member started by the lab."""
-
-    process: Process
-    client_url: str
-    data_dir: Path
-
-    @property
-    def host(self) -> str:
-        return _host_port(self.client_url)[0]
-
-    @property
-    def port(self) -> int:
-        return _host_port(self.client_url)[1]
-
-    def stop(self) -> None:
-        self.process.stop()
-
-
 def start_etcd(data_dir: Path | str, client_port: int | None = None, peer_port: int | None = None,
                log_path: Path | None = None, pid_path: Path | None = None,
-               timeout: float = 20.0, progress=None) -> EtcdServer:
+               timeout: float = 20.0, progress=None) -> Server:
     """Start etcd in the background on loopback and wait until it is healthy."""
     data_dir = Path(data_dir)
     client_url = f"http://127.0.0.1:{client_port or free_port()}"
@@ -102,20 +81,11 @@ def start_etcd(data_dir: Path | str, client_port: int | None = None, peer_port: 
     check_can_start(data_dir, client_url, peer_url)
     log_path = log_path or data_dir.parent / f"{data_dir.name}.log"
     proc = start_process(etcd_command(data_dir, client_url, peer_url), log_path, pid_path, name="etcd")
-    server = EtcdServer(proc, client_url, data_dir)
-
-    def healthy():
-        if not proc.alive():
-            raise LabError(f"etcd exited: {proc.log_tail(5)}")
-        return is_healthy(client_url)
-
     try:
-        wait_for(healthy, timeout, "etcd /health", progress=progress)
-    except (TimeoutError, LabError):
-        tail = proc.log_tail(5)
-        proc.stop()
-        raise LabError(f"etcd did not become healthy at {client_url}: {tail.strip() or 'no output'}") from None
-    return server
+        wait_until_answers(proc, lambda: is_healthy(client_url), "etcd /health", timeout, progress)
+    except LabError as e:
+        raise LabError(f"etcd did not become healthy at {client_url}: {e}") from None
+    return Server("etcd", proc, client_url, {"data-dir": str(data_dir), "peer-url": peer_url})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import requests
 from kubernetes import client as k8s
 
 from scheduler_testing import PODS
-from labserver.lab.procs import free_port, wait_for
+from labserver.lab.supervise.procs import free_port, wait_for
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 CIDRS = {"node-1": "127.1.0.0/24", "node-2": "127.2.0.0/24"}
@@ -27,11 +27,11 @@ START = 60
 
 def _runtime_skip(name: str) -> str | None:
     if name == "docker":
-        from labserver.lab.docker_engine import docker_host
+        from labserver.lab.machine.docker_engine import docker_host
         if docker_host() is None:
             return "no Docker engine answers: run `make docker-up` or set DOCKER_HOST"
         return None
-    from labserver.lab.sysdeps import install_hint
+    from labserver.lab.machine.sysdeps import install_hint
     return install_hint("process") or None
 
 

@@ -21,22 +21,17 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
+
 import requests
 
 from . import records
 from .procs import port_in_use, stop_pid, wait_for
 
-PORT_NAMES = {"etcd": "etcd", "etcd_peer": "etcd peer", "apiserver": "API server", "kubelet": "kubelet"}
-DEFAULT_PORTS = {"etcd": 2379, "etcd_peer": 2380, "apiserver": 8080, "kubelet": 10250}
-
-
-def _ports() -> dict:
-    return {**DEFAULT_PORTS, **records.ports()}
-
 
 def _api_url() -> str | None:
     """The lab's API server URL when it is ours and answers, else None."""
-    url = f"http://127.0.0.1:{_ports()['apiserver']}"
+    url = f"http://127.0.0.1:{records.ports().apiserver}"
     if not records.component_alive("apiserver"):
         return None
     try:
@@ -86,8 +81,8 @@ def _runtime():
     if not rec.get("runtime") or not rec.get("root_dir"):
         return None
     try:
-        from ..kubelet.runtimes import make_runtime
-        return make_runtime(rec["runtime"], rec["root_dir"])
+        from ...kubelet.runtimes import make_runtime
+        return make_runtime(rec["runtime"], rec["root_dir"], endpoint=rec.get("endpoint"))
     except Exception:  # no engine answers (so none of its containers run), or runtime missing
         return None
 
@@ -190,9 +185,9 @@ def leftovers() -> list[str]:
     for c in runtime_containers():
         if c.state == "running":
             found.append(f"container {c.name} of pod {c.pod.namespace}/{c.pod.name} is still running")
-    for key, port in _ports().items():
+    for key, port in asdict(records.ports()).items():
         if port_in_use("127.0.0.1", port):
-            found.append(f"something listens on 127.0.0.1:{port} (the lab's {PORT_NAMES.get(key, key)} port)")
+            found.append(f"something listens on 127.0.0.1:{port} (the lab's {records.PORT_NAMES[key]} port)")
     return found
 
 

@@ -1,8 +1,10 @@
 """Raw HTTP requests that print the curl command a reader could type instead.
 
 The post talks to the API server with `curl ... | jq ...`. The notebooks make
-the same requests from Python (so they work where curl or jq are missing) and
-print, before each answer, the equivalent shell line. Every request is also
+the same requests from Python (so they work where curl is missing) and print,
+before each answer, the equivalent shell line. The filter is run by the real
+jq (its library, through the `jq` binding), so the printed line pasted into a
+shell gives the same answer. Every request is also
 appended to a list of `Exchange`s, which the sequence pictures are drawn from:
 what the lab really sent and got back, not a drawing made up beforehand.
 """
@@ -13,9 +15,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
+import jq
 import requests
-
-from .jq import jq as run_jq
 
 HTTP_REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
                 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 410: "Gone",
@@ -75,7 +76,7 @@ def curl_command(method: str, url: str, body_file: str | None = None, body: Any 
 
 def show_json(value: Any, jq_filter: str | None = None) -> None:
     """Print JSON like `jq` does: two-space indent, one value per result."""
-    results = run_jq(value, jq_filter) if jq_filter else [value]
+    results = jq.compile(jq_filter).input_value(value).all() if jq_filter else [value]
     for result in results:
         print(json.dumps(result, indent=2, ensure_ascii=False))
 

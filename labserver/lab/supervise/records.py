@@ -9,6 +9,7 @@ still the program the lab started (PIDs get reused), never found by name.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .procs import pid_alive
@@ -88,7 +89,7 @@ def etcd_kind() -> str:
 def _container(container_id: str):
     """The docker SDK container, or None when it or the engine is gone."""
     try:
-        from .docker_engine import client
+        from ..machine.docker_engine import client
         dc = client(timeout=10)
     except Exception:
         return None
@@ -138,7 +139,11 @@ def etcd_describe() -> str:
 # --- kubelet and ports ------------------------------------------------------------------------------
 
 def kubelet() -> dict:
-    """{'runtime', 'root_dir', 'node', 'port'} of the lab's kubelet, or {}."""
+    """{'runtime', 'endpoint', 'root_dir', 'node', 'port'} of the lab's kubelet, or {}.
+
+    Written from what the lab passed as flags, and the runtime from what the
+    kubelet then reported in its node's status.
+    """
     return read_json(KUBELET)
 
 
@@ -146,11 +151,25 @@ def save_kubelet(record: dict) -> None:
     write_json(KUBELET, record)
 
 
-def ports() -> dict:
-    return read_json(LAB).get("ports", {})
+@dataclass
+class Ports:
+    """Where the lab's servers listen: the post's ports unless a lab was told others (tests)."""
+
+    etcd: int = 2379
+    etcd_peer: int = 2380
+    apiserver: int = 8080
+    kubelet: int = 10250
 
 
-def save_ports(values: dict) -> None:
+PORT_NAMES = {"etcd": "etcd", "etcd_peer": "etcd peer", "apiserver": "API server", "kubelet": "kubelet"}
+
+
+def ports() -> Ports:
+    """The ports the lab recorded (the defaults when none are)."""
+    return Ports(**read_json(LAB).get("ports", {}))
+
+
+def save_ports(values: Ports) -> None:
     data = read_json(LAB)
-    data["ports"] = values
+    data["ports"] = asdict(values)
     write_json(LAB, data)

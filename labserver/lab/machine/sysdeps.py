@@ -5,7 +5,7 @@ Docker runtime needs Debian's engine and mmdebstrap to build images offline.
 `make system-deps` / `make docker-deps` call this module so that a fresh
 machine (and CI) gets them from the project, not from a hand step:
 
-    python -m labserver.lab.sysdeps process|docker
+    python -m labserver.lab.machine.sysdeps process|workbook|docker
 
 When everything is there it says so in one line without touching apt. As root
 on Debian/Ubuntu it runs `apt-get update` once and installs what is missing,
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-# Where Debian puts daemons; not on a normal user's PATH.
-_SBIN_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+from ...kubelet.process_images import HOST_PROGRAMS, find_program
+
 POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 NGINX_PID = Path("/run/nginx.pid")
 
@@ -41,22 +41,17 @@ class Need:
 
 
 NEEDS: dict[str, tuple[Need, ...]] = {
-    "process": (
-        Need("nginx", "nginx-light", "runs the nginx image in the process runtime"),
-        Need("busybox", "busybox", "runs the busybox image in the process runtime"),
-        Need("bwrap", "bubblewrap", "shows each container its volumes at their mountPaths"),
+    # The kubelet's process runtime names the programs it runs (and their packages).
+    "process": tuple(Need(program, package, why) for program, (package, why) in HOST_PROGRAMS.items()),
+    # Not a runtime's: the jq program, for cells that pipe `curl ... | jq` in a shell.
+    "workbook": (
+        Need("jq", "jq", "filters the API server's JSON in shell cells, as the post does"),
     ),
     "docker": (
         Need("dockerd", "docker.io", "the lab's private Docker engine"),
         Need("mmdebstrap", "mmdebstrap", "builds the nginx image without a registry"),
     ),
 }
-
-
-def find_program(name: str) -> str | None:
-    """Full path of `name` on PATH or in the sbin directories, else None."""
-    path = os.pathsep.join([os.environ.get("PATH", os.defpath), *_SBIN_DIRS])
-    return shutil.which(name, path=path)
 
 
 def _needs(kind: str) -> tuple[Need, ...]:
@@ -87,15 +82,6 @@ def install_hint(kind: str) -> str:
         return ""
     programs = [n.program for n in _needs(kind) if n.package in packages]
     return f"{', '.join(programs)} not installed: run `{install_command(packages)}`"
-
-
-def package_hint(program: str) -> str:
-    """`<program> is not installed: apt-get install <package>` for one needed program."""
-    for needs in NEEDS.values():
-        for n in needs:
-            if n.program == program:
-                return f"{program} is not installed: apt-get install {n.package}"
-    return f"{program} is not installed"
 
 
 def can_install() -> bool:
@@ -181,7 +167,7 @@ def install(kind: str, run: Callable = subprocess.run, say: Callable[[str], None
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if len(argv) != 1 or argv[0] not in NEEDS:
-        print(f"usage: python -m labserver.lab.sysdeps {'|'.join(NEEDS)}", file=sys.stderr)
+        print(f"usage: python -m labserver.lab.machine.sysdeps {'|'.join(NEEDS)}", file=sys.stderr)
         return 2
     return install(argv[0])
 

@@ -6,8 +6,8 @@ a system engine's configuration or the host firewall. So `python -m labserver
 docker up` starts a *private* engine: its own data root, exec root and socket
 under the lab's state dir, `--iptables=false --ip-masq=false`, output in a log
 file and its PID recorded, so `docker down` stops exactly that engine and
-nothing else. The kubelet's `--runtime=auto` and the tests ask `docker_host()`
-which engine to use.
+nothing else. The lab and the tests ask `docker_host()` which engine to use,
+and pass it to the kubelet (`--container-runtime-endpoint`).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .procs import LabError, pid_alive, start_process, stop_pid, wait_for
-from .state import REPO_ROOT, read_json, state_dir, write_json
+from ..supervise.procs import LabError, pid_alive, start_process, stop_pid, wait_for
+from ..supervise.state import REPO_ROOT, read_json, state_dir, write_json
 
 RECORD = "docker.json"                     # the lab engine's record in the state dir
 SYSTEM_SOCKET = "unix:///var/run/docker.sock"
@@ -129,52 +129,6 @@ def client(timeout: int = 60):
         return docker.DockerClient(base_url=url, timeout=timeout)
     except docker.errors.DockerException as e:
         raise LabError(f"cannot talk to the Docker engine at {url}: {e}") from None
-
-
-# --- registry reachability (offline labs) ---------------------------------------------------
-
-_registry_cache: dict[str, tuple[float, bool]] = {}
-
-
-def registry_of(image: str) -> str:
-    """The registry host an image reference names (Docker Hub when none)."""
-    first = image.split("/", 1)[0]
-    if "/" in image and ("." in first or ":" in first or first == "localhost"):
-        return first
-    return "registry-1.docker.io"
-
-
-def registry_reachable(image: str, timeout: float = 1.5, ttl: float = 60.0) -> bool:
-    """True when the image's registry accepts a TCP connection on 443 within `timeout`.
-
-    The engine itself can take many seconds to give up on a registry that
-    cannot be reached, so callers check this first. DNS is resolved in a
-    thread so a hanging resolver cannot exceed the timeout. The answer is
-    cached for `ttl` seconds. With LABSERVER_OFFLINE set it is False at once.
-    """
-    if os.environ.get("LABSERVER_OFFLINE"):  # CI and offline workshops: not even a DNS lookup
-        return False
-    host = registry_of(image)
-    hostname, _, port = host.partition(":")
-    now = time.monotonic()
-    hit = _registry_cache.get(host)
-    if hit and now - hit[0] < ttl:
-        return hit[1]
-    result: list[bool] = []
-
-    def probe():
-        try:
-            with socket.create_connection((hostname, int(port or 443)), timeout=timeout):
-                result.append(True)
-        except OSError:
-            result.append(False)
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    ok = bool(result and result[0])
-    _registry_cache[host] = (time.monotonic(), ok)
-    return ok
 
 
 # --- the lab's private engine ---------------------------------------------------------------

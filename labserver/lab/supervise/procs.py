@@ -5,6 +5,7 @@ engine) is a child process started here: in its own process group, with its
 output in a log file and its PID in a pid file, so it can be found again from
 another notebook kernel and stopped by PID (never by name). Waits poll a
 condition with a deadline and print progress instead of sleeping blindly.
+A running server is one `Server` handle, whichever component it is.
 """
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence, TypeVar
+from urllib.parse import urlparse
 
 T = TypeVar("T")
 
@@ -45,9 +47,11 @@ def wait_for(check: Callable[[], T], timeout: float, what: str,
              every: float = 2.0) -> T:
     """Poll `check` until it returns a truthy value; return that value.
 
-    `check` may raise; that counts as "not yet". Every `every` seconds a line
-    goes to `progress` (if given) so long waits are visible. After `timeout`
-    seconds a TimeoutError names `what` and the last error seen.
+    `check` may raise; that counts as "not yet", except a LabError, which
+    means the thing waited for has failed: it ends the wait at once. Every
+    `every` seconds a line goes to `progress` (if given) so long waits are
+    visible. After `timeout` seconds a TimeoutError names `what` and the last
+    error seen.
     """
     start = time.monotonic()
     deadline = start + timeout
@@ -58,6 +62,8 @@ def wait_for(check: Callable[[], T], timeout: float, what: str,
             value = check()
             if value:
                 return value
+        except LabError:  # it failed: waiting longer cannot help
+            raise
         except Exception as e:  # the condition is not met yet
             last_error = e
         now = time.monotonic()
@@ -84,11 +90,15 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie that is not our child still answers kill(0)
+    try:  # a zombie still answers kill(0)
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+    if zombie:  # it exited after the waitpid above: reap it when it is our child
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+    return not zombie
 
 
 def stop_pid(pid: int, timeout: float = 10.0, group: bool = True) -> bool:
@@ -171,3 +181,53 @@ def start_process(args: Sequence[str], log_path: Path, pid_path: Path | None = N
 def python_module_args(module: str, *args: str) -> list[str]:
     """Command line that runs `python -m module args` with this interpreter."""
     return [sys.executable, "-m", module, *args]
+
+
+@dataclass
+class Server:
+    """The one handle for every server the lab starts: etcd, the API server, a kubelet.
+
+    `flags` holds the decisions the lab made and passed on the command line
+    (runtime, node name, ports), so a caller reads them from the handle
+    instead of deciding again.
+    """
+
+    name: str
+    process: Process
+    url: str
+    flags: dict = field(default_factory=dict)
+
+    @property
+    def client_url(self) -> str:
+        """etcd's name for its URL (`--etcd-servers` takes it)."""
+        return self.url
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        return urlparse(self.url).port or 0
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.process.stop(timeout)
+
+
+def wait_until_answers(proc: Process, answers: Callable[[], bool], what: str, timeout: float,
+                       progress=None) -> None:
+    """Wait until `answers()` is true; stop at once (and stop `proc`) when the process exits.
+
+    On failure the LabError carries the last lines of the process's log.
+    """
+    def ready():
+        if not proc.alive():
+            raise LabError(f"{proc.name} exited: {proc.log_tail(5).strip() or 'no output'}")
+        return answers()
+
+    try:
+        wait_for(ready, timeout, what, progress=progress)
+    except (TimeoutError, LabError) as e:
+        tail = proc.log_tail(10).strip()
+        proc.stop()
+        raise LabError(f"{e}\n{tail}" if tail and tail not in str(e) else str(e)) from None

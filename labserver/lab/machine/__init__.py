@@ -1,0 +1,1 @@
+"""Machine setup: the Docker engine, the images, the Debian packages, and the preflight check."""
