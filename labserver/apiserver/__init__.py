@@ -7,6 +7,7 @@ metav1 Status JSON, never an HTML page or a traceback.
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
@@ -45,6 +46,7 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.from_mapping(config)
     app.extensions["labserver.storage"] = Storage(app.config["ETCD_SERVERS"], app.config["ETCD_TIMEOUT"])
+    app.extensions["labserver.shutdown"] = threading.Event()   # set when the server stops: watches end
     app.register_blueprint(discovery.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(resources_bp)

@@ -93,7 +93,10 @@ def read_body() -> bytes:
     limit = current_app.config["MAX_BODY"]
     if request.content_length is not None and request.content_length > limit:
         raise too_large()
-    data = request.stream.read(limit + 1)
+    try:
+        data = request.stream.read(limit + 1)
+    except Exception as e:   # the WSGI server could not decode the body (e.g. bad chunked encoding)
+        raise bad_request(f"malformed HTTP request body: {type(e).__name__}: {e}") from None
     if len(data) > limit:
         raise too_large()
     return data

@@ -10,8 +10,9 @@ waits for it). With a selector, an update that moves an object into the
 selection is ADDED and one that moves it out is DELETED. A compacted
 revision gives one ERROR event (410 Expired) and the end of the stream.
 
-Werkzeug chunks the streamed body itself; setting Transfer-Encoding here
-as well would break Go clients.
+The WSGI server chunks the streamed body itself; setting Transfer-Encoding
+here as well would break Go clients. A watch ends when its client goes, at
+its timeout, or when the server stops (the app's `labserver.shutdown` event).
 """
 from __future__ import annotations
 
@@ -27,10 +28,10 @@ from flask import Response, current_app, request
 from pyetcd.events import DeleteEvent
 from pyetcd.exceptions import RevisionCompactedError
 
-from .errors import APIError, bad_request, expired
-from .handlers.request import Scope, int_arg, storage
-from .printers import to_table, wants_table
-from .storage import Storage
+from ..errors import APIError, bad_request, expired
+from ..printers import to_table, wants_table
+from ..storage import Storage
+from .request import Scope, int_arg, storage
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -67,8 +68,10 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
     events: queue.Queue = queue.Queue()
     cancel = store.watch(scope.resource.prefix(scope.namespace), start, events.put)
     stream = _Stream(scope, predicate, table, include, start - 1)
-    sock = request.environ.get("werkzeug.socket")
+    environ = request.environ
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
     interval = current_app.config.get("BOOKMARK_INTERVAL", 10.0)
+    stopping = current_app.extensions["labserver.shutdown"]
 
     def generate() -> Iterator[bytes]:
         deadline = time.monotonic() + timeout
@@ -81,7 +84,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                 yield stream.bookmark(initial_end=True)
             while True:
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or stopping.is_set():
                     return
                 try:
                     item = events.get(timeout=min(1.0, deadline - now))
