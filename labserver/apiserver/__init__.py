@@ -19,6 +19,7 @@ DEFAULTS = {
     "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/16",    # accepted for the post's command line
     "MAX_BODY": 3 * 1024 * 1024,                  # request bodies above this are 413
     "ETCD_TIMEOUT": 5.0,                          # seconds per etcd call
+    "ETCD_PREFIX": "/registry",                   # every key in etcd starts with it (--etcd-prefix)
     "BOOKMARK_INTERVAL": 10.0,                    # seconds between watch bookmarks
 }
 
@@ -45,7 +46,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     if config:
         app.config.from_mapping(config)
-    app.extensions["labserver.storage"] = Storage(app.config["ETCD_SERVERS"], app.config["ETCD_TIMEOUT"])
+    app.extensions["labserver.storage"] = Storage(app.config["ETCD_SERVERS"], app.config["ETCD_TIMEOUT"],
+                                                     root=app.config["ETCD_PREFIX"])
     app.extensions["labserver.shutdown"] = threading.Event()   # set when the server stops: watches end
     app.register_blueprint(discovery.bp)
     app.register_blueprint(openapi.bp)

@@ -2,7 +2,8 @@
 
 A ResourceInfo says what Kubernetes' discovery documents say about a resource
 (name, kind, group/version, namespaced, verbs, short names, subresources) plus
-where its objects live in etcd. Kubernetes keeps nodes under the legacy
+where its objects live in etcd, below the storage's root (`--etcd-prefix`,
+`/registry` by default). Kubernetes keeps nodes under the legacy
 `/registry/minions/` prefix, and so do we.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ class ResourceInfo:
     namespaced: bool
     group: str = ""             # "" is the core group
     version: str = "v1"
-    etcd_prefix: str = ""       # "/registry/pods"
+    etcd_prefix: str = ""       # "/pods": below the storage root, so /registry/pods
     short_names: tuple = ()
     verbs: tuple = ALL_VERBS
     subresources: tuple = ()    # ("status", "log")
@@ -35,29 +36,29 @@ class ResourceInfo:
         return f"{self.kind}List"
 
     def key(self, namespace: str | None, name: str) -> str:
-        """The etcd key of one object."""
+        """The etcd key of one object, relative to the storage root."""
         if self.namespaced:
             return f"{self.etcd_prefix}/{namespace}/{name}"
         return f"{self.etcd_prefix}/{name}"
 
     def prefix(self, namespace: str | None = None) -> str:
-        """The etcd key prefix of a list (all namespaces when namespace is None)."""
+        """The etcd key prefix of a list (all namespaces when namespace is None), relative to the root."""
         if self.namespaced and namespace:
             return f"{self.etcd_prefix}/{namespace}/"
         return f"{self.etcd_prefix}/"
 
 
 RESOURCES: tuple[ResourceInfo, ...] = (
-    ResourceInfo("namespaces", "namespace", "Namespace", False, etcd_prefix="/registry/namespaces",
+    ResourceInfo("namespaces", "namespace", "Namespace", False, etcd_prefix="/namespaces",
                  short_names=("ns",), verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
                  subresources=("status",)),
-    ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/registry/minions",
+    ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/minions",
                  short_names=("no",), subresources=("status",)),
-    ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/registry/pods",
+    ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/pods",
                  short_names=("po",), subresources=("status", "log"), categories=("all",)),
-    ResourceInfo("events", "event", "Event", True, etcd_prefix="/registry/events", short_names=("ev",)),
+    ResourceInfo("events", "event", "Event", True, etcd_prefix="/events", short_names=("ev",)),
     ResourceInfo("leases", "lease", "Lease", True, group="coordination.k8s.io",
-                 etcd_prefix="/registry/leases"),
+                 etcd_prefix="/leases"),
 )
 
 BY_GROUP_VERSION: dict[tuple[str, str], dict[str, ResourceInfo]] = {}

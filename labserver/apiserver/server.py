@@ -2,7 +2,7 @@
 
     python -m labserver apiserver --etcd-servers=http://127.0.0.1:2379 \
         --service-cluster-ip-range=10.0.0.0/16 [--insecure-bind-address=127.0.0.1] [--insecure-port=8080] \
-        [--workers=N]
+        [--workers=N] [--etcd-prefix=/registry]
 
 It checks its flags, waits a few seconds for etcd (printing progress), binds
 its port, and serves plain HTTP with gunicorn (serving.py) until SIGTERM or
@@ -38,6 +38,7 @@ def _parse(argv):
     p = _Parser(prog="python -m labserver apiserver", description="Run the labserver API server.")
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--service-cluster-ip-range", required=True, help="CIDR for service IPs, e.g. 10.0.0.0/16")
+    p.add_argument("--etcd-prefix", default="/registry", help="the prefix of every key in etcd")
     p.add_argument("--insecure-bind-address", default="127.0.0.1")
     p.add_argument("--insecure-port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1,
@@ -68,6 +69,8 @@ def main(argv=None) -> int:
         return fail(f"--insecure-port={args.insecure_port} is not a valid port")
     if args.workers < 1:
         return fail(f"--workers={args.workers} must be at least 1")
+    if not args.etcd_prefix.startswith("/") or args.etcd_prefix.rstrip("/") == "":
+        return fail(f"--etcd-prefix={args.etcd_prefix!r} must be a path below / (e.g. /registry)")
 
     from .storage import parse_endpoints
     try:
@@ -84,7 +87,8 @@ def main(argv=None) -> int:
         return fail(f"cannot listen on {args.insecure_bind_address}:{args.insecure_port}: {e.strerror}")
 
     from .serving import APIServer
-    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range}
+    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range,
+              "ETCD_PREFIX": args.etcd_prefix}
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} (etcd: {urls}{workers})")
     try:

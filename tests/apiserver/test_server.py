@@ -14,6 +14,8 @@ from api_testing import pod
 from labserver.lab.components import start_apiserver
 from labserver.lab.procs import free_port
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,6 +16,8 @@ from labserver.lab.components import start_apiserver
 from labserver.lab.etcd import start_etcd
 from labserver.lab.procs import free_port, pid_alive, wait_for
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,6 +20,8 @@ from labserver.lab import docker_engine
 from labserver.lab.images import ETCD, NGINX, ensure_images
 from labserver.lab.procs import pid_alive, port_in_use, wait_for
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

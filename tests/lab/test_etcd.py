@@ -8,6 +8,8 @@ import requests
 from labserver.lab.etcd import start_etcd
 from labserver.lab.procs import LabError, pid_alive
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 
 def test_started_etcd_is_healthy_and_stops(etcd):
     """A started etcd answers /health and is gone after stop()."""

@@ -34,6 +34,7 @@ def test_jq_subset(program, expected):
     assert jq(POD_LIST, program) == expected
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not shutil.which("jq"), reason="the jq binary is not installed")
 @pytest.mark.parametrize("program, expected", CASES)
 def test_jq_subset_agrees_with_real_jq(program, expected):

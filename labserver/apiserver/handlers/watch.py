@@ -66,7 +66,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
     else:
         start = _parse_rv(rv) + 1
     events: queue.Queue = queue.Queue()
-    cancel = store.watch(scope.resource.prefix(scope.namespace), start, events.put)
+    cancel = store.watch(store.prefix(scope.resource, scope.namespace), start, events.put)
     stream = _Stream(scope, predicate, table, include, start - 1)
     environ = request.environ
     sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
