@@ -61,9 +61,13 @@ class APIWorker(ThreadWorker):
     """gunicorn's threaded worker, ending open watches on SIGTERM and answering parse errors as Status."""
 
     def handle_exit(self, sig, frame):
-        stopping = getattr(getattr(self, "wsgi", None), "extensions", {}).get("labserver.shutdown")
-        if stopping is not None:
-            stopping.set()   # open watches see it within a second and end their streams
+        """SIGTERM: end open watches and close idle kept-alive connections now; requests in flight finish."""
+        app = getattr(self, "wsgi", None)
+        if app is not None:
+            from .handlers.watch import end_all
+            end_all(app)
+        if self.alive:
+            self.method_queue.defer(self.murder_keepalived, True)
         super().handle_exit(sig, frame)
 
     def handle_error(self, req, client, addr, exc):

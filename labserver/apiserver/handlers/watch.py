@@ -67,6 +67,8 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
         start = _parse_rv(rv) + 1
     events: queue.Queue = queue.Queue()
     cancel = store.watch(store.prefix(scope.resource, scope.namespace), start, events.put)
+    open_watches = current_app.extensions.setdefault("labserver.watches", set())
+    open_watches.add(events)
     stream = _Stream(scope, predicate, table, include, start - 1)
     environ = request.environ
     sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
@@ -95,6 +97,8 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                         next_bookmark = time.monotonic() + interval
                         yield stream.bookmark()
                     continue
+                if item is _END:
+                    return
                 if isinstance(item, Exception):
                     yield stream.error(item, start - 1)
                     return
@@ -102,9 +106,20 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                 if chunk:
                     yield chunk
         finally:
+            open_watches.discard(events)
             cancel()
 
     return Response(generate(), mimetype="application/json")
+
+
+_END = object()   # put into a watch's queue to end its stream
+
+
+def end_all(app) -> None:
+    """End every open watch of `app` now (the server is stopping): their streams close cleanly."""
+    app.extensions["labserver.shutdown"].set()
+    for events in list(app.extensions.get("labserver.watches", ())):
+        events.put(_END)
 
 
 def _parse_rv(rv: str) -> int:
