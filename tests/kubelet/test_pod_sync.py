@@ -45,8 +45,9 @@ def test_pod_goes_pending_then_running_with_full_status(env):
     # Both containers got the same emptyDir host directory.
     vols = [env.runtime.running("nginx", c).extra["volumes"]["nginx-logs"] for c in ("nginx", "log-truncator")]
     assert vols[0] == vols[1] and os.path.isdir(vols[0])
-    reasons = [e["reason"] for e in env.events(pod)]
-    assert {"Pulled", "Created", "Started"} <= set(reasons)
+    # Events are posted on their own, so they may arrive just after the status.
+    wait_for(lambda: {"Pulled", "Created", "Started"} <= {e["reason"] for e in env.events(pod)}, 10,
+             "Pulled, Created and Started events")
     started = next(e for e in env.events(pod) if e["reason"] == "Started"
                    and e["involvedObject"].get("fieldPath") == "spec.containers{nginx}")
     assert started["source"] == {"component": "kubelet", "host": NODE} and started["type"] == "Normal"
@@ -120,8 +121,10 @@ def test_graceful_deletion(env):
     assert sorted(g for _, g in env.runtime.stopped) == [7.0, 7.0]
     assert env.runtime.list_containers() == [] and not os.path.exists(volume)
     assert env.kubelet.workers.is_finished(uid)
-    killing = [e for e in env.events(pod) if e["reason"] == "Killing"]
-    assert len(killing) == 2
+    def killing():
+        return [e for e in env.events(pod) if e["reason"] == "Killing"]
+    wait_for(lambda: len(killing()) >= 2, 10, "a Killing event per container")
+    assert len(killing()) == 2
 
 
 def test_pod_deleted_from_api_is_killed(env):
@@ -170,7 +173,7 @@ def test_pod_bound_to_another_node_ignored(env):
     assert not env.runtime.find("elsewhere", "nginx")
 
 
-def test_reconnects_after_api_server_restart(env, apiserver, etcd, tmp_path):
+def test_reconnects_after_api_server_restart(env, apiserver, etcd, etcd_prefix, tmp_path):
     """The API server goes away and comes back on the same address: pods keep running, new pods are picked up."""
     env.create(nginx_pod())
     env.wait_pod("nginx", running_ready, "running")
@@ -178,7 +181,8 @@ def test_reconnects_after_api_server_restart(env, apiserver, etcd, tmp_path):
     apiserver.stop()
     try:
         assert env.runtime.running("nginx", "nginx")
-        restarted = start_apiserver(etcd.client_url, tmp_path / "apiserver2.log", port=port)
+        restarted = start_apiserver(etcd.client_url, tmp_path / "apiserver2.log", port=port,
+                                    extra_args=[f"--etcd-prefix={etcd_prefix}"])
         env.create(nginx_pod("nginx-the-second"))
         env.wait_pod("nginx-the-second", running_ready, "picked up after the restart", timeout=30)
         assert len(env.runtime.find("nginx", "nginx")) == 1
