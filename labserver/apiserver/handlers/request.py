@@ -17,6 +17,7 @@ from flask import Response, current_app, g, request
 
 from ..errors import APIError, bad_request, invalid, not_found, too_large, unsupported_media_type
 from ..resources import ResourceInfo, lookup
+from ..storage import dumps
 from ..strategies import Strategy, strategy_for
 from ..strategies import validation as v
 
@@ -209,7 +210,7 @@ def int_arg(name: str, minimum: int | None = 0) -> int | None:
 # -- answers ------------------------------------------------------------------------------
 
 def respond(body: dict, code: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status=code, mimetype=JSON)
+    return Response(dumps(body), status=code, mimetype=JSON)
 
 
 def respond_object(scope: Scope, obj: dict, code: int = 200) -> Response:

@@ -16,7 +16,6 @@ its timeout, or when the server stops (the app's `labserver.shutdown` event).
 """
 from __future__ import annotations
 
-import json
 import queue
 import random
 import select
@@ -30,7 +29,7 @@ from pyetcd.exceptions import RevisionCompactedError
 
 from ..errors import APIError, bad_request, expired
 from ..printers import to_table, wants_table
-from ..storage import Storage
+from ..storage import Storage, dumps
 from .request import Scope, int_arg, storage
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
@@ -156,7 +155,7 @@ class _Stream:
             rv = obj["metadata"].get("resourceVersion", "")
             obj = to_table(self.scope.resource, [obj], rv, self.include, with_columns=not self.columns_sent)
             self.columns_sent = True
-        return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": kind, "object": obj}) + b"\n"
 
     def bookmark(self, initial_end: bool = False) -> bytes:
         res = self.scope.resource
@@ -164,7 +163,7 @@ class _Stream:
         if initial_end:
             meta["annotations"] = {INITIAL_EVENTS_END: "true"}
         obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": meta}
-        return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
     def error(self, err: Exception, requested: int) -> bytes:
         if isinstance(err, RevisionCompactedError):
@@ -174,7 +173,7 @@ class _Stream:
         else:
             status = APIError(503, "ServiceUnavailable", f"watch ended: etcd connection lost "
                               f"({type(err).__name__})").status()
-        return json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": "ERROR", "object": status}) + b"\n"
 
     def previous(self, ev, rev: int) -> dict:
         """The object before this event (etcd's prev_kv), at the event's revision.
