@@ -91,11 +91,7 @@ def main(argv=None) -> int:
               "ETCD_PREFIX": args.etcd_prefix}
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} (etcd: {urls}{workers})")
-    try:
-        APIServer(sock.fileno(), args.workers, config, args.v >= 1, _say).run()
-    except SystemExit as e:   # gunicorn's arbiter ends with sys.exit
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    return 0
+    return APIServer(sock.fileno(), args.workers, config, args.v >= 1, _say).run()
 
 
 def wait_for_etcd(servers: list[str], timeout: float, progress) -> bool:

@@ -13,10 +13,16 @@ Kept-alive connections between requests wait in the worker's poller without
 a thread; a thread is taken per request, and per open watch. Threads are
 started on demand, up to THREADS per worker, so an idle server has few.
 
+One process by default: with `--workers=1` (what a reader meets, as the
+post's kube-apiserver was one process) gunicorn's threaded worker serves the
+socket from this very process, without gunicorn's supervising parent (the
+arbiter), which would be a second Python process doing nothing but waiting.
+With `--workers=N` the arbiter forks N workers and replaces any that dies.
+
 Forks and gRPC: the etcd client is gRPC, and no gRPC channel may cross a
-fork. The parent (gunicorn's arbiter) never opens one: server.py checks etcd
-over plain HTTP before serving, and each worker builds its own app and etcd
-client after it has forked (APIServer.load, gunicorn's app factory).
+fork. The arbiter never opens one: server.py checks etcd over plain HTTP
+before serving, and each worker builds its own app and etcd client after it
+has forked (APIServer.load, gunicorn's app factory).
 
 A request gunicorn cannot parse (a garbage request line, a URI over 8 KB, a
 broken chunked body) gets a Kubernetes Status, never gunicorn's HTML page.
@@ -58,17 +64,32 @@ def framing_error(exc: Exception) -> bytes:
 
 
 class APIWorker(ThreadWorker):
-    """gunicorn's threaded worker, ending open watches on SIGTERM and answering parse errors as Status."""
+    """gunicorn's threaded worker, ending open watches when it stops and answering parse errors as Status."""
 
-    def handle_exit(self, sig, frame):
-        """SIGTERM: end open watches and close idle kept-alive connections now; requests in flight finish."""
+    alone = False   # serving without an arbiter (--workers=1): no parent to watch
+
+    def _end_watches(self) -> None:
         app = getattr(self, "wsgi", None)
         if app is not None:
             from .handlers.watch import end_all
             end_all(app)
-        if self.alive:
-            self.method_queue.defer(self.murder_keepalived, True)
+
+    def handle_exit(self, sig, frame):
+        """SIGTERM: end open watches now; requests in flight finish (up to STOP_SECONDS)."""
+        self._end_watches()
         super().handle_exit(sig, frame)
+
+    def murder_keepalived(self, force=False):
+        """Once stopping, idle kept-alive connections close at once rather than lingering."""
+        super().murder_keepalived(force=force or not self.alive)
+
+    def handle_quit(self, sig, frame):
+        """SIGINT / SIGQUIT: stop at once; open watches end first, so no thread outlives the process."""
+        self._end_watches()
+        super().handle_quit(sig, frame)
+
+    def is_parent_alive(self):
+        return self.alone or super().is_parent_alive()
 
     def handle_error(self, req, client, addr, exc):
         if not isinstance(exc, http_errors.ParseException):
@@ -111,6 +132,29 @@ class APIServer(BaseApplication):
         }
         for key, value in settings.items():
             self.cfg.set(key, value)
+
+    def run(self) -> int:
+        """Serve until stopped; the exit code."""
+        if self.workers > 1:
+            try:
+                super().run()   # gunicorn's arbiter: ends with sys.exit
+            except SystemExit as e:
+                return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            return 0
+        from gunicorn.glogging import Logger
+        from gunicorn.sock import create_sockets
+        log = Logger(self.cfg)
+        worker = APIWorker(1, os.getppid(), create_sockets(self.cfg, log), self, self.cfg.timeout, self.cfg, log)
+        worker.alone = True
+        worker.pid = os.getpid()
+        try:
+            worker.init_process()   # loads the app (self.load), serves until SIGTERM or Ctrl-C
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 0
+        finally:
+            worker.tmp.close()
+            self.say("stopped")
+        return 0
 
     def load(self):
         """In each worker, after the fork: its own app, etcd client and system namespaces."""
