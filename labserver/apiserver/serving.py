@@ -91,6 +91,11 @@ class APIWorker(ThreadWorker):
     def is_parent_alive(self):
         return self.alone or super().is_parent_alive()
 
+    def notify(self):
+        """The heartbeat the arbiter watches (a file's ctime, touched every loop): none without one."""
+        if not self.alone:
+            super().notify()
+
     def handle_error(self, req, client, addr, exc):
         if not isinstance(exc, http_errors.ParseException):
             return super().handle_error(req, client, addr, exc)   # an app error: gunicorn's 500
@@ -128,6 +133,7 @@ class APIServer(BaseApplication):
             "graceful_timeout": STOP_SECONDS, "timeout": 60, "limit_request_line": 8190,
             "loglevel": "info" if self.verbose else "warning", "accesslog": "-" if self.verbose else None,
             "errorlog": "-", "control_socket_disable": True, "proc_name": "labserver-apiserver",
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,   # heartbeats off the disk
             "post_fork": self._post_fork, "on_exit": self._on_exit,
         }
         for key, value in settings.items():
