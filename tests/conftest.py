@@ -41,9 +41,11 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test that uses a process fixture `integration`; the rest are unit tests."""
+    """Mark `integration` every test that uses a process fixture or needs Docker or the process
+    runtime's programs (markers `docker`, `process`); the rest are unit tests."""
     for item in items:
-        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or \
+                item.get_closest_marker("docker") or item.get_closest_marker("process"):
             item.add_marker(pytest.mark.integration)
 
 
