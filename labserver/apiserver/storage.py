@@ -91,7 +91,6 @@ class Storage:
         # also carries the watches.
         self._clients = [self._new_client() for _ in range(max(1, channels))]
         self.client = self._clients[0]
-        self.timeout = timeout
         self._local = threading.local()
         self._next = itertools.count()
 
