@@ -15,7 +15,7 @@ LAB_RUNTIME ?= auto
 export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-unit test-notebooks \
+.PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-fast test-unit test-notebooks \
         notebooks check-clean bench fuzz lab walkthrough clean
 
 # The venv is rebuilt when missing or older than requirements.txt or pyproject.toml:
@@ -53,6 +53,10 @@ test: venv system-deps
 
 test-unit: venv
 	$(PYTEST) tests
+
+# The pure tests only: no etcd, API server, kubelet or any other process (see tests/conftest.py).
+test-fast: venv
+	$(PYTEST) -m "not integration" -q tests
 
 # The notebooks in order, strict (not --nbval-lax), outputs masked by sanitize.cfg.
 test-notebooks: venv

@@ -20,6 +20,8 @@ from typing import Callable, Iterator
 
 import requests
 
+from .retry import retry_on_conflict
+
 log = logging.getLogger("labserver.apiclient")
 
 USER_AGENT = "labserver/v1.37.0-labserver (linux/amd64) labserver"
@@ -152,22 +154,18 @@ class APIClient:
     def delete(self, path: str, body: dict | None = None) -> dict:
         return self.request("DELETE", path, body)
 
-    def update(self, path: str, mutate: Callable[[dict], dict | None], attempts: int = 5) -> dict:
+    def update(self, path: str, mutate: Callable[[dict], dict | None]) -> dict:
         """GET, mutate, PUT; re-read and retry on 409 Conflict. Returns the stored object.
 
         `mutate` changes the object in place (or returns a replacement); returning
-        False-y after changing nothing is fine. Used for node and pod status.
+        False-y after changing nothing is fine. Used for node status, whose
+        conditions keep their transition times from the stored ones.
         """
-        for attempt in range(attempts):
+        def attempt() -> dict:
             obj = self.get(path)
             new = mutate(obj)
-            obj = new if isinstance(new, dict) else obj
-            try:
-                return self.put(path, obj)
-            except APIStatusError as e:
-                if e.code != 409 or attempt == attempts - 1:
-                    raise
-        raise AssertionError("unreachable")
+            return self.put(path, new if isinstance(new, dict) else obj)
+        return retry_on_conflict(attempt, lambda e: isinstance(e, APIStatusError) and e.code == 409)
 
     def watch(self, path: str, params: dict, read_timeout: float) -> Iterator[dict]:
         """Stream watch events ({"type", "object"}) until the server ends the stream.

@@ -2,10 +2,19 @@
 
 Every process is started in a temp dir and stopped when its fixture ends, even
 when the test fails. Nothing here fakes etcd.
+
+Two tiers. A test that uses none of the PROCESS_FIXTURES (and whose module is
+not marked `integration`) is a unit test: `make test-fast` runs only those
+(`-m "not integration"`), and one that starts a process anyway fails.
+Integration tests share one etcd per module (starting etcd was most of the
+suite's time); each test gets its own key prefix (`etcd_prefix`, the API
+server's --etcd-prefix), so tests stay independent: every test sees an empty
+cluster with only the system namespaces.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -20,8 +29,36 @@ from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 SESSION_MARK = "LABSERVER_TEST_SESSION"
 
 
+# Fixtures that start (or need) a real process: a test using any of them is an integration test.
+PROCESS_FIXTURES = {"etcd", "etcd_client", "etcd_prefix", "apiserver", "kubelet_factory", "app", "client", "api",
+                    "revision", "make_env", "env", "lab", "etcd_cluster", "storage", "engine"}
+
+
 def pytest_configure(config):
     os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+    config.addinivalue_line("markers", "integration: starts real processes (etcd, API server, kubelet, ...); "
+                                       "`make test-fast` leaves these out")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark `integration` every test that uses a process fixture or needs Docker or the process
+    runtime's programs (markers `docker`, `process`); the rest are unit tests."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or \
+                item.get_closest_marker("docker") or item.get_closest_marker("process"):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(request, monkeypatch):
+    """A unit test that starts a process fails, saying so: mark its module `integration` instead."""
+    if request.node.get_closest_marker("integration"):
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"unit test {request.node.nodeid} started a process ({args[1] if len(args) > 1 else kwargs.get('args')!r}): "
+                             f"use a process fixture or mark it `pytest.mark.integration`")
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
 
 
 def _processes_started_by_this_session() -> list[tuple[int, str]]:
@@ -54,17 +91,21 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-@pytest.fixture
-def etcd(tmp_path):
-    """A fresh single-member etcd; yields its Server handle (client_url, host, port)."""
-    server = start_etcd(tmp_path / "etcd-data")
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory):
+    """One single-member etcd per test module; yields its Server handle (client_url, host, port).
+
+    Tests share it through their own key prefixes (`etcd_prefix`); a test that
+    needs an etcd of its own (to stop it, say) starts one with start_etcd.
+    """
+    server = start_etcd(tmp_path_factory.mktemp("etcd") / "etcd-data")
     yield server
     server.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def etcd_client(etcd):
-    """An etcd3-API client (pyetcd) on the fixture's etcd."""
+    """An etcd3-API client (pyetcd) on the module's etcd."""
     import pyetcd
     client = pyetcd.client(etcd.host, etcd.port)
     yield client
@@ -72,9 +113,15 @@ def etcd_client(etcd):
 
 
 @pytest.fixture
-def apiserver(etcd, tmp_path):
-    """`python -m labserver apiserver` on a free port, backed by the etcd fixture."""
-    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log")
+def etcd_prefix(request):
+    """This test's own root in the shared etcd (the API server's --etcd-prefix), e.g. `/t-1a2b3c4d/registry`."""
+    return f"/t-{uuid.uuid4().hex[:8]}/registry"
+
+
+@pytest.fixture
+def apiserver(etcd, etcd_prefix, tmp_path):
+    """`python -m labserver apiserver` on a free port, on the shared etcd under this test's prefix."""
+    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=[f"--etcd-prefix={etcd_prefix}"])
     yield server
     server.stop()
 

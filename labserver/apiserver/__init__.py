@@ -7,6 +7,7 @@ metav1 Status JSON, never an HTML page or a traceback.
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, Response, g
 from werkzeug.exceptions import HTTPException
@@ -18,6 +19,7 @@ DEFAULTS = {
     "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/16",    # Services get their ClusterIPs from here
     "MAX_BODY": 3 * 1024 * 1024,                  # request bodies above this are 413
     "ETCD_TIMEOUT": 5.0,                          # seconds per etcd call
+    "ETCD_PREFIX": "/registry",                   # every key in etcd starts with it (--etcd-prefix)
     "BOOKMARK_INTERVAL": 10.0,                    # seconds between watch bookmarks
 }
 
@@ -47,7 +49,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(DEFAULTS)
     if config:
         app.config.from_mapping(config)
-    app.extensions["labserver.storage"] = Storage(app.config["ETCD_SERVERS"], app.config["ETCD_TIMEOUT"])
+    app.extensions["labserver.storage"] = Storage(app.config["ETCD_SERVERS"], app.config["ETCD_TIMEOUT"],
+                                                     root=app.config["ETCD_PREFIX"])
+    app.extensions["labserver.shutdown"] = threading.Event()   # set when the server stops: watches end
     app.register_blueprint(discovery.bp)
     app.register_blueprint(openapi.bp)
     app.register_blueprint(resources_bp)

@@ -26,7 +26,7 @@ from .errors import APIError, internal, invalid
 from .resources import lookup
 from .storage import KeysTaken, Storage, dumps
 
-PREFIX = "/registry/ipaddresses/"
+IPADDRESSES = lookup("networking.k8s.io", "v1", "ipaddresses")
 ATTEMPTS = 32      # addresses tried per round
 ROUNDS = 4
 
@@ -86,13 +86,14 @@ def ip_address_object(ip: str, service: dict) -> dict:
                                    "name": meta["name"]}}}
 
 
-def key(ip: str) -> str:
-    return PREFIX + ip
+def key(storage: Storage, ip: str) -> str:
+    """The etcd key of the IPAddress object of `ip` (below the server's --etcd-prefix)."""
+    return storage.key(IPADDRESSES, None, ip)
 
 
 def taken_addresses(storage: Storage) -> set[str]:
     """The addresses that have an IPAddress object now (one range read)."""
-    return {o["metadata"]["name"] for o in storage.list(lookup("networking.k8s.io", "v1", "ipaddresses"), None).items}
+    return {o["metadata"]["name"] for o in storage.list(IPADDRESSES, None).items}
 
 
 def allocation_error(service: dict, ip: str, why: str) -> APIError:
@@ -127,7 +128,7 @@ def create_with_ip(storage: Storage, resource, namespace: str, name: str, servic
             if dry_run:
                 continue
             try:
-                record = {key(ip): dumps(ip_address_object(ip, service))}
+                record = {key(storage, ip): dumps(ip_address_object(ip, service))}
                 return storage.create(resource, namespace, name, service, guard=guard, also=record)
             except KeysTaken:
                 continue   # another request took this address first: try the next
@@ -136,11 +137,11 @@ def create_with_ip(storage: Storage, resource, namespace: str, name: str, servic
     raise internal("failed to allocate a serviceIP: range is full")
 
 
-def owned_ip_key(service: dict) -> tuple[str, ...]:
+def owned_ip_key(storage: Storage, service: dict) -> tuple[str, ...]:
     """The IPAddress key a stored Service holds (none for headless and ExternalName services)."""
     ip = (service.get("spec") or {}).get("clusterIP")
     try:
         ipaddress.IPv4Address(ip)
     except (ValueError, TypeError):
         return ()
-    return (key(ip),)
+    return (key(storage, ip),)

@@ -2,7 +2,8 @@
 
 A ResourceInfo says what Kubernetes' discovery documents say about a resource
 (name, kind, group/version, namespaced, verbs, short names, subresources) plus
-where its objects live in etcd. Kubernetes keeps nodes under the legacy
+where its objects live in etcd, below the storage's root (`--etcd-prefix`,
+`/registry` by default). Kubernetes keeps nodes under the legacy
 `/registry/minions/` prefix, and so do we.
 
 RESOURCES are stored in etcd. REVIEWS are upstream's "virtual" resources:
@@ -24,7 +25,7 @@ class ResourceInfo:
     namespaced: bool
     group: str = ""             # "" is the core group
     version: str = "v1"
-    etcd_prefix: str = ""       # "/registry/pods"
+    etcd_prefix: str = ""       # "/pods": below the storage root, so /registry/pods
     short_names: tuple = ()
     verbs: tuple = ALL_VERBS
     subresources: tuple = ()    # ("status", "log")
@@ -39,41 +40,41 @@ class ResourceInfo:
         return f"{self.kind}List"
 
     def key(self, namespace: str | None, name: str) -> str:
-        """The etcd key of one object."""
+        """The etcd key of one object, relative to the storage root."""
         if self.namespaced:
             return f"{self.etcd_prefix}/{namespace}/{name}"
         return f"{self.etcd_prefix}/{name}"
 
     def prefix(self, namespace: str | None = None) -> str:
-        """The etcd key prefix of a list (all namespaces when namespace is None)."""
+        """The etcd key prefix of a list (all namespaces when namespace is None), relative to the root."""
         if self.namespaced and namespace:
             return f"{self.etcd_prefix}/{namespace}/"
         return f"{self.etcd_prefix}/"
 
 
 RESOURCES: tuple[ResourceInfo, ...] = (
-    ResourceInfo("namespaces", "namespace", "Namespace", False, etcd_prefix="/registry/namespaces",
+    ResourceInfo("namespaces", "namespace", "Namespace", False, etcd_prefix="/namespaces",
                  short_names=("ns",), verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
                  subresources=("status", "finalize")),
-    ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/registry/minions",
+    ResourceInfo("nodes", "node", "Node", False, etcd_prefix="/minions",
                  short_names=("no",), subresources=("status",)),
-    ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/registry/pods",
+    ResourceInfo("pods", "pod", "Pod", True, etcd_prefix="/pods",
                  short_names=("po",), subresources=("status", "log", "eviction", "binding"), categories=("all",)),
-    ResourceInfo("events", "event", "Event", True, etcd_prefix="/registry/events", short_names=("ev",)),
-    ResourceInfo("configmaps", "configmap", "ConfigMap", True, etcd_prefix="/registry/configmaps",
+    ResourceInfo("events", "event", "Event", True, etcd_prefix="/events", short_names=("ev",)),
+    ResourceInfo("configmaps", "configmap", "ConfigMap", True, etcd_prefix="/configmaps",
                  short_names=("cm",)),
-    ResourceInfo("secrets", "secret", "Secret", True, etcd_prefix="/registry/secrets"),
+    ResourceInfo("secrets", "secret", "Secret", True, etcd_prefix="/secrets"),
     ResourceInfo("serviceaccounts", "serviceaccount", "ServiceAccount", True,
-                 etcd_prefix="/registry/serviceaccounts", short_names=("sa",)),
+                 etcd_prefix="/serviceaccounts", short_names=("sa",)),
     ResourceInfo("leases", "lease", "Lease", True, group="coordination.k8s.io",
-                 etcd_prefix="/registry/leases"),
-    ResourceInfo("services", "service", "Service", True, etcd_prefix="/registry/services/specs",
+                 etcd_prefix="/leases"),
+    ResourceInfo("services", "service", "Service", True, etcd_prefix="/services/specs",
                  short_names=("svc",), subresources=("status",), categories=("all",),
                  verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
     # One object per allocated ClusterIP, written with its Service in one transaction
     # (upstream's MultiCIDRServiceAllocator); read-only here.
     ResourceInfo("ipaddresses", "ipaddress", "IPAddress", False, group="networking.k8s.io",
-                 etcd_prefix="/registry/ipaddresses", short_names=("ip",), verbs=("get", "list", "watch")),
+                 etcd_prefix="/ipaddresses", short_names=("ip",), verbs=("get", "list", "watch")),
 )
 
 REVIEWS: tuple[ResourceInfo, ...] = (

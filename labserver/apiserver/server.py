@@ -2,32 +2,31 @@
 
     python -m labserver apiserver --etcd-servers=http://127.0.0.1:2379 \
         --service-cluster-ip-range=10.0.0.0/16 [--insecure-bind-address=127.0.0.1] [--insecure-port=8080] \
-        [--workers=N]
+        [--workers=N] [--etcd-prefix=/registry]
 
-It checks its flags, waits a few seconds for etcd (printing progress),
-creates the system namespaces and the `kubernetes` Service, and serves
-plain HTTP with werkzeug's threaded server (one thread per connection, so
-watches do not block requests) until
-SIGTERM or Ctrl-C. With --workers=N (default: one per CPU) N processes serve
-the same socket, since one process is bound by its GIL (see workers.py);
---workers=1 serves from this one process. Every failure to start is one line
-on stderr and exit 1.
+It checks its flags, waits a few seconds for etcd (printing progress), binds
+its port, and serves plain HTTP with gunicorn (serving.py) until SIGTERM or
+Ctrl-C: one process by default, as the post's kube-apiserver was, or
+--workers=N processes on the same socket. Each worker creates the system
+namespaces and the `kubernetes` Service if they are missing. Every failure to start is one line on
+stderr and exit 1.
+
+etcd is checked here over its plain HTTP `/health` endpoint, not with the
+gRPC client: this process forks the workers, and no gRPC channel may cross
+a fork (each worker opens its own after it has forked).
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
-import signal
+import json
+import socket
 import sys
-import threading
-
-from werkzeug.serving import make_server
-
-from . import workers
-from .serving import KeepAliveHandler
+import time
+import urllib.request
 
 ETCD_WAIT_SECONDS = 8.0
+LISTEN_BACKLOG = 1024
 
 
 class _Parser(argparse.ArgumentParser):
@@ -39,12 +38,12 @@ def _parse(argv):
     p = _Parser(prog="python -m labserver apiserver", description="Run the labserver API server.")
     p.add_argument("--etcd-servers", required=True, help="comma-separated etcd client URLs")
     p.add_argument("--service-cluster-ip-range", required=True, help="CIDR for service IPs, e.g. 10.0.0.0/16")
+    p.add_argument("--etcd-prefix", default="/registry", help="the prefix of every key in etcd")
     p.add_argument("--insecure-bind-address", default="127.0.0.1")
     p.add_argument("--insecure-port", type=int, default=8080)
-    p.add_argument("--workers", type=int, default=workers.default_count(),
-                   help="server processes sharing the port (default: one per CPU)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port (default: 1, as kube-apiserver is one process)")
     p.add_argument("-v", "--v", type=int, default=0, help="log level: 1 logs every request")
-    p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)   # set by workers.run for each worker
     return p.parse_args(argv)
 
 
@@ -75,81 +74,61 @@ def main(argv=None) -> int:
         return fail(f"--insecure-port={args.insecure_port} is not a valid port")
     if args.workers < 1:
         return fail(f"--workers={args.workers} must be at least 1")
+    if not args.etcd_prefix.startswith("/") or args.etcd_prefix.rstrip("/") == "":
+        return fail(f"--etcd-prefix={args.etcd_prefix!r} must be a path below / (e.g. /registry)")
 
-    from . import DEFAULTS, create_app
-    from .errors import APIError
-    from .storage import Storage, bootstrap_namespaces, parse_endpoints
-    from .strategies.service import bootstrap_kubernetes_service
+    from .storage import parse_endpoints
     try:
         servers = [s.strip() for s in args.etcd_servers.split(",") if s.strip()]
         parse_endpoints(servers)
     except ValueError as e:
         return fail(f"--etcd-servers: {e}")
-    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range}
-    if args.listen_fd is not None:   # a worker: its parent has checked etcd and bound the socket
-        return _serve(args, create_app(config), fail)
-
-    # One process: its app's storage does the checks. Several: a short-lived client
-    # here, closed before any worker starts (each worker has its own).
-    app = create_app(config) if args.workers == 1 else None
-    storage = app.extensions["labserver.storage"] if app else Storage(servers, DEFAULTS["ETCD_TIMEOUT"], channels=1)
+    urls = ", ".join(servers)
+    if not wait_for_etcd(servers, ETCD_WAIT_SECONDS, _say):
+        return fail(f"cannot start: etcd at {urls} is unreachable after {ETCD_WAIT_SECONDS:g}s")
     try:
-        storage.wait_ready(ETCD_WAIT_SECONDS, progress=_say)
-        bootstrap_namespaces(storage)
-        problem = bootstrap_kubernetes_service(storage, args.service_cluster_ip_range, args.insecure_port)
-        if problem:
-            _say(problem)
-    except APIError as e:
-        storage.close()
-        return fail(f"cannot start: {e.message}")
-    if app:
-        return _serve(args, app, fail)
-    storage.close()
-    try:
-        sock = workers.listen(args.insecure_bind_address, args.insecure_port)
+        sock = listen(args.insecure_bind_address, args.insecure_port)
     except OSError as e:
         return fail(f"cannot listen on {args.insecure_bind_address}:{args.insecure_port}: {e.strerror}")
-    _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} with {args.workers} workers "
-         f"(etcd: {storage.urls})")
-    flags = [f"--etcd-servers={args.etcd_servers}", f"--service-cluster-ip-range={args.service_cluster_ip_range}",
-             f"--insecure-bind-address={args.insecure_bind_address}", f"--insecure-port={args.insecure_port}",
-             f"--v={args.v}"]
-    code = workers.run(sock, args.workers, flags, _say)
-    _say("stopped")
-    return code
+
+    from .serving import APIServer
+    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range,
+              "ETCD_PREFIX": args.etcd_prefix, "INSECURE_PORT": args.insecure_port}
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} (etcd: {urls}{workers})")
+    return APIServer(sock.fileno(), args.workers, config, args.v >= 1, _say).run()
 
 
-def _serve(args, app, fail) -> int:
-    """Serve `app` until SIGTERM or Ctrl-C: on its own port, or as a worker on the inherited --listen-fd."""
-    storage = app.extensions["labserver.storage"]
-    worker = args.listen_fd is not None
-    logging.getLogger("werkzeug").setLevel(logging.INFO if args.v >= 1 else logging.WARNING)
-    KeepAliveHandler.verbose = args.v >= 1
+def wait_for_etcd(servers: list[str], timeout: float, progress) -> bool:
+    """True once any etcd answers healthy on `/health`; False after `timeout` seconds (progress every 2 s)."""
+    start = time.monotonic()
+    next_report = start + 2
+    while True:
+        for url in servers:
+            try:
+                with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=1) as r:
+                    if json.loads(r.read()).get("health") == "true":
+                        return True
+            except (OSError, ValueError):
+                pass
+        now = time.monotonic()
+        if now - start >= timeout:
+            return False
+        if now >= next_report:
+            progress(f"waiting for etcd at {', '.join(servers)}... {now - start:.0f}s")
+            next_report = now + 2
+        time.sleep(0.2)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share (raises OSError, e.g. when the port is taken)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        if worker:
-            server = workers.WorkerServer(args.insecure_bind_address, args.insecure_port, app,
-                                          KeepAliveHandler, fd=args.listen_fd)
-        else:
-            server = make_server(args.insecure_bind_address, args.insecure_port, app, threaded=True,
-                                 request_handler=KeepAliveHandler)
-    except OSError as e:
-        storage.close()
-        return fail(f"cannot listen on {args.insecure_bind_address}:{args.insecure_port}: {e.strerror}")
-    server.daemon_threads = True
-
-    def stop(signum=None, frame=None):
-        threading.Thread(target=server.shutdown, daemon=True).start()
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    if worker:
-        workers.exit_with_parent(stop)
-    else:
-        _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} (etcd: {storage.urls})")
-    try:
-        server.serve_forever(poll_interval=0.2)
-    finally:
-        server.server_close()
-        storage.close()
-    if not worker:
-        _say("stopped")
-    return 0
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock

@@ -1,122 +1,184 @@
-"""HTTP/1.1 keep-alive for werkzeug's threaded server.
+"""HTTP for the API server: gunicorn, `--workers=N` processes on one socket, many threads each.
 
-werkzeug's development server answers every request with `Connection: close`
-(it cannot tell whether the app read the whole request body), so each
-request costs a new TCP connection and a new thread: that alone halved the
-API server's request rate. KeepAliveHandler counts what the app reads of the
-body and keeps the connection open whenever the body was read to the end,
-which is what kubectl, the kubelet and the clients expect of an API server.
+Why gunicorn: it is the maintained WSGI server that gives what an API server
+needs and werkzeug's development server does not: HTTP/1.1 keep-alive,
+several processes sharing one listening socket (one Python process is bound
+by its GIL; the API server keeps no state outside etcd, so N processes serve
+the same API, as kube-apiserver replicas do behind a load balancer), and a
+supervisor that replaces a worker that dies.
+
+Why the threaded worker (gthread) with many threads: a watch is a response
+that lasts minutes, and it holds its thread for as long as it streams.
+Kept-alive connections between requests wait in the worker's poller without
+a thread; a thread is taken per request, and per open watch. Threads are
+started on demand, up to THREADS per worker, so an idle server has few.
+
+One process by default: with `--workers=1` (what a reader meets, as the
+post's kube-apiserver was one process) gunicorn's threaded worker serves the
+socket from this very process, without gunicorn's supervising parent (the
+arbiter), which would be a second Python process doing nothing but waiting.
+With `--workers=N` the arbiter forks N workers and replaces any that dies.
+
+Forks and gRPC: the etcd client is gRPC, and no gRPC channel may cross a
+fork. The arbiter never opens one: server.py checks etcd over plain HTTP
+before serving, and each worker builds its own app and etcd client after it
+has forked (APIServer.load, gunicorn's app factory).
+
+A request gunicorn cannot parse (a garbage request line, a URI over 8 KB, a
+broken chunked body) gets a Kubernetes Status, never gunicorn's HTML page.
+WebSocket upgrades can take over the raw socket via `environ["gunicorn.socket"]`.
 """
 from __future__ import annotations
 
-import socket
+import json
+import os
 
-from werkzeug.serving import WSGIRequestHandler
+from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.util import write_nonblock
+from gunicorn.workers.gthread import ThreadWorker
 
+THREADS = 1000             # per worker, started on demand: each open watch holds one
+CONNECTIONS = 4000         # per worker: open watches + kept-alive connections + requests
+KEEPALIVE_SECONDS = 30     # an idle kept-alive connection is closed after this
+STOP_SECONDS = 5           # SIGTERM: watches end at once; requests in flight get this long
 
-class _CountingInput:
-    """The request body stream, counting what the app read of it."""
-
-    def __init__(self, stream):
-        self.stream, self.count = stream, 0
-
-    def read(self, size=-1):
-        data = self.stream.read(size)
-        self.count += len(data)
-        return data
-
-    def readline(self, size=-1):
-        data = self.stream.readline(size)
-        self.count += len(data)
-        return data
-
-    def readinto(self, buffer):
-        n = self.stream.readinto(buffer)
-        self.count += n or 0
-        return n
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
+# Parse errors gunicorn raises, and the answer each gets (code, reason).
+_FRAMING = {
+    http_errors.LimitRequestLine: (414, "RequestURITooLong"),
+    http_errors.LimitRequestHeaders: (431, "RequestHeaderFieldsTooLarge"),
+    http_errors.UnsupportedTransferCoding: (501, "NotImplemented"),
+}
 
 
-class _DrainGuard:
-    """The connection's read side as werkzeug sees it.
-
-    After each response werkzeug drains whatever the socket still holds
-    (`rfile.read(...)`), which is right when it closes every connection but
-    would swallow the next request on a kept-alive one. Once the handler has
-    decided to keep the connection, reads here return nothing; request lines
-    and headers (readline) always come from the socket.
-    """
-
-    def __init__(self, stream, handler):
-        self.stream, self.handler = stream, handler
-
-    def read(self, size=-1):
-        return b"" if self.handler.keep_alive else self.stream.read(size)
-
-    def readline(self, size=-1):
-        return self.stream.readline(size)
-
-    def __getattr__(self, name):
-        return getattr(self.stream, name)
+def framing_error(exc: Exception) -> bytes:
+    """The whole HTTP response (Status JSON, connection closed) for a request that could not be parsed."""
+    code, reason = next((answer for kind, answer in _FRAMING.items() if isinstance(exc, kind)),
+                        (400, "BadRequest"))
+    message = f"malformed HTTP request: {exc}"[:1000]
+    body = json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                       "message": message, "reason": reason, "code": code}, separators=(",", ":")).encode()
+    head = (f"HTTP/1.1 {code} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    return head + body
 
 
-class KeepAliveHandler(WSGIRequestHandler):
-    """werkzeug's request handler, keeping HTTP/1.1 connections open between requests.
+class APIWorker(ThreadWorker):
+    """gunicorn's threaded worker, ending open watches when it stops and answering parse errors as Status."""
 
-    werkzeug answers every request with `Connection: close` because it cannot
-    tell whether the app read the whole body; here the body is counted, and
-    the connection stays open whenever it was read to the end (kubectl, the
-    kubelet and the clients reuse connections: one TCP connection and one
-    thread per client instead of one per request). Headers and body leave in
-    one write (buffered socket file, flushed by werkzeug after each chunk,
-    so watch events still go out at once).
-    """
+    alone = False   # serving without an arbiter (--workers=1): no parent to watch
 
-    wbufsize = 1 << 16
-    verbose = False
-    keep_alive = False
+    def _end_watches(self) -> None:
+        app = getattr(self, "wsgi", None)
+        if app is not None:
+            from .handlers.watch import end_all
+            end_all(app)
 
-    def setup(self):
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.rfile = _DrainGuard(self.rfile, self)
+    def handle_exit(self, sig, frame):
+        """SIGTERM: end open watches now; requests in flight finish (up to STOP_SECONDS)."""
+        self._end_watches()
+        super().handle_exit(sig, frame)
 
-    def make_environ(self):
-        self.keep_alive = False
-        environ = super().make_environ()
-        if environ["wsgi.input"] is self.rfile:
-            environ["wsgi.input"] = _CountingInput(self.rfile.stream)
-        self._body = environ["wsgi.input"]
-        return environ
+    def murder_keepalived(self, force=False):
+        """Once stopping, idle kept-alive connections close at once rather than lingering."""
+        super().murder_keepalived(force=force or not self.alive)
 
-    def _body_consumed(self) -> bool:
-        if self.headers.get("Transfer-Encoding") or not isinstance(self._body, _CountingInput):
-            return False
+    def handle_quit(self, sig, frame):
+        """SIGINT / SIGQUIT: stop at once; open watches end first, so no thread outlives the process."""
+        self._end_watches()
+        super().handle_quit(sig, frame)
+
+    def is_parent_alive(self):
+        return self.alone or super().is_parent_alive()
+
+    def notify(self):
+        """The heartbeat the arbiter watches (a file's ctime, touched every loop): none without one."""
+        if not self.alone:
+            super().notify()
+
+    def handle_error(self, req, client, addr, exc):
+        if not isinstance(exc, http_errors.ParseException):
+            return super().handle_error(req, client, addr, exc)   # an app error: gunicorn's 500
+        self.log.warning("bad request from %s: %s", (addr or ("",))[0], exc)
         try:
-            return self._body.count >= int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            return False
+            write_nonblock(client, framing_error(exc))
+        except OSError:
+            pass
 
-    def send_header(self, keyword, value):
-        if keyword.lower() == "connection" and value.lower() == "close" and self._body_consumed():
-            self.keep_alive = True
-            return
-        super().send_header(keyword, value)
+    def run(self):
+        try:
+            super().run()
+        finally:
+            storage = getattr(getattr(self, "wsgi", None), "extensions", {}).get("labserver.storage")
+            if storage is not None:
+                storage.close()
 
-    def handle_expect_100(self):
-        return True   # answered once, in run_wsgi
 
-    def run_wsgi(self):
-        # curl waits for this "100 Continue" before sending a large body: send it
-        # now (werkzeug would write it into the buffer, and http.server a second one).
-        if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
-            del self.headers["Expect"]
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            self.wfile.flush()
-        super().run_wsgi()
+class APIServer(BaseApplication):
+    """The API server under gunicorn: `APIServer(...).run()` serves until SIGTERM, then exits.
 
-    def log_request(self, code="-", size="-"):
-        if self.verbose:
-            super().log_request(code, size)
+    `fd` is a listening socket bound by the caller (so a taken port is the
+    caller's one-line error); `config` goes to create_app in each worker;
+    `say(line)` prints the server's own lines.
+    """
+
+    def __init__(self, fd: int, workers: int, config: dict, verbose: bool, say):
+        self.fd, self.workers, self.config, self.verbose, self.say = fd, workers, config, verbose, say
+        super().__init__()
+
+    def load_config(self):
+        settings = {
+            "bind": [f"fd://{self.fd}"], "workers": self.workers, "worker_class": f"{__name__}.APIWorker",
+            "threads": THREADS, "worker_connections": CONNECTIONS, "keepalive": KEEPALIVE_SECONDS,
+            "graceful_timeout": STOP_SECONDS, "timeout": 60, "limit_request_line": 8190,
+            "loglevel": "info" if self.verbose else "warning", "accesslog": "-" if self.verbose else None,
+            "errorlog": "-", "control_socket_disable": True, "proc_name": "labserver-apiserver",
+            "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,   # heartbeats off the disk
+            "post_fork": self._post_fork, "on_exit": self._on_exit,
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def run(self) -> int:
+        """Serve until stopped; the exit code."""
+        if self.workers > 1:
+            try:
+                super().run()   # gunicorn's arbiter: ends with sys.exit
+            except SystemExit as e:
+                return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+            return 0
+        from gunicorn.glogging import Logger
+        from gunicorn.sock import create_sockets
+        log = Logger(self.cfg)
+        worker = APIWorker(1, os.getppid(), create_sockets(self.cfg, log), self, self.cfg.timeout, self.cfg, log)
+        worker.alone = True
+        worker.pid = os.getpid()
+        try:
+            worker.init_process()   # loads the app (self.load), serves until SIGTERM or Ctrl-C
+        except SystemExit as e:
+            return e.code if isinstance(e.code, int) else 0
+        finally:
+            worker.tmp.close()
+            self.say("stopped")
+        return 0
+
+    def load(self):
+        """In each worker, after the fork: its own app, etcd client, system namespaces, `kubernetes` Service."""
+        from . import create_app
+        from .storage import bootstrap_namespaces
+        from .strategies.service import bootstrap_kubernetes_service
+        app = create_app(self.config)
+        storage = app.extensions["labserver.storage"]
+        bootstrap_namespaces(storage)
+        problem = bootstrap_kubernetes_service(storage, self.config["SERVICE_CLUSTER_IP_RANGE"],
+                                               self.config["INSECURE_PORT"])
+        if problem:
+            self.say(problem)
+        return app
+
+    def _post_fork(self, arbiter, worker):
+        if self.workers > 1:
+            self.say(f"worker {worker.age} started (pid {os.getpid()})")
+
+    def _on_exit(self, arbiter):
+        self.say("stopped")

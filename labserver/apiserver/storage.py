@@ -30,10 +30,12 @@ from typing import Callable
 from urllib.parse import urlparse
 
 import grpc
-from pyetcd import etcdrpc, exceptions as etcd_errors
+import orjson
+from pyetcd import exceptions as etcd_errors
 from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
 from pyetcd.utils import prefix_range_end
 
+from ..retry import retry_on_conflict
 from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, too_large, unavailable
 from .resources import ResourceInfo
 
@@ -61,8 +63,13 @@ def parse_endpoints(servers: list[str] | str) -> list[tuple[str, int]]:
     return out
 
 
-def dumps(obj: dict) -> bytes:
-    return json.dumps(obj, separators=(",", ":")).encode()
+def dumps(obj) -> bytes:
+    """Compact JSON. orjson: every stored object and every answer goes through here (json: its fallback,
+    for what orjson refuses, such as integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 class GuardChanged(Exception):
@@ -97,8 +104,10 @@ class Storage:
             if self.on_request is not None:
                 self.on_request(operation, resource, time.perf_counter() - start)
 
-    def __init__(self, servers: list[str] | str, timeout: float = 5.0, channels: int = 4):
+    def __init__(self, servers: list[str] | str, timeout: float = 5.0, channels: int = 4,
+                 root: str = "/registry"):
         self.endpoints = parse_endpoints(servers)
+        self.root = root.rstrip("/")   # --etcd-prefix: every key starts with it
         self.timeout = timeout
         self.urls = ", ".join(f"http://{h}:{p}" for h, p in self.endpoints)
         # A few gRPC channels, each request thread sticking to one: calls from
@@ -106,7 +115,6 @@ class Storage:
         # also carries the watches.
         self._clients = [self._new_client() for _ in range(max(1, channels))]
         self.client = self._clients[0]
-        self.timeout = timeout
         self._local = threading.local()
         self._next = itertools.count()
 
@@ -125,26 +133,24 @@ class Storage:
             client.close()
 
     # -- raw calls with failover ------------------------------------------------------------
+    # Only pyetcd's public API: get_response (a Range), transaction (a Txn) and the
+    # watch calls. Each marks a failed endpoint itself, so the next try uses another.
 
-    def _call(self, fn: Callable, *args, client: MultiEndpointEtcd3Client | None = None, **kwargs):
+    def _call(self, fn: Callable, *args, **kwargs):
         """Run one etcd call, trying each endpoint once; 503 when none answers."""
-        client = client or self.client
         last = None
         for _ in range(len(self.endpoints)):
             try:
                 return fn(*args, **kwargs)
-            except grpc.RpcError as e:
+            except grpc.RpcError as e:   # a status pyetcd does not map: no connection problem
                 if e.code() == grpc.StatusCode.OUT_OF_RANGE:
                     raise expired("The provided resourceVersion is too old: the etcd revision "
                                   "has been compacted") from None
                 if "request is too large" in (e.details() or ""):   # etcd's --max-request-bytes
                     raise too_large() from None
-                try:
-                    client._manage_grpc_errors(e)
-                except _DOWN as mapped:
-                    last = mapped
-                except Exception as other:  # an etcd error that is no connection problem
-                    raise APIError(500, "InternalError", f"Internal error occurred: etcd: {other}") from None
+                raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e.details()}") from None
+            except etcd_errors.PreconditionFailedError as e:
+                raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e}") from None
             except _DOWN as e:
                 last = e
                 if isinstance(e, etcd_errors.NoServerAvailableError):
@@ -153,60 +159,41 @@ class Storage:
                           f"({type(last).__name__}); the API server retries by itself") from None
 
     def _range(self, key: bytes, range_end: bytes | None = None, limit: int | None = None,
-               revision: int | None = None, count_only: bool = False, timeout: float | None = None):
-        client = self._pick()
-        req = client._build_get_range_request(key, range_end=range_end, limit=limit,
-                                              revision=revision, count_only=count_only)
-        return self._call(lambda: client.kvstub.Range(req, timeout or self.timeout), client=client)
+               revision: int | None = None, count_only: bool = False):
+        return self._call(self._pick().get_response, key, range_end=range_end, limit=limit,
+                          revision=revision, count_only=count_only)
 
-    def _txn(self, compare: list, success: list, failure: list | None = None):
-        client = self._pick()
-        req = etcdrpc.TxnRequest(compare=[c.build_message() for c in compare],
-                                 success=client._ops_to_requests(success),
-                                 failure=client._ops_to_requests(failure or []))
-        return self._call(lambda: client.kvstub.Txn(req, self.timeout), client=client)
+    def _txn(self, compare: list, success: list, failure: list | None = None) -> tuple[bool, list]:
+        """(succeeded, responses): pyetcd's transaction, on this thread's channel."""
+        return self._call(self._pick().transaction, compare, success, failure or [])
 
-    def revision(self, timeout: float | None = None) -> int:
+    def revision(self) -> int:
         """The current etcd revision (one cheap range read)."""
-        return self._range(b"/registry/health", count_only=True, timeout=timeout).header.revision
+        return self._range(f"{self.root}/health".encode(), count_only=True).header.revision
 
     def healthy(self) -> bool:
         try:
-            self.revision(timeout=1.0)
+            self.revision()
             return True
         except APIError:
             return False
 
-    def wait_ready(self, timeout: float, progress: Callable[[str], None] | None = None) -> None:
-        """Wait until etcd answers; raise APIError 503 after `timeout` seconds."""
-        start = time.monotonic()
-        next_report = start + 2
-        while True:
-            try:
-                self.revision(timeout=1.0)
-                return
-            except APIError:
-                now = time.monotonic()
-                if now - start >= timeout:
-                    raise unavailable(f"etcd at {self.urls} is unreachable after {timeout:g}s") from None
-                if progress and now >= next_report:
-                    progress(f"waiting for etcd at {self.urls}... {now - start:.0f}s")
-                    next_report = now + 2
-                time.sleep(0.2)
-
     # -- keys and decoding -------------------------------------------------------------------
 
-    @staticmethod
-    def key(resource: ResourceInfo, namespace: str | None, name: str) -> str:
+    def key(self, resource: ResourceInfo, namespace: str | None, name: str) -> str:
         """The etcd key; refuses any name or namespace that is not a safe key segment."""
         for part in ((namespace, name) if resource.namespaced else (name,)):
             if not part or len(part) > 253 or not _KEY_SEGMENT.match(part):
                 raise bad_request(f"invalid name for an etcd key: {part!r}")
-        return resource.key(namespace, name)
+        return self.root + resource.key(namespace, name)
+
+    def prefix(self, resource: ResourceInfo, namespace: str | None = None) -> str:
+        """The etcd key prefix of a collection (every namespace when namespace is None)."""
+        return self.root + resource.prefix(namespace)
 
     @staticmethod
     def decode(value: bytes, mod_revision: int) -> dict:
-        obj = json.loads(value)
+        obj = orjson.loads(value)
         if not isinstance(obj.get("metadata"), dict):   # malformed in etcd: still listable and deletable
             obj["metadata"] = {}
         obj["metadata"]["resourceVersion"] = str(mod_revision)
@@ -237,7 +224,7 @@ class Storage:
              continue_token: str | None = None, predicate: Callable[[dict], bool] | None = None,
              resource_version: int | None = None) -> ListResult:
         """A consistent list (one etcd revision for all pages), paged like upstream."""
-        prefix = resource.prefix(namespace).encode()
+        prefix = self.prefix(resource, namespace).encode()
         end = prefix_range_end(prefix)
         start, revision = prefix, resource_version
         if continue_token:
@@ -288,17 +275,17 @@ class Storage:
             compare.append(t.mod(guard[0]) == guard[1])
         failure = [t.get(key)] + ([t.get(guard[0])] if guard is not None else [])
         with self.timed("create", resource):
-            resp = self._txn(compare, [t.put(key, self.encode(obj))] + [t.put(k, v) for k, v in also.items()],
-                             failure if (guard is not None or also) else None)
-        if not resp.succeeded:
-            if (guard is not None or also) and not resp.responses[0].response_range.kvs:
+            ok, responses = self._txn(compare, [t.put(key, self.encode(obj))] + [t.put(k, v) for k, v in also.items()],
+                                      failure if (guard is not None or also) else None)
+        if not ok:
+            if (guard is not None or also) and not responses[0]:
                 if guard is not None:
-                    kvs = resp.responses[1].response_range.kvs
-                    if not kvs or kvs[0].mod_revision != guard[1]:
+                    found = responses[1]
+                    if not found or found[0][1].mod_revision != guard[1]:
                         raise GuardChanged(guard[0])
                 raise KeysTaken(list(also))
             raise already_exists(resource.name, name, resource.group)
-        obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(responses[0].response_put.header.revision)
         return obj
 
     def update(self, resource: ResourceInfo, namespace: str | None, name: str, obj: dict,
@@ -307,10 +294,10 @@ class Storage:
         key = self.key(resource, namespace, name)
         t = self.client.transactions
         with self.timed("update", resource):
-            resp = self._txn([t.mod(key) == expected_rv], [t.put(key, self.encode(obj))], [t.get(key)])
-        if not resp.succeeded:
-            self._raise_failed(resource, name, resp)
-        obj.setdefault("metadata", {})["resourceVersion"] = str(resp.header.revision)
+            ok, responses = self._txn([t.mod(key) == expected_rv], [t.put(key, self.encode(obj))], [t.get(key)])
+        if not ok:
+            self._raise_failed(resource, name, responses)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(responses[0].response_put.header.revision)
         return obj
 
     def delete(self, resource: ResourceInfo, namespace: str | None, name: str, expected_rv: int,
@@ -319,14 +306,14 @@ class Storage:
         key = self.key(resource, namespace, name)
         t = self.client.transactions
         with self.timed("delete", resource):
-            resp = self._txn([t.mod(key) == expected_rv], [t.delete(key)] + [t.delete(k) for k in also],
-                             [t.get(key)])
-        if not resp.succeeded:
-            self._raise_failed(resource, name, resp)
-        return resp.header.revision
+            ok, responses = self._txn([t.mod(key) == expected_rv], [t.delete(key)] + [t.delete(k) for k in also],
+                                      [t.get(key)])
+        if not ok:
+            self._raise_failed(resource, name, responses)
+        return responses[0].response_delete_range.header.revision
 
     def guaranteed_update(self, resource: ResourceInfo, namespace: str | None, name: str,
-                          mutate: Callable[[dict], dict], retries: int = 16,
+                          mutate: Callable[[dict], dict],
                           delete_when: Callable[[dict, dict], bool] | None = None) -> dict:
         """Read, mutate, write on the read revision; on a race re-read and try again.
 
@@ -335,26 +322,23 @@ class Storage:
         When `delete_when(new, current)` holds, the key is deleted instead (on the
         same revision) and the object as last stored is returned.
         """
-        for attempt in range(retries):
+        def attempt() -> dict:
             current = self.get(resource, namespace, name)
             rv = int(current["metadata"]["resourceVersion"])
             new = mutate(copy.deepcopy(current))
-            try:
-                if delete_when is not None and delete_when(new, current):
-                    self.delete(resource, namespace, name, rv)
-                    return current
-                return self.update(resource, namespace, name, new, rv)
-            except APIError as e:
-                if e.reason != "Conflict" or attempt == retries - 1:
-                    raise
-        raise AssertionError("not reached")
+            if delete_when is not None and delete_when(new, current):
+                self.delete(resource, namespace, name, rv)
+                return current
+            return self.update(resource, namespace, name, new, rv)
+        return retry_on_conflict(attempt, is_conflict)
 
     @staticmethod
-    def _raise_failed(resource: ResourceInfo, name: str, resp) -> None:
-        current = resp.responses[0].response_range.kvs if resp.responses else []
-        if not current:
+    def _raise_failed(resource: ResourceInfo, name: str, responses: list) -> None:
+        """After a failed compare: 404 when the failure branch's get found nothing, else 409."""
+        if not (responses and responses[0]):
             raise not_found(resource.name, name, resource.group)
-        raise conflict(resource.name, name, resource.group)
+        err = conflict(resource.name, name, resource.group)
+        raise RevisionConflict(err.code, err.reason, err.message, err.details)
 
     # -- watch -------------------------------------------------------------------------------
 
@@ -379,6 +363,18 @@ class Storage:
             except Exception:  # etcd gone: the watch is gone with it
                 pass
         return cancel
+
+
+class RevisionConflict(APIError):
+    """409 Conflict from etcd itself: the key moved past the revision the write was based on.
+
+    Only this is retried by guaranteed_update; a Conflict raised by the caller's
+    own checks (a stale resourceVersion or uid in the request) is final.
+    """
+
+
+def is_conflict(err: Exception) -> bool:
+    return isinstance(err, RevisionConflict)
 
 
 def encode_continue(start: bytes, revision: int) -> str:

@@ -226,9 +226,10 @@ class NodeStatusManager:
                 existing.setdefault("metadata", {}).setdefault("labels", {}).update(node_labels(self.cfg))
             created = self.client.update(self.node_path, merge_labels)
         self.node_uid = created.get("metadata", {}).get("uid")
+        # The Lease first: whoever sees the node Ready finds its heartbeat already there.
+        self.renew_lease()
         # The main endpoint ignores status (as upstream): write it through nodes/status.
         self.write_status(force=True)
-        self.renew_lease()
         return created
 
     # -- heartbeats ---------------------------------------------------------

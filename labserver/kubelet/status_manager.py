@@ -4,8 +4,12 @@ Like pkg/kubelet/status/status_manager.go (the kubelet's source of truth for
 pod status) and the status half of kubelet_pods.go (generateAPIPodStatus,
 getPhase). The computation is pure functions from runtime ContainerStates to
 a v1 PodStatus, so it is unit-tested without any server; StatusManager keeps
-the last status written per pod and sends `PUT .../pods/<name>/status` only
-when something changed, re-reading and retrying on 409 Conflict.
+the last status written per pod and, only when something changed, sends it
+as ONE strategic-merge `PATCH .../pods/<name>/status`, as upstream's status
+manager does: no read first, and the API server retries its own races. The
+patch names the pod's uid, so a pod deleted and re-created under the same
+name (another uid) refuses it with 409 Conflict instead of taking the
+old pod's status.
 """
 from __future__ import annotations
 
@@ -171,6 +175,18 @@ def _comparable(status: dict) -> dict:
     return {**status, "conditions": conds}
 
 
+def status_patch(uid: str, status: dict) -> dict:
+    """The strategic-merge patch that sets `status` on the pod with this uid.
+
+    Lists (conditions, containerStatuses, podIPs) are replaced whole (`$patch:
+    replace`), so nothing of an earlier state (a `waiting` beside a new
+    `running`) survives a merge. Status fields the kubelet does not set are
+    left as they are.
+    """
+    body = {k: [{"$patch": "replace"}, *v] if isinstance(v, list) else v for k, v in status.items()}
+    return {"metadata": {"uid": uid}, "status": body}
+
+
 class StatusManager:
     """The kubelet's record of each pod's status, pushed to the API server when it changes."""
 
@@ -196,13 +212,8 @@ class StatusManager:
         if last is not None and _comparable(last) == _comparable(status):
             return True
         path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}/status"
-
-        def apply(current: dict) -> None:
-            if current.get("metadata", {}).get("uid") != uid:
-                raise APIStatusError(409, "Conflict", f"pod {meta['name']} was replaced (uid changed)")
-            current["status"] = {**(current.get("status") or {}), **status}
         try:
-            self.client.update(path, apply)
+            self.client.patch(path, status_patch(uid, status), patch_type="strategic")
         except APIStatusError as e:
             log.warning("status of pod %s/%s not written: %s", meta.get("namespace"), meta["name"], e)
             return False

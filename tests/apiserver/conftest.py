@@ -12,12 +12,14 @@ from labserver.apiserver import create_app
 from labserver.apiserver.storage import bootstrap_namespaces
 
 @pytest.fixture
-def app(etcd):
-    """create_app on the etcd fixture, with the system namespaces bootstrapped."""
-    app = create_app({"ETCD_SERVERS": [etcd.client_url], "TESTING": True, "BOOKMARK_INTERVAL": 0.5})
+def app(etcd, etcd_prefix):
+    """create_app on the module's etcd under this test's key prefix, with the system namespaces bootstrapped."""
+    app = create_app({"ETCD_SERVERS": [etcd.client_url], "ETCD_PREFIX": etcd_prefix, "TESTING": True,
+                      "BOOKMARK_INTERVAL": 0.5})
     storage = app.extensions["labserver.storage"]
     bootstrap_namespaces(storage)
     yield app
+    app.extensions["labserver.shutdown"].set()   # ends any watch a test left open
     storage.close()
 
 

@@ -146,6 +146,7 @@ def test_unexpected_error_is_status(client, monkeypatch):
     assert r.get_json()["reason"] == "InternalError" and "kaboom" in r.get_json()["message"]
 
 
+@pytest.mark.integration
 def test_etcd_down_then_back(tmp_path):
     """etcd stopped: open watches end with an ERROR, requests get 503, /readyz fails; once back it serves again."""
     client_port, peer_port = free_port(), free_port()

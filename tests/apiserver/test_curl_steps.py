@@ -23,7 +23,7 @@ def test_empty_pod_items(api):
     assert body["kind"] == "PodList" and body["items"] == []
 
 
-def test_post_nginx_pod(api, etcd_client):
+def test_post_nginx_pod(api, etcd_client, etcd_prefix):
     """POST of the post's pod: 201 with server-set fields and defaults; etcd holds it at that revision."""
     r = api.post("/api/v1/namespaces/default/pods", data=json.dumps(NGINX_POD),
                  headers={"Content-Type": "application/json"})
@@ -35,7 +35,7 @@ def test_post_nginx_pod(api, etcd_client):
     assert spec["restartPolicy"] == "Always" and spec["dnsPolicy"] == "ClusterFirst"
     assert created["status"] == {"phase": "Pending", "qosClass": "BestEffort"}
     assert [c["imagePullPolicy"] for c in spec["containers"]] == ["Always", "Always"]
-    value, kv = etcd_client.get("/registry/pods/default/nginx")
+    value, kv = etcd_client.get(f"{etcd_prefix}/pods/default/nginx")   # /registry/pods/... below the test's prefix
     assert str(kv.mod_revision) == meta["resourceVersion"]
     stored = json.loads(value)
     assert stored["metadata"]["uid"] == meta["uid"] and "resourceVersion" not in stored["metadata"]

@@ -184,3 +184,22 @@ def test_content_type_parameters_are_ignored():
     """`application/merge-patch+json; charset=utf-8` is a merge patch."""
     out = patch({"metadata": {"labels": {"x": "y"}}}, MERGE + "; charset=utf-8")
     assert out["metadata"]["labels"]["x"] == "y"
+
+
+def test_patch_naming_another_uid_is_conflict(client):
+    """A status patch carrying the uid of an earlier pod of the same name is 409 and changes nothing."""
+    pods = "/api/v1/namespaces/default/pods"
+    body = {"metadata": {"name": "again"}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}
+    old_uid = client.post(pods, json=body).get_json()["metadata"]["uid"]
+    assert client.delete(pods + "/again").status_code == 200
+    current = client.post(pods, json=body).get_json()
+    r = client.patch(pods + "/again/status", data=json.dumps({"metadata": {"uid": old_uid},
+                                                              "status": {"phase": "Running"}}),
+                     headers={"Content-Type": SMP})
+    assert r.status_code == 409 and r.get_json()["reason"] == "Conflict", r.get_json()
+    assert f"UID in precondition: {old_uid}" in r.get_json()["message"]
+    assert client.get(pods + "/again").get_json() == current
+    ok = client.patch(pods + "/again/status", data=json.dumps({"metadata": {"uid": current["metadata"]["uid"]},
+                                                               "status": {"phase": "Running"}}),
+                      headers={"Content-Type": SMP})
+    assert ok.status_code == 200 and ok.get_json()["status"]["phase"] == "Running"

@@ -14,6 +14,8 @@ from api_testing import pod
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.procs import free_port
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,7 +75,7 @@ def _exchange(sock, request: bytes) -> bytes:
 
 
 def test_connections_are_kept_alive(apiserver):
-    """Requests whose body was read share one connection; an oversized body closes it after the 413."""
+    """Requests share one connection; an oversized body is refused with 413 before the client sends it."""
     host, port = apiserver.url.split("//")[1].split(":")
     body = json.dumps(pod("keep")).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -83,7 +85,7 @@ def test_connections_are_kept_alive(apiserver):
         assert b" 201 " in head and b"connection: close" not in head.lower()
         head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
                                b"Content-Length: %d\r\n\r\n" % (4 << 20))
-        assert b" 413 " in head and b"connection: close" in head.lower()
+        assert b" 413 " in head and b"application/json" in head.lower()
 
 
 def test_expect_continue_is_answered_before_the_body(apiserver):
@@ -95,3 +97,25 @@ def test_expect_continue_is_answered_before_the_body(apiserver):
                      b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
         assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
         assert b" 201 " in _exchange(sock, body)
+
+
+@pytest.mark.parametrize("raw,code", [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /api/v1/" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+     b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400),
+], ids=["garbage-request-line", "70kb-uri", "bad-chunked-body"])
+def test_bad_http_framing_is_a_status(apiserver, raw, code):
+    """A request the HTTP parser refuses gets a Status JSON (not an HTML page), and the connection closes."""
+    host, port = apiserver.url.split("//")[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(raw)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert data.count(b"HTTP/1.1 ") == 1, data
+    assert head.startswith(b"HTTP/1.1 %d " % code) and b"content-type: application/json" in head.lower(), data
+    status = json.loads(body)
+    assert status["kind"] == "Status" and status["code"] == code and "malformed HTTP request" in status["message"]
+    assert requests.get(apiserver.url + "/healthz", timeout=5).text == "ok"

@@ -14,8 +14,8 @@ PODS, NODES = lookup("", "v1", "pods"), lookup("", "v1", "nodes")
 
 
 @pytest.fixture
-def storage(etcd):
-    s = Storage([etcd.client_url])
+def storage(etcd, etcd_prefix):
+    s = Storage([etcd.client_url], root=etcd_prefix)
     yield s
     s.close()
 
@@ -24,15 +24,15 @@ def _pod(name):
     return {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": name, "namespace": "default"}, "spec": {}}
 
 
-def test_create_get_rv_is_mod_revision(storage, etcd_client):
+def test_create_get_rv_is_mod_revision(storage, etcd_client, etcd_prefix):
     """create puts JSON under the Kubernetes key; resourceVersion is the key's mod_revision, not stored."""
     created = storage.create(PODS, "default", "a", _pod("a"))
-    value, kv = etcd_client.get("/registry/pods/default/a")
+    value, kv = etcd_client.get(f"{etcd_prefix}/pods/default/a")
     assert created["metadata"]["resourceVersion"] == str(kv.mod_revision)
     assert "resourceVersion" not in json.loads(value)["metadata"]
     assert storage.get(PODS, "default", "a") == created
     storage.create(NODES, None, "n", {"kind": "Node", "metadata": {"name": "n"}})
-    assert etcd_client.get("/registry/minions/n")[0] is not None
+    assert etcd_client.get(f"{etcd_prefix}/minions/n")[0] is not None
 
 
 def test_create_twice_is_already_exists(storage):
@@ -43,7 +43,7 @@ def test_create_twice_is_already_exists(storage):
     assert (e.value.code, e.value.reason) == (409, "AlreadyExists")
 
 
-def test_update_and_delete_need_current_revision(storage, etcd_client):
+def test_update_and_delete_need_current_revision(storage, etcd_client, etcd_prefix):
     """update/delete on a stale revision are 409 Conflict; on a gone key 404; on the current one they apply."""
     rv = int(storage.create(PODS, "default", "a", _pod("a"))["metadata"]["resourceVersion"])
     new_rv = int(storage.update(PODS, "default", "a", _pod("a"), rv)["metadata"]["resourceVersion"])
@@ -54,7 +54,7 @@ def test_update_and_delete_need_current_revision(storage, etcd_client):
             op()
         assert e.value.reason == "Conflict"
     storage.delete(PODS, "default", "a", new_rv)
-    assert etcd_client.get("/registry/pods/default/a") == (None, None)
+    assert etcd_client.get(f"{etcd_prefix}/pods/default/a") == (None, None)
     with pytest.raises(APIError) as e:
         storage.update(PODS, "default", "a", _pod("a"), new_rv)
     assert e.value.code == 404
@@ -80,10 +80,10 @@ def test_list_revision_is_read_revision(storage, etcd_client):
     assert [p["metadata"]["name"] for p in result.items] == ["a"]
 
 
-def test_failover_to_a_live_endpoint(etcd):
+def test_failover_to_a_live_endpoint(etcd, etcd_prefix):
     """With a dead endpoint listed first, requests still succeed through the live one."""
     dead = f"http://127.0.0.1:{free_port()}"
-    s = Storage([dead, etcd.client_url], timeout=2)
+    s = Storage([dead, etcd.client_url], timeout=2, root=etcd_prefix)
     try:
         for i in range(3):
             s.create(PODS, "default", f"p{i}", _pod(f"p{i}"))

@@ -1,18 +1,20 @@
-"""API server throughput and watch latency against one etcd, beside the raw etcd create rate.
+"""The API server beside raw etcd, at the same number of concurrent clients, and watch latency.
 
-One etcd and one API server process (the same command line a reader runs)
-are started in a temp dir. Printed, with the targets of issue 2:
+One etcd and one API server process (the command line a reader runs, so one
+worker unless BENCH_WORKERS says otherwise) are started in a temp dir. For 1
+and for 4 concurrent clients (threads, each with its own connection) the same
+work is done twice, once straight against etcd through pyetcd (the client
+the API server itself uses) and once through the API server:
 
-Rates are the median of three runs (the machine is shared).
+- create: a pod (raw: a create transaction, version == 0 -> put, of the JSON
+  the API server stores for such a pod);
+- GET of one pod (raw: a range read of its key);
+- LIST of 1,000 pods as JSON (raw: a range read of the same 1,000 keys and values).
 
-- raw etcd create rate: create transactions (version == 0 -> put) of a pod's
-  JSON through pyetcd, the client library the API server itself uses;
-- API pod create rate with 1 client and with 4 concurrent clients
-  (target: at least half the raw etcd rate);
-- GET rate of one pod;
-- LIST of 1,000 pods as JSON and as a Table (target: under 100 ms);
-- watch delivery latency, from the start of a POST to the ADDED event
-  arriving on an open watch, p50 and p95 (target: p50 under 10 ms).
+Printed side by side, with the ratio API / raw for rates (targets with 4
+clients: creates >= 0.4, GETs >= 0.5) and API / raw for LIST time (<= 1.5).
+Rates are the median of REPEATS runs: the machine is shared. Also the watch
+delivery latency, from the start of a POST to the ADDED event on an open watch.
 
 `python tests/bench/bench_apiserver.py` runs it alone; tests/bench/run.py calls run().
 """
@@ -20,38 +22,34 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import statistics
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.etcd import start_etcd
+from labserver.lab.notebook.manifests import post_pod
 
-PODS = "/api/v1/namespaces/default/pods"          # the 1,000 listed pods
-RATE_PODS = "/api/v1/namespaces/bench-rate/pods"  # pods created to measure rates
-WATCH_PODS = "/api/v1/namespaces/bench-watch/pods"
-REPEATS = 3                                       # rates are the median of this many runs
-TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-CREATES = 600
-GETS = 1000
+WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+CLIENTS = (1, 4)
+REPEATS = 3
+CREATES = 400          # per run, split over the clients
+GETS = 800
 LIST_SIZE = 1000
-LIST_RUNS = 10
+LISTS = 12
 WATCH_EVENTS = 200
+TARGETS = {"create": 0.4, "get": 0.5}   # API / raw rate, 4 clients
+LIST_TARGET = 1.5                       # API / raw time, 4 clients
+LIST_NS, RATE_NS, WATCH_NS = "bench-list", "bench-rate", "bench-watch"
 
 
 def pod(name: str) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "bench"}},
-            "spec": {"nodeName": "bench-node", "containers": [
-                {"name": "nginx", "image": "nginx", "ports": [{"containerPort": 80}],
-                 "volumeMounts": [{"mountPath": "/var/log/nginx", "name": "logs"}]},
-                {"name": "log-truncator", "image": "busybox", "command": ["/bin/sh", "-c", "sleep 3600"],
-                 "volumeMounts": [{"mountPath": "/logdir", "name": "logs"}]}],
-                "volumes": [{"name": "logs", "emptyDir": {}}]}}
+    return post_pod(name, node="bench-node")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -59,99 +57,150 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def raw_etcd_create_rate(etcd, run: int, count: int = CREATES) -> float:
-    import pyetcd
-    client = pyetcd.client(etcd.host, etcd.port)
-    value = json.dumps(pod("x")).encode()
-    t = client.transactions
-    try:
-        start = time.perf_counter()
-        for i in range(count):
-            key = f"/bench/raw/{run}/{i}"
-            ok, _ = client.transaction([t.version(key) == 0], [t.put(key, value)], [])
-            assert ok
-        return count / (time.perf_counter() - start)
-    finally:
-        client.close()
+def concurrent_rate(clients: int, total: int, setup, op) -> float:
+    """Operations per second of `clients` threads doing `total` ops between them.
 
+    `setup(i)` gives client i its connection; `op(conn, i, n)` does its n-th op.
+    The clock starts when every client is connected.
+    """
+    each = total // clients
+    conns = [setup(i) for i in range(clients)]
+    start_line = threading.Barrier(clients + 1)
+    errors: list[BaseException] = []
 
-def _connection(url: str) -> http.client.HTTPConnection:
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
-    return http.client.HTTPConnection(host, int(port), timeout=30)
+    def work(i: int) -> None:
+        start_line.wait()
+        try:
+            for n in range(each):
+                op(conns[i], i, n)
+        except BaseException as e:  # reported after the run
+            errors.append(e)
 
-
-def _post(conn: http.client.HTTPConnection, body: dict, path: str = PODS) -> int:
-    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json"})
-    response = conn.getresponse()
-    response.read()
-    return response.status
-
-
-def api_create_rate(url: str, prefix: str, clients: int, count: int = CREATES, path: str = RATE_PODS) -> float:
-    """Pods created per second by `clients` keep-alive connections (http.client: little client overhead)."""
-    each = count // clients
-
-    def work(worker: int) -> None:
-        conn = _connection(url)
-        for i in range(each):
-            assert _post(conn, pod(f"{prefix}-{worker}-{i}"), path) == 201
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    start_line.wait()
+    start = time.perf_counter()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    for conn in conns:
         conn.close()
-
-    start = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        list(pool.map(work, range(clients)))
-    return each * clients / (time.perf_counter() - start)
+    if errors:
+        raise errors[0]
+    return each * clients / elapsed
 
 
-def get_rate(url: str, name: str, count: int = GETS) -> float:
-    conn = _connection(url)
-    start = time.perf_counter()
-    for _ in range(count):
-        conn.request("GET", f"{PODS}/{name}")
+# -- the two sides --------------------------------------------------------------------------------
+
+class Raw:
+    """pyetcd straight to etcd, on the keys and values the API server wrote."""
+
+    def __init__(self, etcd, value: bytes, get_key: str, list_prefix: str):
+        self.etcd, self.value, self.get_key, self.list_prefix = etcd, value, get_key, list_prefix
+
+    def connect(self, i: int):
+        import pyetcd
+        return pyetcd.client(self.etcd.host, self.etcd.port)
+
+    def create(self, client, i: int, n: int, run: str) -> None:
+        t = client.transactions
+        key = f"/bench-raw/{run}/{i}/{n}"
+        ok, _ = client.transaction([t.version(key) == 0], [t.put(key, self.value)], [])
+        assert ok
+
+    def get(self, client, i: int, n: int) -> None:
+        assert client.get_response(self.get_key).kvs
+
+    def list(self, client, i: int, n: int) -> None:
+        assert len(client.get_prefix_response(self.list_prefix).kvs) == LIST_SIZE
+
+
+class API:
+    """http.client keep-alive connections to the API server (little client overhead)."""
+
+    def __init__(self, url: str):
+        self.host, port = url.split("//", 1)[1].rsplit(":", 1)
+        self.port = int(port)
+
+    def connect(self, i: int) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    @staticmethod
+    def _call(conn, method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json"} if body else {})
         response = conn.getresponse()
-        response.read()
-        assert response.status == 200
-    rate = count / (time.perf_counter() - start)
-    conn.close()
-    return rate
+        return response.status, response.read()
+
+    def create(self, conn, i: int, n: int, run: str) -> None:
+        status, _ = self._call(conn, "POST", f"/api/v1/namespaces/{RATE_NS}/pods",
+                               json.dumps(pod(f"{run}-{i}-{n}")).encode())
+        assert status == 201
+
+    def get(self, conn, i: int, n: int) -> None:
+        assert self._call(conn, "GET", f"/api/v1/namespaces/{LIST_NS}/pods/listed-0")[0] == 200
+
+    def list(self, conn, i: int, n: int) -> None:
+        status, body = self._call(conn, "GET", f"/api/v1/namespaces/{LIST_NS}/pods")
+        assert status == 200 and body.count(b'"kind":"Pod"') == LIST_SIZE
 
 
-def list_ms(url: str, accept: str | None) -> float:
-    headers = {"Accept": accept} if accept else {}
-    times = []
-    with requests.Session() as s:
-        for _ in range(LIST_RUNS):
-            start = time.perf_counter()
-            r = s.get(url + PODS, headers=headers)
-            times.append((time.perf_counter() - start) * 1000)
-            body = r.json()
-            assert len(body.get("items", body.get("rows", []))) == LIST_SIZE
-    return statistics.median(times)
+def side_by_side(raw: Raw, api: API) -> dict:
+    rows = {}
+    for clients in CLIENTS:
+        for op, total in (("create", CREATES), ("get", GETS), ("list", LISTS)):
+            rates = {}
+            for name, side in (("raw", raw), ("api", api)):
+                runs = []
+                for r in range(REPEATS):
+                    if op == "create":
+                        run_id = f"c{clients}-{name}-{r}"
+
+                        def do(conn, i, n, side=side, run_id=run_id):
+                            side.create(conn, i, n, run_id)
+                    else:
+                        do = getattr(side, op)
+                    runs.append(concurrent_rate(clients, max(total, clients), side.connect, do))
+                rates[name] = statistics.median(runs)
+            ratio = rates["api"] / rates["raw"]
+            if op == "list":   # time per LIST, and API time / raw time
+                raw_ms, api_ms = 1000 * clients / rates["raw"], 1000 * clients / rates["api"]
+                ok = "" if clients != 4 else f"  (target <= {LIST_TARGET}: {'met' if 1 / ratio <= LIST_TARGET else 'MISSED'})"
+                print(f"{clients} client(s)  LIST {LIST_SIZE}   raw {raw_ms:7.1f} ms   API {api_ms:7.1f} ms   "
+                      f"API/raw time {1 / ratio:4.2f}{ok}", flush=True)
+                rows[f"list_ms_{clients}"] = {"raw": round(raw_ms, 1), "api": round(api_ms, 1),
+                                              "api_over_raw_time": round(1 / ratio, 2)}
+            else:
+                ok = "" if clients != 4 else \
+                    f"  (target >= {TARGETS[op]}: {'met' if ratio >= TARGETS[op] else 'MISSED'})"
+                print(f"{clients} client(s)  {op:<9}   raw {rates['raw']:7.0f} /s   API {rates['api']:7.0f} /s   "
+                      f"API/raw {ratio:4.2f}{ok}", flush=True)
+                rows[f"{op}_per_s_{clients}"] = {"raw": round(rates["raw"]), "api": round(rates["api"]),
+                                                 "api_over_raw": round(ratio, 2)}
+    return rows
 
 
-def watch_latency_ms(url: str, count: int = WATCH_EVENTS) -> tuple[float, float]:
-    rv = requests.get(url + WATCH_PODS + "?limit=1").json()["metadata"]["resourceVersion"]
+def watch_latency_ms(api: API, url: str, count: int = WATCH_EVENTS) -> tuple[float, float]:
+    """From the start of a POST to its ADDED event on an open watch: (p50, p95)."""
+    path = f"/api/v1/namespaces/{WATCH_NS}/pods"
+    rv = requests.get(url + path + "?limit=1").json()["metadata"]["resourceVersion"]
     arrived: dict[str, float] = {}
-    conn = _connection(url)
-    conn.request("GET", f"{WATCH_PODS}?watch=true&resourceVersion={rv}")
+    conn = api.connect(0)
+    conn.request("GET", f"{path}?watch=true&resourceVersion={rv}")
     response = conn.getresponse()
 
     def read():
-        while True:
-            line = response.readline()   # one event per line, as soon as it is written
-            if not line:
-                return
+        while line := response.readline():   # one event per line, as soon as it is written
             if line.strip():
-                event = json.loads(line)
-                arrived[event["object"]["metadata"]["name"]] = time.perf_counter()
+                arrived[json.loads(line)["object"]["metadata"]["name"]] = time.perf_counter()
 
     threading.Thread(target=read, daemon=True).start()
     latencies = []
-    poster = _connection(url)
+    poster = api.connect(1)
     for i in range(count):
         name = f"watched-{i}"
         start = time.perf_counter()
-        assert _post(poster, pod(name), WATCH_PODS) == 201
+        assert api._call(poster, "POST", path, json.dumps(pod(name)).encode())[0] == 201
         while name not in arrived:
             time.sleep(0.0002)
             if time.perf_counter() - start > 5:
@@ -163,37 +212,34 @@ def watch_latency_ms(url: str, count: int = WATCH_EVENTS) -> tuple[float, float]
 
 
 def run() -> dict:
+    load = os.getloadavg()
+    print(f"machine load before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min); "
+          f"API server --workers={WORKERS}", flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-apiserver-") as tmp:
         etcd = start_etcd(Path(tmp) / "etcd")
         server = None
         try:
-            server = start_apiserver(etcd.client_url, Path(tmp) / "apiserver.log")
+            server = start_apiserver(etcd.client_url, Path(tmp) / "apiserver.log",
+                                     extra_args=[f"--workers={WORKERS}"])
             url = server.url
-            for ns in ("bench-rate", "bench-watch"):
+            for ns in (LIST_NS, RATE_NS, WATCH_NS):
                 requests.post(url + "/api/v1/namespaces", json={"metadata": {"name": ns}}).raise_for_status()
-            raw = statistics.median(raw_etcd_create_rate(etcd, run) for run in range(REPEATS))
-            print(f"raw etcd create rate (pyetcd txn): {raw:8.0f} /s", flush=True)
-            one = statistics.median(api_create_rate(url, f"one{run}", 1, CREATES // 2) for run in range(REPEATS))
-            print(f"API pod create rate, 1 client:     {one:8.0f} /s", flush=True)
-            four = statistics.median(api_create_rate(url, f"four{run}", 4) for run in range(REPEATS))
-            print(f"API pod create rate, 4 clients:    {four:8.0f} /s   (target >= {raw / 2:.0f} /s: "
-                  f"{'met' if max(one, four) >= raw / 2 else 'MISSED'})", flush=True)
-            api_create_rate(url, "listed", 4, LIST_SIZE, PODS)
-            gets = get_rate(url, "listed-0-0")
-            print(f"API GET rate:                      {gets:8.0f} /s", flush=True)
-            list_json = list_ms(url, None)
-            list_table = list_ms(url, TABLE)
-            ok = "met" if max(list_json, list_table) < 100 else "MISSED"
-            print(f"LIST {LIST_SIZE} pods as JSON:             {list_json:8.1f} ms", flush=True)
-            print(f"LIST {LIST_SIZE} pods as Table:            {list_table:8.1f} ms   (target < 100 ms: {ok})",
-                  flush=True)
-            p50, p95 = watch_latency_ms(url)
-            print(f"watch latency p50 / p95:           {p50:8.1f} / {p95:.1f} ms   (target p50 < 10 ms: "
-                  f"{'met' if p50 < 10 else 'MISSED'})", flush=True)
-            return {"raw_etcd_create_per_s": round(raw), "api_create_per_s_1_client": round(one),
-                    "api_create_per_s_4_clients": round(four), "api_get_per_s": round(gets),
-                    "list_1000_json_ms": round(list_json, 1), "list_1000_table_ms": round(list_table, 1),
-                    "watch_p50_ms": round(p50, 2), "watch_p95_ms": round(p95, 2)}
+            api = API(url)
+            with requests.Session() as s:
+                for i in range(LIST_SIZE):
+                    s.post(f"{url}/api/v1/namespaces/{LIST_NS}/pods", json=pod(f"listed-{i}")).raise_for_status()
+            import pyetcd
+            probe = pyetcd.client(etcd.host, etcd.port)
+            value, _ = probe.get(f"/registry/pods/{LIST_NS}/listed-0")
+            probe.close()
+            raw = Raw(etcd, value, f"/registry/pods/{LIST_NS}/listed-0", f"/registry/pods/{LIST_NS}/")
+            rows = side_by_side(raw, api)
+            p50, p95 = watch_latency_ms(api, url)
+            print(f"watch latency p50 / p95: {p50:.1f} / {p95:.1f} ms", flush=True)
+            rows.update(watch_p50_ms=round(p50, 2), watch_p95_ms=round(p95, 2), workers=WORKERS,
+                        load_before=[round(x, 2) for x in load],
+                        load_after=[round(x, 2) for x in os.getloadavg()])
+            return rows
         finally:
             if server:
                 server.stop()

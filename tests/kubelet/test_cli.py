@@ -10,6 +10,7 @@ from labserver.kubelet.client import parse_servers
 from labserver.kubelet.server import duration
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args,needle", [
     ([], "--api-servers"),
     (["--api-servers=127.0.0.1:8080", "--runtime=podman"], "invalid choice"),

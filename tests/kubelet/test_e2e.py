@@ -174,14 +174,15 @@ def test_killed_container_restarts(cluster):
     assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
 
 
-def test_api_server_restart(cluster, etcd, tmp_path):
+def test_api_server_restart(cluster, etcd, etcd_prefix, tmp_path):
     """The API server restarts: pods keep serving meanwhile, the kubelet reconnects, no duplicates."""
     pod = cluster.run_nginx()
     ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
     port = int(cluster.apiserver.url.rsplit(":", 1)[1])
     cluster.apiserver.stop()
     assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
-    cluster.apiserver = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=port)
+    cluster.apiserver = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=port,
+                                        extra_args=[f"--etcd-prefix={etcd_prefix}"])
     cluster.create(nginx_pod("nginx-the-second", node=NODE))
     cluster.wait_pod("nginx-the-second", running_ready, "new pod picked up after the restart")
     again = cluster.pod("nginx")

@@ -19,6 +19,7 @@ from labserver.lab.machine import sysdeps
 from labserver.lab.supervise.procs import pid_alive, wait_for
 
 pytestmark = [
+    pytest.mark.integration,
     pytest.mark.process,
     pytest.mark.skipif(bool(sysdeps.missing("process")), reason=sysdeps.install_hint("process")),
 ]

@@ -103,3 +103,20 @@ def test_unready_pod_names_the_unready_containers_and_keeps_transition_time():
     assert ready["status"] == "False" and ready["reason"] == "ContainersNotReady"
     assert ready["message"] == "containers with unready status: [log-truncator]"
     assert ready["lastTransitionTime"] == "2020-01-01T00:00:00Z"
+
+
+def test_status_patch_replaces_lists_so_no_earlier_state_survives():
+    """The kubelet's one strategic-merge PATCH: waiting -> running leaves no `waiting`, other fields stay."""
+    import json
+    from labserver.apiserver.patch import apply_patch
+    from labserver.kubelet.status_manager import status_patch
+    creating = pod_status(POD, [container_status(c, None, None, None, "docker") for c in POD["spec"]["containers"]],
+                          "127.0.0.1", None, POD["status"])
+    stored = {**POD, "status": {**creating, "nominatedNodeName": "kept"}}
+    running = pod_status(POD, [container_status(c, state(c["name"]), None, None, "docker")
+                               for c in POD["spec"]["containers"]], "127.0.0.1", "10.1.0.5", creating)
+    body = status_patch("u1", running)
+    assert body["metadata"] == {"uid": "u1"}
+    patched = apply_patch(stored, json.dumps(body).encode(), "application/strategic-merge-patch+json")
+    assert patched["status"] == {**running, "nominatedNodeName": "kept"}
+    assert all(set(s["state"]) == {"running"} for s in patched["status"]["containerStatuses"])

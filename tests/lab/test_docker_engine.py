@@ -21,6 +21,8 @@ from labserver.lab.machine import docker_engine
 from labserver.lab.machine.images import ETCD, NGINX, ensure_images
 from labserver.lab.supervise.procs import pid_alive, port_in_use, wait_for
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
+
 REPO = Path(__file__).resolve().parents[2]
 
 

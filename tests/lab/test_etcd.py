@@ -8,9 +8,12 @@ import requests
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import LabError, pid_alive
 
+pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
 
-def test_started_etcd_is_healthy_and_stops(etcd):
+
+def test_started_etcd_is_healthy_and_stops(tmp_path):
     """A started etcd answers /health and is gone after stop()."""
+    etcd = start_etcd(tmp_path / "etcd")   # its own: the module's shared one must keep running
     assert requests.get(f"{etcd.client_url}/health", timeout=2).json()["health"] == "true"
     pid = etcd.process.pid
     etcd.stop()

@@ -24,6 +24,7 @@ def members(path) -> dict[str, tarfile.TarInfo]:
         return {m.name: m for m in tar.getmembers()}
 
 
+@pytest.mark.integration
 def test_busybox_rootfs_is_busybox_and_its_applets(tmp_path):
     """The busybox root holds the static binary and a /bin symlink per applet (sh, sleep, wget...)."""
     try:

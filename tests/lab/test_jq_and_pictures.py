@@ -45,6 +45,8 @@ def _documents(text):
     return out
 
 
+@pytest.mark.integration
+@pytest.mark.skipif(not shutil.which("jq"), reason="the jq binary is not installed")
 @pytest.mark.parametrize("program, expected", CASES)
 def test_notebook_filters_print_what_jq_prints(capsys, program, expected):
     """show_json prints one JSON value per jq result, as `curl ... | jq '...'` does."""

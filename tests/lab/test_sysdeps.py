@@ -139,6 +139,7 @@ def test_failed_apt_is_reported(bin_dir, monkeypatch):
     assert not sysdeps.POLICY_RC_D.exists()
 
 
+@pytest.mark.integration
 def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
     """If the package started a system nginx (new /run/nginx.pid), it is stopped again."""
     monkeypatch.setattr(sysdeps, "can_install", lambda: True)
@@ -156,6 +157,7 @@ def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
         fake_nginx.wait()
 
 
+@pytest.mark.integration
 def test_cli_unknown_kind_is_usage_error():
     """`python -m labserver.lab.machine.sysdeps nonsense` prints usage and exits 2."""
     r = subprocess.run([sys.executable, "-m", "labserver.lab.machine.sysdeps", "nonsense"],

@@ -46,7 +46,7 @@ def create(scope: Scope, obj: dict | None = None) -> Response:
     for attempt in range(16):
         guard = None
         if scope.resource.namespaced:
-            guard = (NAMESPACES.key(None, scope.namespace), admit_namespace(scope, name))
+            guard = (storage().key(NAMESPACES, None, scope.namespace), admit_namespace(scope, name))
         try:
             created = scope.strategy.create(storage(), scope.namespace, name, obj, dry_run=dry_run(), guard=guard)
         except GuardChanged:

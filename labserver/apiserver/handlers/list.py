@@ -13,9 +13,10 @@ from typing import Callable
 
 from flask import Response, request
 
-from .. import partial, watch
+from .. import partial
 from ..printers import to_table, wants_table
 from ..selectors import parse_field_selector, parse_label_selector
+from . import watch
 from .request import Scope, int_arg, respond, storage
 
 

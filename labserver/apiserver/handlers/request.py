@@ -21,6 +21,7 @@ from .. import limits, protobuf, typecheck
 from ..errors import (APIError, bad_request, invalid, invalid_options, not_found, too_large,
                       unsupported_media_type)
 from ..resources import ResourceInfo, lookup
+from ..storage import dumps
 from ..strategies import Strategy, strategy_for
 from ..strategies import validation as v
 
@@ -97,7 +98,10 @@ def read_body() -> bytes:
     limit = current_app.config["MAX_BODY"]
     if request.content_length is not None and request.content_length > limit:
         raise too_large()
-    data = request.stream.read(limit + 1)
+    try:
+        data = request.stream.read(limit + 1)
+    except Exception as e:   # the WSGI server could not decode the body (e.g. bad chunked encoding)
+        raise bad_request(f"malformed HTTP request body: {type(e).__name__}: {e}") from None
     if len(data) > limit:
         raise too_large()
     return data
@@ -225,7 +229,7 @@ def respond(body: dict, code: int = 200) -> Response:
             return Response(protobuf.encode(body), status=code, mimetype=protobuf.MEDIA_TYPE)
         except protobuf.ProtobufError as e:   # a field with no protobuf form: JSON loses nothing
             current_app.logger.warning("answering JSON: %s", e)
-    return Response(json.dumps(body, separators=(",", ":")), status=code, mimetype=JSON)
+    return Response(dumps(body), status=code, mimetype=JSON)
 
 
 def protobuf_only(accept: str | None) -> bool:

@@ -8,6 +8,9 @@ new one, write it only if etcd still holds the revision read. A PUT carrying
 metadata.resourceVersion must match it (409 Conflict otherwise); a PUT
 without one, and every PATCH that does not name one, is retried on races,
 as upstream does, so concurrent patches never lose each other's changes.
+A body naming another uid than the stored object's is 409 Conflict: the
+object was deleted and re-created meanwhile (the kubelet's status patches
+carry the pod's uid for this).
 """
 from __future__ import annotations
 
@@ -24,9 +27,14 @@ from .request import Scope, check_fields, check_object, dry_run, object_body, re
 APPLY_PATCH = "application/apply-patch+yaml"
 
 
-def _precondition(scope: Scope, wanted: str | None, current: dict) -> None:
+def _precondition(scope: Scope, wanted: str | None, current: dict, uid: str | None = None) -> None:
+    """409 Conflict when the body names another resourceVersion, or another uid (a re-created object)."""
     if wanted and wanted != current["metadata"]["resourceVersion"]:
         raise conflict(scope.resource.name, scope.name, scope.resource.group)
+    existing = current["metadata"].get("uid")
+    if uid and uid != existing:
+        raise conflict(scope.resource.name, scope.name, scope.resource.group,
+                       f"Precondition failed: UID in precondition: {uid}, UID in object meta: {existing}")
 
 
 def _write(scope: Scope, build, options_kind: str) -> Response:
@@ -60,7 +68,7 @@ def update(scope: Scope) -> Response:
                        f'metadata.resourceVersion: Invalid value: 0: must be specified for an update')
 
     def build(current: dict) -> dict:
-        _precondition(scope, wanted, current)
+        _precondition(scope, wanted, current, new["metadata"].get("uid"))
         return copy.deepcopy(new)
 
     try:
@@ -81,7 +89,7 @@ def patch(scope: Scope) -> Response:
     def build(current: dict) -> dict:
         patched = apply_patch(copy_json(current), data, content_type)
         check_object(scope, patched)
-        _precondition(scope, patched["metadata"].get("resourceVersion"), current)
+        _precondition(scope, patched["metadata"].get("resourceVersion"), current, patched["metadata"].get("uid"))
         patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         check_fields(scope, patched)
         return patched

@@ -127,7 +127,7 @@ class ServiceStrategy(Strategy):
 
     def delete(self, storage, namespace, name, obj, rv) -> None:
         """Remove the Service and release its ClusterIP, in one transaction."""
-        storage.delete(self.resource, namespace, name, rv, also=ipallocator.owned_ip_key(obj))
+        storage.delete(self.resource, namespace, name, rv, also=ipallocator.owned_ip_key(storage, obj))
 
 
 def _port_causes(ports: list) -> list[dict]:

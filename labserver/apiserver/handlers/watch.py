@@ -10,12 +10,12 @@ waits for it). With a selector, an update that moves an object into the
 selection is ADDED and one that moves it out is DELETED. A compacted
 revision gives one ERROR event (410 Expired) and the end of the stream.
 
-Werkzeug chunks the streamed body itself; setting Transfer-Encoding here
-as well would break Go clients.
+The WSGI server chunks the streamed body itself; setting Transfer-Encoding
+here as well would break Go clients. A watch ends when its client goes, at
+its timeout, or when the server stops (the app's `labserver.shutdown` event).
 """
 from __future__ import annotations
 
-import json
 import queue
 import random
 import select
@@ -27,11 +27,11 @@ from flask import Response, current_app, request
 from pyetcd.events import DeleteEvent
 from pyetcd.exceptions import RevisionCompactedError
 
-from . import partial
-from .errors import APIError, bad_request, expired
-from .handlers.request import Scope, int_arg, storage
-from .printers import to_table, wants_table
-from .storage import Storage
+from .. import partial
+from ..errors import APIError, bad_request, expired
+from ..printers import to_table, wants_table
+from ..storage import Storage, dumps
+from .request import Scope, int_arg, storage
 
 INITIAL_EVENTS_END = "k8s.io/initial-events-end"
 
@@ -68,10 +68,14 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
     else:
         start = _parse_rv(rv) + 1
     events: queue.Queue = queue.Queue()
-    cancel = store.watch(scope.resource.prefix(scope.namespace), start, events.put)
+    cancel = store.watch(store.prefix(scope.resource, scope.namespace), start, events.put)
+    open_watches = current_app.extensions.setdefault("labserver.watches", set())
+    open_watches.add(events)
     stream = _Stream(scope, predicate, table, include, start - 1, metadata_only)
-    sock = request.environ.get("werkzeug.socket")
+    environ = request.environ
+    sock = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
     interval = current_app.config.get("BOOKMARK_INTERVAL", 10.0)
+    stopping = current_app.extensions["labserver.shutdown"]
 
     def generate() -> Iterator[bytes]:
         deadline = time.monotonic() + timeout
@@ -84,7 +88,7 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                 yield stream.bookmark(initial_end=True)
             while True:
                 now = time.monotonic()
-                if now >= deadline:
+                if now >= deadline or stopping.is_set():
                     return
                 try:
                     item = events.get(timeout=min(1.0, deadline - now))
@@ -95,6 +99,8 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                         next_bookmark = time.monotonic() + interval
                         yield stream.bookmark()
                     continue
+                if item is _END:
+                    return
                 if isinstance(item, Exception):
                     yield stream.error(item, start - 1)
                     return
@@ -102,9 +108,20 @@ def serve(scope: Scope, predicate: Callable[[dict], bool] | None) -> Response:
                 if chunk:
                     yield chunk
         finally:
+            open_watches.discard(events)
             cancel()
 
     return Response(generate(), mimetype="application/json")
+
+
+_END = object()   # put into a watch's queue to end its stream
+
+
+def end_all(app) -> None:
+    """End every open watch of `app` now (the server is stopping): their streams close cleanly."""
+    app.extensions["labserver.shutdown"].set()
+    for events in list(app.extensions.get("labserver.watches", ())):
+        events.put(_END)
 
 
 def _parse_rv(rv: str) -> int:
@@ -145,7 +162,7 @@ class _Stream:
             rv = obj["metadata"].get("resourceVersion", "")
             obj = to_table(self.scope.resource, [obj], rv, self.include, with_columns=not self.columns_sent)
             self.columns_sent = True
-        return json.dumps({"type": kind, "object": obj}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": kind, "object": obj}) + b"\n"
 
     def bookmark(self, initial_end: bool = False) -> bytes:
         res = self.scope.resource
@@ -155,7 +172,7 @@ class _Stream:
         obj = {"kind": res.kind, "apiVersion": res.group_version, "metadata": meta}
         if self.metadata_only:
             obj = partial.of(obj, self.metadata_only)
-        return json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
     def error(self, err: Exception, requested: int) -> bytes:
         if isinstance(err, RevisionCompactedError):
@@ -165,7 +182,7 @@ class _Stream:
         else:
             status = APIError(503, "ServiceUnavailable", f"watch ended: etcd connection lost "
                               f"({type(err).__name__})").status()
-        return json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode() + b"\n"
+        return dumps({"type": "ERROR", "object": status}) + b"\n"
 
     def previous(self, ev, rev: int) -> dict:
         """The object before this event (etcd's prev_kv), at the event's revision.

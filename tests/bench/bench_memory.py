@@ -1,0 +1,124 @@
+"""The lab's memory: etcd, the API server, the kubelet and the post's pod, as a reader runs them.
+
+One etcd, one API server (its default: one worker) and one kubelet with the
+process runtime (the host's nginx and busybox) are started, the post's
+two-container pod is created and waited for until both containers run. Then
+the resident memory (RSS, from /proc/<pid>/status) of every process of each
+component is summed: the API server's gunicorn parent and its worker, the
+kubelet and the pod's processes (its descendants). Target: under 150 MB in all.
+RSS counts shared pages (the Python interpreter's libraries) once per
+process, so the sum is an upper bound; PSS (shared pages split between the
+processes that share them) is printed beside it.
+
+Skipped, with the reason, when the process runtime's programs are missing.
+`python tests/bench/bench_memory.py` runs it alone; tests/bench/run.py calls run().
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from labserver.lab.components import start_apiserver, start_kubelet  # noqa: E402
+from labserver.lab.etcd import start_etcd  # noqa: E402
+from labserver.lab.manifests import post_pod  # noqa: E402
+from labserver.lab.procs import wait_for  # noqa: E402
+
+TARGET_MB = 150
+NODE = "bench-memory-node"
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def tree_of(pid: int) -> list[int]:
+    """`pid` and all its descendants."""
+    tree, out, todo = _children(), [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(tree.get(p, []))
+    return out
+
+
+def memory_kb(pids: list[int]) -> tuple[int, int]:
+    """(RSS, PSS) in kB summed over `pids`."""
+    rss = pss = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+            pss += int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
+        except (OSError, StopIteration):
+            continue
+    return rss, pss
+
+
+def _running(url: str) -> bool:
+    pod = requests.get(f"{url}/api/v1/namespaces/default/pods/nginx", timeout=5).json()
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return len(statuses) == 2 and all(s.get("ready") for s in statuses)
+
+
+def run() -> dict:
+    from labserver.lab import sysdeps
+    missing = sysdeps.missing("process")
+    if [p for p in missing if p != "bubblewrap"]:
+        print(f"skipped: {sysdeps.install_hint('process')}")
+        return {"skipped": "process runtime programs missing"}
+    load = os.getloadavg()
+    print(f"machine load before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
+        tmp = Path(tmp)
+        etcd = start_etcd(tmp / "etcd")
+        started = []
+        try:
+            api = start_apiserver(etcd.client_url, tmp / "apiserver.log")
+            started.append(api)
+            kubelet = start_kubelet(api.url, tmp / "kubelet", tmp / "kubelet.log", hostname=NODE, runtime="process")
+            started.append(kubelet)
+            requests.post(f"{api.url}/api/v1/namespaces/default/pods", json=post_pod("nginx", NODE),
+                          timeout=10).raise_for_status()
+            wait_for(lambda: _running(api.url), 60, "the post's pod 2/2 running")
+            time.sleep(2)   # let the kubelet's status writes and heartbeats settle
+            parts = {"etcd": [etcd.process.popen.pid],
+                     "apiserver": tree_of(api.process.popen.pid),
+                     "kubelet + pod": tree_of(kubelet.process.popen.pid)}
+            result, total_rss, total_pss = {}, 0, 0
+            for name, pids in parts.items():
+                rss, pss = memory_kb(pids)
+                total_rss, total_pss = total_rss + rss, total_pss + pss
+                result[name] = {"processes": len(pids), "rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1)}
+                print(f"{name:<14} {len(pids):2d} process(es)   RSS {rss / 1024:6.1f} MB   PSS {pss / 1024:6.1f} MB",
+                      flush=True)
+            met = total_rss / 1024 < TARGET_MB
+            print(f"{'total':<14}                 RSS {total_rss / 1024:6.1f} MB   PSS {total_pss / 1024:6.1f} MB   "
+                  f"(target RSS < {TARGET_MB} MB: {'met' if met else 'MISSED'})", flush=True)
+            result["total"] = {"rss_mb": round(total_rss / 1024, 1), "pss_mb": round(total_pss / 1024, 1)}
+            return result
+        finally:
+            for server in reversed(started):
+                server.stop()
+            etcd.stop()
+
+
+if __name__ == "__main__":
+    run()
