@@ -30,6 +30,7 @@ from dataclasses import replace
 from flask import Response, request
 
 from .. import typecheck
+from ...retry import retry_on_conflict
 from ..errors import APIError, conflict, forbidden, invalid_options, method_not_allowed, success
 from ..strategies import now_rfc3339
 from ..strategies import validation as v
@@ -121,15 +122,17 @@ def delete_one(scope: Scope, options: dict) -> dict:
     if scope.resource.name == "namespaces" and scope.name in PROTECTED:
         raise forbidden("namespaces", scope.name, "this namespace may not be deleted")
     pre = options.get("preconditions") or {}
-    for attempt in range(16):
+
+    def attempt() -> dict:
         current = storage().get(scope.resource, scope.namespace, scope.name)
         _check_preconditions(scope, pre, current)
-        try:
-            return _delete_current(scope, options, current)
-        except _Raced:
-            if pre.get("resourceVersion") or attempt == 15:
-                raise conflict(scope.resource.name, scope.name, scope.resource.group) from None
-    raise AssertionError("not reached")
+        return _delete_current(scope, options, current)
+
+    # A resourceVersion precondition names one revision: a race with it is a Conflict at once.
+    try:
+        return retry_on_conflict(attempt, lambda e: isinstance(e, _Raced) and not pre.get("resourceVersion"))
+    except _Raced:
+        raise conflict(scope.resource.name, scope.name, scope.resource.group) from None
 
 
 def _check_preconditions(scope: Scope, pre: dict, current: dict) -> None:
