@@ -5,6 +5,8 @@ neither the lab nor each other (they talk through the API, as upstream's do).
 """
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
+@pytest.mark.integration
 def test_import_contracts_hold():
     """Every contract is kept; on a violation the output names the importing line."""
     proc = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=REPO, capture_output=True,

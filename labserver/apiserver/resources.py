@@ -69,8 +69,7 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("leases", "lease", "Lease", True, group="coordination.k8s.io",
                  etcd_prefix="/leases"),
     ResourceInfo("services", "service", "Service", True, etcd_prefix="/services/specs",
-                 short_names=("svc",), subresources=("status",), categories=("all",),
-                 verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+                 short_names=("svc",), subresources=("status",), categories=("all",)),
     # One object per allocated ClusterIP, written with its Service in one transaction
     # (upstream's MultiCIDRServiceAllocator); read-only here.
     ResourceInfo("ipaddresses", "ipaddress", "IPAddress", False, group="networking.k8s.io",

@@ -74,6 +74,7 @@ def test_docker_runtime_without_engine_is_a_clear_error(monkeypatch):
         runtimes.choose("docker", "unix:///dead.sock")
 
 
+@pytest.mark.integration
 def test_docker_runtime_flag_with_a_dead_endpoint_is_one_line(tmp_path):
     """`kubelet --runtime=docker --container-runtime-endpoint=<dead socket>`: one stderr line, exit 2."""
     proc = subprocess.run([sys.executable, "-m", "labserver", "kubelet", "--api-servers=127.0.0.1:1",

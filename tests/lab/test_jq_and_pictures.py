@@ -53,6 +53,7 @@ def test_notebook_filters_print_what_jq_prints(capsys, program, expected):
     assert shown(capsys, program) == expected
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(not shutil.which("jq"), reason="the jq program is not installed (make system-deps)")
 @pytest.mark.parametrize("program, expected", CASES)
 def test_the_printed_jq_line_agrees_with_the_jq_program(program, expected):

@@ -34,6 +34,7 @@ def test_wait_for_treats_other_errors_as_not_yet():
         wait_for(check, 0.2, "thing")
 
 
+@pytest.mark.integration
 def test_pid_alive_reaps_an_exited_child():
     """A child that exited is not alive, and is reaped (no zombie left in /proc)."""
     child = subprocess.Popen(["true"])
@@ -44,6 +45,7 @@ def test_pid_alive_reaps_an_exited_child():
     assert not os.path.exists(f"/proc/{child.pid}")
 
 
+@pytest.mark.integration
 def test_one_handle_for_every_server(tmp_path):
     """etcd's client_url and any server's host and port come from the one URL it answers on."""
     proc = Process(subprocess.Popen(["true"]), tmp_path / "log")

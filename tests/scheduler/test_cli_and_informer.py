@@ -1,6 +1,8 @@
 """The scheduler's command line, and its list + watch: resume, relist on 410 Expired."""
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 import threading
@@ -16,12 +18,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           timeout=30)
 
 
+@pytest.mark.integration
 def test_help_and_component_list():
     assert "--kubeconfig" in run_cli("--help").stdout
     listing = subprocess.run([sys.executable, "-m", "labserver", "--help"], capture_output=True, text=True).stdout
     assert "scheduler" in listing
 
 
+@pytest.mark.integration
 def test_unreachable_api_server_is_one_line_and_exit_1():
     out = run_cli(f"--master=http://127.0.0.1:{free_port()}", "--port=0")
     assert out.returncode == 1
@@ -29,6 +33,7 @@ def test_unreachable_api_server_is_one_line_and_exit_1():
         out.stderr.strip()] and "is unreachable: connection refused" in out.stderr
 
 
+@pytest.mark.integration
 def test_missing_server_or_bad_kubeconfig_is_one_line_and_exit_2(tmp_path):
     out = run_cli()
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1 and "--master" in out.stderr
