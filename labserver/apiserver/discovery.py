@@ -25,9 +25,11 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get).
-SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",)}
-SUBRESOURCE_KIND = {"log": "Pod"}
+# Verbs and kinds of subresources, as upstream's discovery lists them.
+SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "exec": ("create", "get"),
+                     "attach": ("create", "get"), "portforward": ("create", "get")}
+SUBRESOURCE_KIND = {"log": "Pod", "exec": "PodExecOptions", "attach": "PodAttachOptions",
+                    "portforward": "PodPortForwardOptions"}
 
 
 def render_error(err: APIError) -> Response:

@@ -7,6 +7,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     item        GET -> get   PUT -> update   PATCH -> patch   DELETE -> delete
     /status     GET -> get   PUT -> update   PATCH -> patch  (status only)
     /log        GET -> the kubelet's container log
+    /exec, /attach, /portforward   GET (WebSocket) or POST (SPDY) -> relayed to the kubelet
 
 Any other method on a served path is 405 MethodNotAllowed.
 """
@@ -15,7 +16,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from ..errors import method_not_allowed
-from . import create, delete, get, list as list_, log, update
+from . import create, delete, get, list as list_, log, stream, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -26,6 +27,9 @@ ITEM = {"GET": get.get, "PUT": update.update, "PATCH": update.patch, "DELETE": d
 SUBRESOURCES = {
     "status": {"GET": get.get, "PUT": update.update, "PATCH": update.patch},
     "log": {"GET": log.log},
+    "exec": {"GET": stream.stream, "POST": stream.stream},
+    "attach": {"GET": stream.stream, "POST": stream.stream},
+    "portforward": {"GET": stream.stream, "POST": stream.stream},
 }
 
 
@@ -45,10 +49,13 @@ def dispatch(group: str, version: str, rest: str):
 
 
 @bp.route("/api/<version>/<path:rest>", methods=METHODS)
+@bp.route("/api/<version>/<path:rest>", methods=["GET"], websocket=True, endpoint="core_websocket")
 def core(version: str, rest: str):
     return dispatch("", version, rest)
 
 
+# websocket=True: werkzeug routes a WebSocket upgrade (exec, attach, portforward) only to such rules.
 @bp.route("/apis/<group>/<version>/<path:rest>", methods=METHODS)
+@bp.route("/apis/<group>/<version>/<path:rest>", methods=["GET"], websocket=True, endpoint="grouped_websocket")
 def grouped(group: str, version: str, rest: str):
     return dispatch(group, version, rest)
