@@ -155,17 +155,27 @@ class KubeletAPI:
 
     def _websocket(self, request: Request, protocols: tuple[str, ...]) -> Server:
         """Accept the WebSocket upgrade with one of `protocols`, or say why not (a Status)."""
+        self._check_upgrade(request, protocols)
+        return Server.accept(request.environ, subprotocols=list(protocols))
+
+    @staticmethod
+    def _check_upgrade(request: Request, protocols: tuple[str, ...]) -> None:
+        """A Status for an upgrade this kubelet will not accept (SPDY, no protocol in common)."""
         upgrade = request.headers.get("Upgrade", "").lower()
+        offered = remotecommand.offered_protocols(request.environ)
+        port_forward = protocols == remotecommand.PORT_FORWARD_PROTOCOLS
+        if port_forward and ("spdy" in upgrade or any(p.startswith("SPDY/") for p in offered)):
+            raise _bad("port-forward over SPDY (kubectl port-forward, directly or tunneled in a WebSocket) is "
+                       "not supported by this kubelet; it serves the WebSocket port-forward protocol "
+                       "v4.channel.k8s.io (e.g. the Python client's portforward())")
         if "spdy" in upgrade:
             raise _bad("this kubelet speaks the streaming protocols over WebSocket only "
                        f"({', '.join(protocols)}), not SPDY/3.1")
         if upgrade != "websocket":
             raise _bad("Upgrade request required")
-        offered = remotecommand.offered_protocols(request.environ)
         if not any(p in protocols for p in offered):
             raise _Status(403, "Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
                                             f"{offered}, server supports {list(protocols)}")
-        return Server.accept(request.environ, subprotocols=list(protocols))
 
     def remote_command(self, request: Request, verb: str, namespace: str, pod: str, container: str):
         args = request.args
@@ -194,6 +204,7 @@ class KubeletAPI:
         return _Hijacked(request.environ)
 
     def port_forward(self, request: Request, namespace: str, pod: str):
+        self._check_upgrade(request, remotecommand.PORT_FORWARD_PROTOCOLS)
         ports = []
         for value in ",".join(request.args.getlist("ports")).split(","):
             if value.strip():

@@ -12,14 +12,13 @@ import pty
 import re
 import select
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 import requests
 
-from kubelet_testing import nginx_pod, running_ready
+from kubelet_testing import running_ready
 from labserver.lab.procs import free_port, wait_for
 from test_e2e import KUBECTL, NODE, cluster, runtime_name  # noqa: F401  (fixtures)
 
@@ -211,21 +210,33 @@ def test_exec_errors_are_clear(nginx):
     assert wrong.returncode != 0 and "container nope is not valid for pod nginx" in wrong.stderr
 
 
-def test_port_forward_free_port(nginx):
-    """`kubectl port-forward pod/nginx PORT:80`, then the page through 127.0.0.1:PORT."""
+def test_port_forward_python_client(nginx):
+    """The WebSocket port-forward protocol (the official client's portforward()): nginx's page through it."""
+    from kubernetes import client as k8s
+    from kubernetes.stream import portforward
     cluster, _ = nginx
-    port = free_port()
-    proc = subprocess.Popen(kubectl_cmd(cluster, "port-forward", "pod/nginx", f"{port}:80"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", "default", ports="80")
     try:
-        read_until(proc.stdout, b"Forwarding from", 20)
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-            s.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-            page = b""
-            while chunk := s.recv(4096):
-                page += chunk
+        s = pf.socket(80)
+        s.setblocking(True)
+        s.settimeout(10)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: nginx\r\n\r\n")
+        page = b""
+        while b"</html>" not in page:
+            chunk = s.recv(4096)
+            assert chunk, page
+            page += chunk
         assert b"Welcome to nginx!" in page
+        s.close()
+        assert pf.error(80) is None
     finally:
-        proc.terminate()
-        proc.wait(10)
-    del nginx_pod
+        pf.close()
+
+
+def test_kubectl_port_forward_says_why_not(nginx):
+    """kubectl 1.37's port-forward tunnels SPDY, which is not served: a clear error, promptly, no hang."""
+    cluster, _ = nginx
+    out = run(cluster, "port-forward", "pod/nginx", f"{free_port()}:80", timeout=30)
+    assert out.returncode != 0
+    assert "port-forward over SPDY" in out.stderr and "not supported" in out.stderr, out.stderr
