@@ -215,9 +215,6 @@ def _read_body(sock: socket.socket, headers: dict, rest: bytes) -> bytes:
 
 def upgrade_proxy(t: Target, path: str, what: str):
     """Relay an Upgrade request to the kubelet and splice the connections; returns when both ends are done."""
-    client = client_socket()
-    if client is None:
-        raise APIError(500, "InternalError", "this server cannot hand the connection over for streaming")
     try:
         upstream = socket.create_connection((t.ip, t.port), timeout=CONNECT_TIMEOUT)
     except OSError as e:
@@ -231,6 +228,9 @@ def upgrade_proxy(t: Target, path: str, what: str):
         code, reason, headers = _parse_head(head)
         if code != 101:
             raise kubelet_error(t, code, _read_body(upstream, headers, rest), reason)
+        client = client_socket()
+        if client is None:
+            raise APIError(500, "InternalError", "this server cannot hand the connection over for streaming")
         upstream.settimeout(None)
         client.sendall(head + rest)
     except (TimeoutError, socket.timeout):
