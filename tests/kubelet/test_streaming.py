@@ -189,15 +189,13 @@ def test_attach_follows_the_output(cluster):
 
 
 def test_python_client_exec(nginx):
-    from kubernetes import client as k8s, config
+    from kubernetes import client as k8s
     from kubernetes.stream import stream
     cluster, _ = nginx
-    cfg = k8s.Configuration(host=cluster.apiserver.url)
-    api = k8s.CoreV1Api(k8s.ApiClient(cfg))
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
     out = stream(api.connect_get_namespaced_pod_exec, "nginx", "default", container="nginx",
                  command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
     assert out == "from-python\n"
-    del config
 
 
 # -- errors ---------------------------------------------------------------------------------------
