@@ -25,11 +25,13 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 
-# Verbs of subresources (upstream: status is get/patch/update, log is get, eviction and binding
-# are create, finalize is update).
+# Verbs and kinds of subresources, as upstream's discovery lists them (status is get/patch/update,
+# log is get, eviction and binding are create, finalize is update, exec/attach/portforward create and get).
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",),
-                     "finalize": ("update",), "binding": ("create",)}
-SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction", "binding": "Binding"}
+                     "finalize": ("update",), "binding": ("create",), "exec": ("create", "get"),
+                     "attach": ("create", "get"), "portforward": ("create", "get")}
+SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction", "binding": "Binding", "exec": "PodExecOptions",
+                    "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}
 # Subresources whose kind lives in another group: kubectl drain looks for pods/eviction
 # with group policy and a version before it evicts instead of deleting.
 SUBRESOURCE_GROUP_VERSION = {"eviction": ("policy", "v1")}

@@ -17,7 +17,11 @@ labels, state files), so a restarted kubelet adopts what is already running.
 from __future__ import annotations
 
 import abc
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from .streams import LogLine, LogOptions, StreamSession
 
 
 class RuntimeError_(Exception):
@@ -138,8 +142,40 @@ class Runtime(abc.ABC):
         """Remove the pod's containers, sandbox and volume dirs; nothing of it remains."""
 
     @abc.abstractmethod
+    def log_lines(self, container_id: str, opts: LogOptions) -> Iterator[LogLine | None]:
+        """The container's output as (timestamp, line) pairs, per opts (tail, since, follow).
+
+        With opts.follow the iterator goes on until the container has ended,
+        yielding None about every second while nothing new comes, so that the
+        caller can notice a client that went away and close the iterator.
+        Raises RuntimeError_ (reason NotFound) for an unknown container.
+        """
+
     def logs(self, container_id: str, tail: int | None = None) -> bytes:
-        """The container's stdout/stderr so far."""
+        """The container's stdout/stderr so far (no timestamps)."""
+        return b"".join(line for _, line in filter(None, self.log_lines(container_id, LogOptions(tail=tail))))
+
+    @abc.abstractmethod
+    def exec(self, container_id: str, command: list[str], tty: bool, stdin: bool) -> StreamSession:
+        """Run `command` inside the running container (its file system, environment and namespaces)."""
+
+    @abc.abstractmethod
+    def attach(self, container_id: str, stdin: bool) -> StreamSession:
+        """Connect to the running container's own stdio (its output from now on)."""
+
+    def port_forward(self, sandbox: Sandbox, port: int, timeout: float = 5.0) -> socket.socket:
+        """A connected socket to `port` in the pod's network namespace (RuntimeError_ if refused).
+
+        Both runtimes give each pod an address this host reaches (a loopback
+        address, or the infra container's address on the Docker bridge), so
+        connecting to podIP:port is the pod's own port, as the kubelet's
+        port-forward reaches it from inside the sandbox.
+        """
+        try:
+            return socket.create_connection((sandbox.ip, port), timeout=timeout)
+        except OSError as e:
+            raise RuntimeError_(f"error forwarding port {port} to pod {sandbox.pod.name}: "
+                                f"dial tcp {sandbox.ip}:{port}: {e.strerror or e}", "PortForwardError") from None
 
     def close(self) -> None:  # pragma: no cover - optional
         """Release client resources."""

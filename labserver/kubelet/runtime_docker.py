@@ -32,7 +32,10 @@ import requests
 
 from .registry import registry_of, registry_reachable
 from .runtimes import default_endpoint
+from . import docker_streams
+from .docker_streams import DockerAttach, DockerExec
 from .runtime import ContainerState, ImagePullError, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox
+from .streams import LogOptions
 
 INFRA_IMAGE = "busybox:latest"
 INFRA_COMMAND = ["sleep", "2147483647"]
@@ -333,12 +336,14 @@ class DockerRuntime(Runtime):
             self._states.pop(summary["Id"], None)
         shutil.rmtree(self.root_dir / "pods" / pod.uid, ignore_errors=True)
 
-    def logs(self, container_id: str, tail: int | None = None) -> bytes:
-        try:
-            return self.api.logs(_strip(container_id), stdout=True, stderr=True,
-                                 tail=tail if tail is not None else "all")
-        except docker.errors.NotFound:
-            raise RuntimeError_(f"container {container_id} not found", "NotFound") from None
+    def log_lines(self, container_id: str, opts: LogOptions):
+        return docker_streams.log_lines(self.api, _strip(container_id), opts)
+
+    def exec(self, container_id: str, command: list[str], tty: bool, stdin: bool) -> DockerExec:
+        return DockerExec(self.api, _strip(container_id), command, tty=tty, stdin=stdin)
+
+    def attach(self, container_id: str, stdin: bool) -> DockerAttach:
+        return DockerAttach(self.api, _strip(container_id), stdin=stdin)
 
     def close(self) -> None:
         self.api.close()

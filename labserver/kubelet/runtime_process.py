@@ -8,13 +8,15 @@ containers share, and a directory under the runtime's root dir:
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
     <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
-    <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr
+    <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr, timestamped (CRI format)
     <root>/pods/<uid>/containers/<name>/run/            nginx's config, pid and temp files
 
 A container is a small shell wrapper in a session (and process group) of its
 own, which runs the program (through bubblewrap when it can, process_images.py)
 and writes the program's exit status to `exitcode` when it ends, then kills
 whatever the program left behind in its group, as a container's end does. The
+output goes through a log writer process (container_log.py) that stamps each
+line with its time, as containerd's shim does. The
 status survives the kubelet: a new runtime instance reads the files, checks
 that the recorded PIDs are still the same processes (boot id and start time),
 and adopts them. The wrapper learns the program's PID from a one-line shim
@@ -29,6 +31,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -39,7 +42,9 @@ from pathlib import Path
 from . import procfs
 from .pod_ips import PodIPs
 from .process_images import VOLUME_WARNING, Images, bwrap_path, image_name, resolve
+from .process_streams import LogAttach, ProcessExec, container_environ, exec_argv, follow_log, read_log
 from .runtime import (ContainerState, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox)
+from .streams import LogOptions, select_lines
 
 VERSION = "0.1.0"
 EMPTY_DIR = "kubernetes.io~empty-dir"
@@ -161,20 +166,21 @@ class ProcessRuntime(Runtime):
         if sandboxed:
             argv = [bwrap_path(), *launch.view, "--", *argv]
         read_end, write_end = os.pipe()
+        log_read, log_write = os.pipe()
         try:
-            with open(cdir / f"{cid}.log", "ab") as log:
-                wrapper = subprocess.Popen(
-                    ["/bin/sh", "-c", WRAPPER, str(cdir / "exitcode"), *argv],
-                    stdin=write_end, stdout=log, stderr=subprocess.STDOUT, env=launch.env,
-                    cwd=launch.cwd, start_new_session=True)
+            writer = _start_log_writer(cdir / f"{cid}.log", log_read)
+            wrapper = subprocess.Popen(
+                ["/bin/sh", "-c", WRAPPER, str(cdir / "exitcode"), *argv],
+                stdin=write_end, stdout=log_write, stderr=subprocess.STDOUT, env=launch.env,
+                cwd=launch.cwd, start_new_session=True)
             wrapper_ticks = procfs.start_ticks(wrapper.pid)
             os.close(write_end)
             write_end = -1
             pid = _read_pid(read_end, PID_TIMEOUT)
         finally:
-            os.close(read_end)
-            if write_end >= 0:
-                os.close(write_end)
+            for fd in (read_end, write_end, log_read, log_write):
+                if fd >= 0:
+                    os.close(fd)
         record = {
             "id": cid, "name": spec["name"], "image": spec["image"],
             "image_id": f"process://{image_name(spec['image'])}",
@@ -182,11 +188,13 @@ class ProcessRuntime(Runtime):
             "boot_id": self._boot, "sandboxed": sandboxed,
             "pgid": wrapper.pid, "pgid_ticks": wrapper_ticks,
             "pid": pid, "pid_ticks": procfs.start_ticks(pid) if pid else None,
+            "log_writer": writer.pid, "log_writer_ticks": procfs.start_ticks(writer.pid),
             "started_at": _now(), "previous_id": old["id"] if old else None,
         }
         _write_json(cdir / "state.json", record)
         if pid is None:
             self._kill_group(record)
+            self._wait_log_writer(record)
             raise RuntimeError_(f"container {spec['name']} did not start: "
                                 + self._log_tail(cdir / f"{cid}.log"), "RunContainerError")
         if image_name(spec["image"]) == "nginx":
@@ -235,21 +243,45 @@ class ProcessRuntime(Runtime):
             record = _read_json(path)
             if record:
                 self._kill_group(record)
+                self._wait_log_writer(record)
         shutil.rmtree(pod_dir, ignore_errors=True)
         self.ips.release(pod.uid)
 
-    def logs(self, container_id: str, tail: int | None = None) -> bytes:
-        cdir, _ = self._find(container_id)
+    def log_lines(self, container_id: str, opts: LogOptions):
+        cdir, record = self._find(container_id)
         if cdir is None:
             raise RuntimeError_(f"no container {container_id}", "NotFound")
-        try:
-            data = (cdir / f"{container_id}.log").read_bytes()
-        except FileNotFoundError:
-            return b""
-        if tail is not None:
-            lines = data.splitlines(keepends=True)
-            data = b"".join(lines[-tail:]) if tail > 0 else b""
-        return data
+        path = cdir / f"{container_id}.log"
+        if not opts.follow:
+            return iter(select_lines(read_log(path)[0], opts))
+        return follow_log(path, opts, lambda: self._ended(cdir, container_id))
+
+    def _ended(self, cdir: Path, container_id: str) -> bool:
+        """True once attempt `container_id` has ended and its log writer has written the last line."""
+        record = _read_json(cdir / "state.json")
+        if not record or record["id"] != container_id:
+            return True   # a newer attempt replaced it (or the pod is gone)
+        if self._running(record):
+            return False
+        writer = record.get("log_writer")
+        return not (writer and procfs.is_running(writer, record.get("log_writer_ticks")))
+
+    def _running_record(self, container_id: str) -> tuple[Path, dict]:
+        cdir, record = self._find(container_id)
+        if cdir is None or record["id"] != container_id or not self._running(record) or not record.get("pid"):
+            raise RuntimeError_(f"container {container_id} is not running", "NotFound")
+        return cdir, record
+
+    def exec(self, container_id: str, command: list[str], tty: bool, stdin: bool) -> ProcessExec:
+        _, record = self._running_record(container_id)
+        env = container_environ(record["pid"])
+        argv = exec_argv(record["pid"], bool(record.get("sandboxed")), command)
+        return ProcessExec(argv, env or {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty)
+
+    def attach(self, container_id: str, stdin: bool) -> LogAttach:
+        cdir, record = self._running_record(container_id)
+        return LogAttach(cdir / f"{container_id}.log", lambda: self._ended(cdir, container_id),
+                         lambda: _read_code(cdir / "exitcode"))
 
     # -- helpers -------------------------------------------------------------------
 
@@ -290,6 +322,14 @@ class ProcessRuntime(Runtime):
                 return
             time.sleep(0.01)
 
+    @staticmethod
+    def _wait_log_writer(record: dict, timeout: float = 5.0) -> None:
+        """The log writer ends once the container's output is closed: wait for that."""
+        writer = record.get("log_writer")
+        deadline = time.monotonic() + timeout
+        while writer and time.monotonic() < deadline and procfs.is_running(writer, record.get("log_writer_ticks")):
+            time.sleep(0.01)
+
     def _exit_code(self, cdir: Path, record: dict) -> int | None:
         """The recorded exit status; for a container that ended without one, 137."""
         code = _read_code(cdir / "exitcode")
@@ -328,11 +368,19 @@ class ProcessRuntime(Runtime):
 
     @staticmethod
     def _log_tail(path: Path, lines: int = 5) -> str:
-        try:
-            text = path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return "no output"
-        return " / ".join(text[-lines:]) or "no output"
+        text = [line.decode(errors="replace").strip() for _, line in read_log(path)[0][-lines:]]
+        return " / ".join(t for t in text if t) or "no output"
+
+
+def _start_log_writer(path: Path, fd: int) -> subprocess.Popen:
+    """The container's log writer (container_log.py), reading `fd`, in a session of its own."""
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    writer = subprocess.Popen([sys.executable, "-m", "labserver.kubelet.container_log", str(path)],
+                              stdin=fd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                              start_new_session=True)
+    threading.Thread(target=writer.wait, daemon=True, name="log-writer-reaper").start()
+    return writer
 
 
 def _read_code(path: Path) -> int | None:

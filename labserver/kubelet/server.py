@@ -15,20 +15,20 @@ SIGTERM stops the kubelet and leaves its pods running, as the real one does.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import signal
+import socket
 import sys
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from .client import APIClient, parse_servers
+from .http_api import KubeletAPI
 from .kubelet import Kubelet, KubeletConfig
 from .node_status import NodeConfig, default_node_name
-from .runtime import RuntimeError_
 from .runtimes import CHOICES, choose, make_runtime
 from .sync import SyncConfig
 
@@ -106,67 +106,25 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_handler(kubelet: Kubelet):
-    """The request handler class for the kubelet's own HTTP server."""
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug's request handler, logging requests at debug level instead of to stderr."""
 
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "kubelet/v1.37.0-labserver"
-        protocol_version = "HTTP/1.1"
+    def log_request(self, code="-", size="-"):
+        log.debug("%s %s %s", self.address_string(), self.requestline, code)
 
-        def log_message(self, fmt, *args):  # requests go to the debug log, not stderr
-            log.debug("%s %s", self.address_string(), fmt % args)
+    def log(self, type, message, *args):  # noqa: A002 (werkzeug's signature)
+        log.debug(message, *args)
 
-        def _send(self, code: int, body: bytes, ctype: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
 
-        def _json(self, code: int, obj: dict) -> None:
-            self._send(code, json.dumps(obj).encode(), "application/json")
-
-        def _status(self, code: int, reason: str, message: str) -> None:
-            self._json(code, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                              "message": message, "reason": reason, "details": {}, "code": code})
-
-        def do_GET(self):  # noqa: N802 (http.server's naming)
-            url = urlsplit(self.path)
-            query = parse_qs(url.query)
-            parts = [unquote(p) for p in url.path.strip("/").split("/")]
-            try:
-                if url.path in ("/healthz", "/healthz/ping", "/livez", "/readyz"):
-                    return self._send(200, b"ok", "text/plain; charset=utf-8")
-                if url.path in ("/pods", "/pods/"):
-                    return self._json(200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
-                                             "items": kubelet.pods()})
-                if parts[0] == "containerLogs" and len(parts) == 4:
-                    return self._logs(*parts[1:], query)
-                self._status(404, "NotFound", f"the kubelet does not serve {url.path}")
-            except Exception as e:  # never a traceback to the client
-                log.exception("kubelet server: %s failed", self.path)
-                self._status(500, "InternalError", f"kubelet: {e}")
-
-        def _logs(self, namespace: str, pod: str, container: str, query: dict) -> None:
-            previous = query.get("previous", ["false"])[0] == "true"
-            st = kubelet.find_container(namespace, pod, container, previous=previous)
-            if st is None:
-                what = "previous terminated container" if previous else "container"
-                return self._status(404, "NotFound",
-                                    f'{what} "{container}" in pod "{pod}" (namespace "{namespace}") not found '
-                                    f"on node {kubelet.cfg.node.name}")
-            tail = query.get("tailLines", [None])[0]
-            try:
-                tail_n = int(tail) if tail is not None else None
-            except ValueError:
-                return self._status(400, "BadRequest", f"tailLines must be an integer, not {tail!r}")
-            try:
-                data = kubelet.runtime.logs(st.id, tail=tail_n)
-            except RuntimeError_ as e:  # the container went away meanwhile
-                return self._status(404, "NotFound", e.message)
-            self._send(200, data, "text/plain; charset=utf-8")
-
-    return Handler
+def make_http_server(kubelet: Kubelet, address: str, port: int):
+    """The kubelet's own server (http_api.KubeletAPI) on address:port; OSError if it cannot listen."""
+    sock = socket.create_server((address, port), reuse_port=False)
+    try:
+        return make_server(address, sock.getsockname()[1], KubeletAPI(kubelet), threaded=True,
+                           request_handler=_QuietHandler, fd=sock.detach())
+    except BaseException:
+        sock.close()
+        raise
 
 
 def pod_cidr_taken(client: APIClient, name: str, cidr: str) -> str | None:
@@ -225,11 +183,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     kubelet = Kubelet(cfg, runtime, client)
     try:
-        httpd = ThreadingHTTPServer((args.address, args.port), make_handler(kubelet))
+        httpd = make_http_server(kubelet, args.address, args.port)
     except OSError as e:
         print(f"kubelet: cannot listen on {args.address}:{args.port}: {e.strerror or e}", file=sys.stderr)
         return 1
-    httpd.daemon_threads = True
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

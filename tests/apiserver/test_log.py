@@ -75,3 +75,52 @@ def test_log_errors_are_status(client, setup, path, code, message):
     r = client.get(PODS + path)
     assert r.status_code == code and r.get_json()["kind"] == "Status"
     assert message in r.get_json()["message"]
+
+
+@pytest.fixture
+def silent_kubelet():
+    """A kubelet that accepts connections and never answers."""
+    import socket
+    server = socket.create_server(("127.0.0.1", 0))
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("path", ["/web/log?follow=true", "/web/exec?command=true&stdout=true",
+                                  "/web/attach?stdout=true", "/web/portforward?ports=80"])
+def test_a_kubelet_that_never_answers_is_a_504(client, silent_kubelet, monkeypatch, path):
+    """Connected but no answer within the header timeout: 504 naming the kubelet, not a request held forever."""
+    from labserver.apiserver import kubelet_proxy
+    monkeypatch.setattr(kubelet_proxy, "HEADER_TIMEOUT", 0.5)
+    _node(client, "n1", silent_kubelet)
+    client.post(PODS, json=pod("web", node="n1"))
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade"} if "/log" not in path else {}
+    r = client.get(PODS + path, headers=headers)
+    assert r.status_code == 504 and r.get_json()["reason"] == "Timeout"
+    assert r.get_json()["message"] == (f"the kubelet of node n1 at 127.0.0.1:{silent_kubelet} did not answer the "
+                                       f"{path.split('/')[2].split('?')[0].replace('log', 'logs')} request within 0.5s")
+
+
+def test_streaming_subresources_are_discovered_and_checked(client):
+    """pods/exec, attach, portforward are in discovery (create, get) and check the pod like pods/log."""
+    resources = {r["name"]: r for r in client.get("/api/v1").get_json()["resources"]}
+    assert resources["pods/exec"]["verbs"] == ["create", "get"] and resources["pods/exec"]["kind"] == "PodExecOptions"
+    assert "pods/portforward" in resources and "pods/attach" in resources
+    r = client.post(PODS + "/missing/exec?command=true")
+    assert r.status_code == 404 and r.get_json()["message"] == 'pods "missing" not found'

@@ -33,9 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from labserver.lab.components import start_apiserver  # noqa: E402
-from labserver.lab.etcd import start_etcd  # noqa: E402
-from labserver.lab.manifests import post_pod  # noqa: E402
+from labserver.lab.supervise.components import start_apiserver  # noqa: E402
+from labserver.lab.supervise.etcd import start_etcd  # noqa: E402
+from labserver.lab.notebook.manifests import post_pod  # noqa: E402
 
 WATCHES = 500
 CREATES = 50

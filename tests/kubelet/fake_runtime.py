@@ -13,8 +13,10 @@ import threading
 from pathlib import Path
 
 from labserver.kubelet import timefmt
+from labserver.kubelet.process_streams import ProcessExec
 from labserver.kubelet.runtime import (ContainerState, ImagePullError, PodRef, PulledImage, Runtime,
                                        RuntimeError_, Sandbox)
+from labserver.kubelet.streams import LogOptions, StreamSession, select_lines, timestamp
 
 
 class FakeRuntime(Runtime):
@@ -34,6 +36,7 @@ class FakeRuntime(Runtime):
         self.version_text = "fake://1.0"
         self.down: str | None = None                 # set: the runtime does not answer
         self._ids = itertools.count(1)
+        self.execs: list[tuple[str, list[str], bool]] = []   # (container id, command, tty) per exec
 
     def version(self) -> str:
         if self.down:
@@ -113,9 +116,21 @@ class FakeRuntime(Runtime):
                 del self.containers[cid]
         shutil.rmtree(self.root / "pods" / pod.uid, ignore_errors=True)
 
-    def logs(self, container_id: str, tail: int | None = None) -> bytes:
+    def log_lines(self, container_id: str, opts: LogOptions):
         with self.lock:
             if container_id not in self.containers:
-                raise RuntimeError_(f"no container {container_id}")
-            lines = [f"line {i} of {self.containers[container_id].name}" for i in range(1, 6)]
-        return ("\n".join(lines[-tail:] if tail else lines) + "\n").encode()
+                raise RuntimeError_(f"no container {container_id}", "NotFound")
+            name = self.containers[container_id].name
+        lines = [(timestamp(), f"line {i} of {name}\n".encode()) for i in range(1, 6)]
+        return iter(select_lines(lines, opts))
+
+    def exec(self, container_id: str, command: list[str], tty: bool, stdin: bool) -> StreamSession:
+        """Runs `command` on the host (the fake has no containers to enter)."""
+        with self.lock:
+            if container_id not in self.containers:
+                raise RuntimeError_(f"no container {container_id}", "NotFound")
+        self.execs.append((container_id, list(command), tty))
+        return ProcessExec(list(command), {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty)
+
+    def attach(self, container_id: str, stdin: bool) -> StreamSession:
+        raise RuntimeError_("the fake runtime cannot attach", "NotFound")

@@ -9,7 +9,7 @@ import requests
 
 from kubelet_testing import NODE, FakeRuntime, fast_config, nginx_pod, running_ready
 from labserver.kubelet.client import APIClient
-from labserver.kubelet.server import make_handler
+from labserver.kubelet.server import make_http_server
 from labserver.kubelet.runtime import PodRef
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.procs import wait_for
@@ -193,10 +193,9 @@ def test_reconnects_after_api_server_restart(env, apiserver, etcd, etcd_prefix, 
 
 def test_kubelet_http_server(env):
     """The kubelet's own server: /healthz, /pods and /containerLogs with tailLines, 404 for unknown containers."""
-    from http.server import ThreadingHTTPServer
     env.create(nginx_pod())
     env.wait_pod("nginx", running_ready, "running")
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(env.kubelet))
+    httpd = make_http_server(env.kubelet, "127.0.0.1", 0)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     try:

@@ -10,6 +10,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /eviction   POST -> a policy/v1 Eviction (a graceful delete)
     /finalize   PUT -> update of a namespace's spec.finalizers
     /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
+    /exec, /attach, /portforward   GET (WebSocket) or POST (SPDY) -> relayed to the kubelet
 
 Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
 Any other method on a served path is 405 MethodNotAllowed, and so is a verb the
@@ -21,7 +22,7 @@ from flask import Blueprint
 
 from ..errors import method_not_allowed
 from ..resources import REVIEWS
-from . import binding, create, delete, eviction, get, list as list_, log, review, update
+from . import binding, create, delete, eviction, get, list as list_, log, review, stream, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -38,6 +39,9 @@ SUBRESOURCES = {
     "eviction": {"POST": eviction.evict},
     "finalize": {"PUT": update.update},
     "binding": {"POST": binding.create_pod_binding},
+    "exec": {"GET": stream.stream, "POST": stream.stream},
+    "attach": {"GET": stream.stream, "POST": stream.stream},
+    "portforward": {"GET": stream.stream, "POST": stream.stream},
 }
 
 
@@ -72,10 +76,13 @@ def dispatch(group: str, version: str, rest: str):
 
 
 @bp.route("/api/<version>/<path:rest>", methods=METHODS)
+@bp.route("/api/<version>/<path:rest>", methods=["GET"], websocket=True, endpoint="core_websocket")
 def core(version: str, rest: str):
     return dispatch("", version, rest)
 
 
+# websocket=True: werkzeug routes a WebSocket upgrade (exec, attach, portforward) only to such rules.
 @bp.route("/apis/<group>/<version>/<path:rest>", methods=METHODS)
+@bp.route("/apis/<group>/<version>/<path:rest>", methods=["GET"], websocket=True, endpoint="grouped_websocket")
 def grouped(group: str, version: str, rest: str):
     return dispatch(group, version, rest)

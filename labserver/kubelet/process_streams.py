@@ -1,0 +1,212 @@
+"""The process runtime's streaming: reading and following log files, exec, attach.
+
+Logs: each container attempt has a CRI-format log file (container_log.py
+writes it). `read_log` parses it; `follow_log` goes on reading what is
+appended until the container has ended and its log writer has finished.
+
+Exec: a command "in the container" runs in the container's bubblewrap view by
+joining the mount and UTS namespaces of the container's main process with
+`nsenter` (its root and working directory too), with that process's
+environment, so it sees exactly the files the container sees (its volumes,
+its private /tmp) and the pod's hostname. Without bubblewrap the container is
+a plain host process and so is the command. With a tty the command gets a
+pseudo-terminal as its controlling terminal (`setsid --ctty`).
+
+Attach: the process runtime gives a container no stdin (it reads /dev/null),
+so attaching means following its output from now on, until it ends.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import shutil
+import signal
+import struct
+import subprocess
+import termios
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from .runtime import RuntimeError_
+from .streams import STDERR, STDOUT, LogLine, LogOptions, StreamSession, parse_cri_line, select_lines
+
+POLL = 0.1          # seconds between looks at a followed log file
+HEARTBEAT = 1.0     # seconds between the None a follower yields while nothing comes
+
+
+def _parse(raw_lines: list[bytes]) -> list[LogLine]:
+    return [line for line in map(parse_cri_line, raw_lines) if line is not None]
+
+
+def read_log(path: Path) -> tuple[list[LogLine], int]:
+    """All complete lines of a log file, and the offset after the last of them."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], 0
+    end = data.rfind(b"\n") + 1
+    return _parse(data[:end].splitlines(keepends=True)), end
+
+
+def follow_log(path: Path, opts: LogOptions, ended: Callable[[], bool],
+               from_now: bool = False) -> Iterator[LogLine | None]:
+    """The selected lines (none if from_now), then every line appended, until `ended()` and nothing more comes."""
+    lines, offset = read_log(path)
+    if not from_now:
+        yield from select_lines(lines, opts)
+    idle_since = time.monotonic()
+    while True:
+        finished = ended()   # asked before reading, so the last lines are never missed
+        new = b""
+        with contextlib.suppress(FileNotFoundError), open(path, "rb") as f:
+            f.seek(offset)
+            new = f.read()
+        end = new.rfind(b"\n") + 1
+        if end:
+            offset += end
+            yield from _parse(new[:end].splitlines(keepends=True))
+            idle_since = time.monotonic()
+            continue
+        if finished:
+            return
+        if time.monotonic() - idle_since >= HEARTBEAT:
+            idle_since = time.monotonic()
+            yield None
+        time.sleep(POLL)
+
+
+def container_environ(pid: int) -> dict[str, str]:
+    """The environment of the container's main process (what an exec'd command gets)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return {}
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.decode(errors="replace").partition("=")
+        if sep and key:
+            env[key] = value
+    return env
+
+
+def exec_argv(pid: int, sandboxed: bool, command: list[str]) -> list[str]:
+    """argv that runs `command` in the view of the container whose main process is `pid`."""
+    if not sandboxed:
+        return list(command)
+    nsenter = shutil.which("nsenter")
+    if not nsenter:
+        raise RuntimeError_("nsenter (util-linux) is missing, so a command cannot enter the container",
+                            "RunContainerError")
+    argv = [nsenter, f"--target={pid}", "--mount", "--uts", "--root", "--wd"]
+    with contextlib.suppress(OSError):
+        if os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user"):
+            argv += ["--user", "--preserve-credentials"]   # bwrap run by a plain user
+    return [*argv, "--", *command]
+
+
+class ProcessExec(StreamSession):
+    """A command started on the host (in a container's view): pipes, or a pty with tty."""
+
+    def __init__(self, argv: list[str], env: dict, stdin: bool, tty: bool, cwd: str | None = None):
+        super().__init__()
+        self.tty = tty
+        self.master = -1
+        try:
+            if tty:
+                self.master, slave = pty.openpty()
+                try:
+                    self.proc = subprocess.Popen(["setsid", "--ctty", *argv], stdin=slave, stdout=slave,
+                                                 stderr=slave, env=env, cwd=cwd, close_fds=True)
+                finally:
+                    os.close(slave)
+                self.pump_fd(STDOUT, self.master)
+            else:
+                self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                                             cwd=cwd, start_new_session=True)
+                self.pump_fd(STDOUT, self.proc.stdout.fileno())
+                self.pump_fd(STDERR, self.proc.stderr.fileno())
+        except OSError as e:
+            if self.master >= 0:
+                os.close(self.master)
+            raise RuntimeError_(f"cannot run {argv[-1] if argv else ''}: {e.strerror or e}",
+                                "RunContainerError") from None
+
+    def write_stdin(self, data: bytes) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.tty:
+                os.write(self.master, data)
+            elif self.proc.stdin:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            if self.tty:
+                os.write(self.master, b"\x04")   # ^D: end of input for the terminal's reader
+            elif self.proc.stdin:
+                self.proc.stdin.close()
+
+    def resize(self, width: int, height: int) -> None:
+        if self.tty:
+            with contextlib.suppress(OSError):
+                fcntl.ioctl(self.master, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._close()
+        return code if code >= 0 else 128 - code   # killed by signal N: 128+N, as a shell reports
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        self._close()
+
+    def _close(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if f:
+                with contextlib.suppress(OSError):
+                    f.close()
+        if self.master >= 0:
+            # the pump may still be reading the last output: it ends on EIO once the slave is gone
+            master, self.master = self.master, -1
+            with contextlib.suppress(OSError):
+                time.sleep(0.05)
+                os.close(master)
+
+
+class LogAttach(StreamSession):
+    """Attach to a container with no stdin: its output from now on, until it ends or the client leaves."""
+
+    def __init__(self, path: Path, ended: Callable[[], bool], exit_code: Callable[[], int | None]):
+        super().__init__()
+        self._stop = False
+        self._exit_code = exit_code
+        self._lines = follow_log(path, LogOptions(), lambda: self._stop or ended(), from_now=True)
+        self.pump(self._next)
+
+    def _next(self) -> tuple[int, bytes] | None:
+        for line in self._lines:
+            if line is not None:
+                return STDOUT, line[1]
+        return None
+
+    def write_stdin(self, data: bytes) -> None:
+        pass
+
+    def close_stdin(self) -> None:
+        pass
+
+    def wait(self, timeout: float) -> int | None:
+        return self._exit_code()
+
+    def kill(self) -> None:
+        self._stop = True

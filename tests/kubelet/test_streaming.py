@@ -1,0 +1,240 @@
+"""Streaming for real: `kubectl logs -f`, `exec`, `exec -it`, `cp`, `attach`, port-forward, on each runtime.
+
+Real etcd, API server and kubelet processes (the fixtures of test_e2e.py), the
+real kubectl 1.37 and the official Python client, against the post's pod (or
+a small busybox pod that talks) run by the process runtime and, when an
+engine answers, by Docker.
+"""
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+
+import pytest
+import requests
+
+from kubelet_testing import running_ready
+from labserver.lab.supervise.procs import free_port, wait_for
+from test_e2e import KUBECTL, NODE, cluster, runtime_name  # noqa: F401  (fixtures)
+
+TIMESTAMPED = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
+
+
+def talker(name: str, script: str, restart: str = "Never") -> dict:
+    """A one-container busybox pod running `script`."""
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": NODE, "restartPolicy": restart,
+                     "containers": [{"name": "talk", "image": "busybox", "command": ["sh", "-c", script]}]}}
+
+
+def kubectl_cmd(cluster, *args: str) -> list[str]:
+    return [KUBECTL, f"--server={cluster.apiserver.url}", *args]
+
+
+def run(cluster, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(kubectl_cmd(cluster, *args), input=input, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_until(stream, wanted: bytes, timeout: float) -> bytes:
+    """Read a pipe until `wanted` appears; fail (with what came) at the deadline or at EOF."""
+    fd, got = stream.fileno(), b""
+    deadline = time.monotonic() + timeout
+    while wanted not in got:
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"no {wanted!r} within {timeout}s; got {got!r}"
+        if select.select([fd], [], [], remaining)[0]:
+            chunk = os.read(fd, 4096)
+            assert chunk, f"ended before {wanted!r}; got {got!r}"
+            got += chunk
+    return got
+
+
+def container_running(cluster, pod: str) -> bool:
+    statuses = (cluster.pod(pod) or {}).get("status", {}).get("containerStatuses") or []
+    return bool(statuses) and "running" in statuses[0]["state"]
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+def test_logs_follow_streams_until_the_container_ends(cluster):
+    """`kubectl logs -f` prints each line as it is written and returns when the container ends."""
+    cluster.create(talker("follow", "echo one; sleep 2; echo two; sleep 2; echo three"))
+    cluster.wait_pod("follow", lambda p: container_running(cluster, "follow") or
+                     p["status"].get("phase") in ("Succeeded", "Failed"), "started")
+    proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "follow"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        read_until(proc.stdout, b"one\n", 10)
+        assert container_running(cluster, "follow"), "the first line came only after the container ended"
+        read_until(proc.stdout, b"two\n", 10)
+        rest = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0 and rest[0] == b"three\n", rest
+    assert cluster.wait_pod("follow", lambda p: p["status"]["phase"] == "Succeeded", "Succeeded")
+
+
+def test_logs_follow_ends_when_killed(cluster):
+    """A follower of a quiet container that is killed goes away; the servers go on serving."""
+    cluster.create(talker("quiet", "echo hello; sleep 3600", restart="Always"))
+    cluster.wait_pod("quiet", running_ready, "running")
+    proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "quiet"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        read_until(proc.stdout, b"hello\n", 10)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert run(cluster, "logs", "quiet").stdout == "hello\n"
+
+
+def test_logs_options(cluster):
+    """--tail, --timestamps, --since, --limit-bytes, --previous, as upstream."""
+    cluster.create(talker("lines", "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600", restart="Always"))
+    cluster.wait_pod("lines", running_ready, "running")
+    wait_for(lambda: "line-5" in run(cluster, "logs", "lines").stdout, 15, "all five lines")
+    assert run(cluster, "logs", "lines", "--tail=2").stdout == "line-4\nline-5\n"
+    stamped = run(cluster, "logs", "lines", "--timestamps").stdout.encode().splitlines(keepends=True)
+    assert len(stamped) == 5 and all(TIMESTAMPED.match(line) for line in stamped), stamped
+    assert stamped[0].endswith(b" line-1\n")
+    assert run(cluster, "logs", "lines", "--since=1h").stdout.count("line-") == 5
+    time.sleep(2.1)
+    assert run(cluster, "logs", "lines", "--since=2s").stdout == ""
+    assert run(cluster, "logs", "lines", "--limit-bytes=10").stdout == "line-1\nlin"
+    previous = run(cluster, "logs", "lines", "--previous")
+    assert previous.returncode != 0 and "previous terminated container" in previous.stderr
+    bad = requests.get(f"{cluster.apiserver.url}/api/v1/namespaces/default/pods/lines/log?limitBytes=0", timeout=10)
+    assert bad.status_code == 400 and bad.json()["message"] == "limitBytes: Invalid value: must be greater than 0"
+
+
+# -- exec, attach, cp --------------------------------------------------------------------------
+
+@pytest.fixture
+def nginx(cluster):
+    pod = cluster.run_nginx()
+    return cluster, pod
+
+
+def test_exec_runs_in_the_container(nginx):
+    """exec sees the container's own view: the shared volume at each container's mountPath."""
+    cluster, pod = nginx
+    out = run(cluster, "exec", "nginx", "-c", "log-truncator", "--", "sh", "-c", "echo hi > /logdir/from-exec")
+    assert out.returncode == 0, out.stderr
+    assert (cluster.volume_dir(pod["metadata"]["uid"]) / "from-exec").read_text() == "hi\n"
+    listing = run(cluster, "exec", "nginx", "-c", "nginx", "--", "ls", "/var/log/nginx")
+    assert listing.returncode == 0 and "from-exec" in listing.stdout.split(), listing
+    assert run(cluster, "exec", "nginx", "-c", "nginx", "--", "hostname").stdout == "nginx\n"
+
+
+def test_exec_exit_codes_and_stdin(nginx):
+    cluster, _ = nginx
+    failed = run(cluster, "exec", "nginx", "-c", "nginx", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
+    assert failed.returncode == 3 and failed.stdout == "out\n", failed
+    assert "err\n" in failed.stderr and "command terminated with exit code 3" in failed.stderr
+    piped = run(cluster, "exec", "-i", "nginx", "-c", "log-truncator", "--", "sh", "-c", "cat | wc -c",
+                input="hello\n")
+    assert piped.returncode == 0 and piped.stdout.strip() == "6", piped
+
+
+def test_exec_tty_shell(nginx):
+    """`kubectl exec -it ... -- sh` on a terminal: type a command, see its output, exit."""
+    cluster, _ = nginx
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(kubectl_cmd(cluster, "exec", "-it", "nginx", "-c", "nginx", "--", "sh"),
+                            stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        os.write(master, b"echo hi-$((40+2)); exit\n")
+        got, deadline = b"", time.monotonic() + 30
+        while proc.poll() is None and time.monotonic() < deadline:
+            if select.select([master], [], [], 0.2)[0]:
+                try:
+                    got += os.read(master, 4096)
+                except OSError:
+                    break
+        assert proc.wait(10) == 0, got
+        assert b"hi-42" in got, got
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def test_cp_into_and_out_of_the_pod(nginx, tmp_path):
+    cluster, _ = nginx
+    src = tmp_path / "note.txt"
+    src.write_text("copied by kubectl cp\n")
+    into = run(cluster, "cp", str(src), "default/nginx:/tmp/note.txt", "-c", "nginx")
+    assert into.returncode == 0, into.stderr
+    back = tmp_path / "back.txt"
+    out = run(cluster, "cp", "default/nginx:/tmp/note.txt", str(back), "-c", "nginx")
+    assert out.returncode == 0, out.stderr
+    assert back.read_text() == "copied by kubectl cp\n"
+
+
+def test_attach_follows_the_output(cluster):
+    cluster.create(talker("chatty", "sleep 2; for i in 1 2 3; do echo tick-$i; sleep 1; done"))
+    cluster.wait_pod("chatty", lambda p: container_running(cluster, "chatty"), "running")
+    attached = run(cluster, "attach", "chatty", "-c", "talk", timeout=60)
+    assert "tick-3" in attached.stdout, attached
+
+
+def test_python_client_exec(nginx):
+    from kubernetes import client as k8s
+    from kubernetes.stream import stream
+    cluster, _ = nginx
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
+    out = stream(api.connect_get_namespaced_pod_exec, "nginx", "default", container="nginx",
+                 command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "from-python\n"
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+def test_exec_errors_are_clear(nginx):
+    cluster, _ = nginx
+    missing = run(cluster, "exec", "nope", "--", "true")
+    assert missing.returncode != 0 and 'pods "nope" not found' in missing.stderr
+    wrong = run(cluster, "exec", "nginx", "-c", "nope", "--", "true")
+    assert wrong.returncode != 0 and "container nope is not valid for pod nginx" in wrong.stderr
+
+
+def test_port_forward_python_client(nginx):
+    """The WebSocket port-forward protocol (the official client's portforward()): nginx's page through it."""
+    from kubernetes import client as k8s
+    from kubernetes.stream import portforward
+    cluster, _ = nginx
+    api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", "default", ports="80")
+    try:
+        s = pf.socket(80)
+        s.setblocking(True)
+        s.settimeout(10)
+        s.sendall(b"GET / HTTP/1.0\r\nHost: nginx\r\n\r\n")
+        page = b""
+        while b"</html>" not in page:
+            chunk = s.recv(4096)
+            assert chunk, page
+            page += chunk
+        assert b"Welcome to nginx!" in page
+        s.close()
+        assert pf.error(80) is None
+    finally:
+        pf.close()
+
+
+def test_kubectl_port_forward_says_why_not(nginx):
+    """kubectl 1.37's port-forward tunnels SPDY, which is not served: a clear error, promptly, no hang."""
+    cluster, _ = nginx
+    out = run(cluster, "port-forward", "pod/nginx", f"{free_port()}:80", timeout=30)
+    assert out.returncode != 0
+    assert "port-forward over SPDY" in out.stderr and "not supported" in out.stderr, out.stderr
