@@ -11,7 +11,8 @@ this needs (omitempty, pointer, always, inline) is the gotags.json option:
 - a pointer field is kept whenever it was sent, even as 0 or false;
 - a field without omitempty, or a non-pointer struct, is always in the JSON
   (a zero metav1.Time as null, a zero Quantity as "0");
-- an embedded struct's fields are flattened into its parent.
+- an embedded struct's fields are flattened into its parent;
+- an `omitzero` struct (metadata.creationTimestamp) is left out when zero.
 
 Time is RFC 3339 to the second (its nanos are dropped, as upstream's decoder
 does), MicroTime to the microsecond; Quantity is its string, IntOrString a
@@ -42,8 +43,8 @@ from .k8s import (authentication_pb2, authorization_pb2, binding_pb2, coordinati
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
-OMITEMPTY, POINTER, ALWAYS, INLINE = (gotags_pb2.OMITEMPTY, gotags_pb2.POINTER, gotags_pb2.ALWAYS,
-                                      gotags_pb2.INLINE)
+OMITEMPTY, POINTER, ALWAYS, INLINE, OMITZERO = (gotags_pb2.OMITEMPTY, gotags_pb2.POINTER, gotags_pb2.ALWAYS,
+                                                gotags_pb2.INLINE, gotags_pb2.OMITZERO)
 TIME = "k8s.io.apimachinery.pkg.apis.meta.v1.Time"
 MICRO_TIME = "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime"
 QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
@@ -231,6 +232,10 @@ def to_json(message: Message) -> dict:
             if presence == INLINE:
                 if message.HasField(name):
                     out.update(to_json(getattr(message, name)))
+            elif presence == OMITZERO:
+                value = _message_to_json(getattr(message, name))
+                if value is not None:       # a zero time (the only omitzero field here) is left out
+                    out[name] = value
             elif message.HasField(name) or presence == ALWAYS:
                 out[name] = _message_to_json(getattr(message, name))
         elif message.HasField(name):
