@@ -10,17 +10,13 @@ from __future__ import annotations
 import json
 
 from labserver.apiserver import protobuf
-from labserver.apiserver.protobuf.k8s import binding_pb2, meta_pb2, runtime_pb2
+from labserver.apiserver.protobuf.k8s import binding_pb2, meta_pb2
 
 from api_testing import pod
 from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401  (fixture)
+from tests.apiserver.test_kubectl_protobuf import envelope, stored
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
-
-
-def stored(etcd_client, key: str) -> dict | None:
-    value, _ = etcd_client.get(key)
-    return None if value is None else json.loads(value)
 
 
 def test_kubectl_creates_services_over_protobuf(kubectl, api, etcd_client):
@@ -80,9 +76,7 @@ def test_unserved_kubectl_commands_fail_with_404_and_one_clear_line(kubectl, rev
 
 
 def test_kubectl_label_annotate_and_patch_every_served_kind(kubectl, api):
-    objects = {"pod/web": pod("web"), "configmap/c": None, "secret/s": None, "serviceaccount/sa1": None,
-               "service/svc": None, "namespace/dev": None}
-    assert api.post("/api/v1/namespaces/default/pods", json=objects["pod/web"]).status_code == 201
+    assert api.post("/api/v1/namespaces/default/pods", json=pod("web")).status_code == 201
     kubectl("create", "configmap", "c", "--from-literal=a=b")
     kubectl("create", "secret", "generic", "s", "--from-literal=a=b")
     kubectl("create", "serviceaccount", "sa1")
@@ -95,8 +89,8 @@ def test_kubectl_label_annotate_and_patch_every_served_kind(kubectl, api):
             ({"metadata": {"name": "l1"}, "spec": {"holderIdentity": "n1"}},
              "/apis/coordination.k8s.io/v1/namespaces/default/leases")]:
         assert api.post(path, json=body).status_code == 201, path
-    kinds = [*objects, "node/n1", "event/e1", "lease/l1"]
-    for ref in kinds:
+    for ref in ("pod/web", "configmap/c", "secret/s", "serviceaccount/sa1", "service/svc", "namespace/dev",
+                "node/n1", "event/e1", "lease/l1"):
         kubectl("label", ref, "tier=a")
         kubectl("annotate", ref, "note=x")
         kubectl("patch", ref, "-p", '{"metadata":{"labels":{"smp":"1"}}}')
@@ -122,8 +116,7 @@ def test_a_protobuf_binding_binds_the_pod(api, etcd_client):
     assert api.post("/api/v1/namespaces/default/pods", json=pod("web")).status_code == 201
     binding = binding_pb2.Binding(metadata=meta_pb2.ObjectMeta(name="web", namespace="default"))
     binding.target.kind, binding.target.name = "Node", "node-1"
-    data = b"k8s\x00" + runtime_pb2.Unknown(typeMeta=runtime_pb2.TypeMeta(apiVersion="v1", kind="Binding"),
-                                            raw=binding.SerializeToString()).SerializeToString()
+    data = envelope("Binding", binding)
     url = "/api/v1/namespaces/default/pods/web/binding"
     response = api.post(url, data=data, headers={"Content-Type": PROTOBUF})
     assert response.status_code == 201, response.text

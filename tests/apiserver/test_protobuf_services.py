@@ -19,6 +19,8 @@ from labserver.apiserver.resources import lookup
 from labserver.apiserver.strategies import strategy_for
 from labserver.apiserver.strategies.service import kubernetes_service
 
+from tests.apiserver.test_protobuf import body, round_trip
+
 # What kubectl 1.37 sent (its -v=8 "Request Body"), byte for byte.
 KUBECTL_BODIES = {
     "create service clusterip web2 --tcp=80:8080": (
@@ -72,10 +74,6 @@ EXPECTED = {
 @pytest.mark.parametrize("command", KUBECTL_BODIES)
 def test_what_kubectl_sends_decodes_as_upstream_reads_it(command):
     assert protobuf.decode(bytes.fromhex(KUBECTL_BODIES[command])) == EXPECTED[command]
-
-
-def round_trip(obj: dict) -> dict:
-    return protobuf.decode(protobuf.encode(obj))
 
 
 def stored_service(spec: dict, cluster_ip: str | None = "10.0.0.17", name: str = "web") -> dict:
@@ -204,12 +202,6 @@ def test_user_extra_is_a_list_of_strings():
     obj["status"]["userInfo"]["extra"]["scopes"] = "a"
     with pytest.raises(protobuf.ProtobufError, match="list of strings"):
         protobuf.encode(obj)
-
-
-def body(kind: str, message, api_version: str = "v1") -> bytes:
-    envelope = runtime_pb2.Unknown(typeMeta=runtime_pb2.TypeMeta(apiVersion=api_version, kind=kind),
-                                   raw=message.SerializeToString())
-    return b"k8s\x00" + envelope.SerializeToString()
 
 
 def test_service_fields_we_do_not_define_are_refused():
