@@ -13,8 +13,8 @@ from labserver.apiserver import protobuf
 from labserver.apiserver.protobuf.k8s import binding_pb2, meta_pb2
 
 from api_testing import pod
-from tests.apiserver.kubectl_testing import kubectl, table  # noqa: F401  (fixture)
-from tests.apiserver.test_kubectl_protobuf import envelope, stored
+from kubectl_testing import kubectl, table  # noqa: F401  (fixture)
+from test_kubectl_protobuf import envelope, stored
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 

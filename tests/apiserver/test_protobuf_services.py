@@ -19,7 +19,7 @@ from labserver.apiserver.resources import lookup
 from labserver.apiserver.strategies import strategy_for
 from labserver.apiserver.strategies.service import kubernetes_service
 
-from tests.apiserver.test_protobuf import body, round_trip
+from test_protobuf import body, round_trip
 
 # What kubectl 1.37 sent (its -v=8 "Request Body"), byte for byte.
 KUBECTL_BODIES = {
