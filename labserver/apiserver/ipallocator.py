@@ -75,14 +75,14 @@ class ServiceRange:
 
 
 def ip_address_object(ip: str, service: dict) -> dict:
-    """The IPAddress that records `ip` as the Service's (upstream's labels and parentRef)."""
+    """The IPAddress that records `ip` as the Service's (upstream's labels and parentRef; the core group is "", omitted)."""
     from .strategies import now_rfc3339
     meta = service["metadata"]
     return {"apiVersion": "networking.k8s.io/v1", "kind": "IPAddress",
             "metadata": {"name": ip, "uid": str(uuid.uuid4()), "creationTimestamp": now_rfc3339(),
                          "labels": {"ipaddress.kubernetes.io/ip-family": "IPv4",
                                     "ipaddress.kubernetes.io/managed-by": "ipallocator.k8s.io"}},
-            "spec": {"parentRef": {"group": "", "resource": "services", "namespace": meta.get("namespace", ""),
+            "spec": {"parentRef": {"resource": "services", "namespace": meta.get("namespace", ""),
                                    "name": meta["name"]}}}
 
 

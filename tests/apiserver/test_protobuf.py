@@ -164,10 +164,13 @@ def test_the_round_trip_is_real_protobuf():
 
 
 def test_kubectl_create_namespace_body():
-    """kubectl writes every non-pointer field ("" and 0 too): JSON gets what Go's JSON encoder would write."""
+    """kubectl writes every non-pointer field ("" and 0 too): JSON gets what Go's JSON encoder would write.
+
+    Its zero creationTimestamp is left out (omitzero since Kubernetes 1.34), not null.
+    """
     assert protobuf.decode(KUBECTL_CREATE_NAMESPACE) == {
         "kind": "Namespace", "apiVersion": "v1",
-        "metadata": {"name": "dev", "creationTimestamp": None}, "spec": {}, "status": {}}
+        "metadata": {"name": "dev"}, "spec": {}, "status": {}}
 
 
 def body(kind: str, message, api_version: str = "v1") -> bytes:
@@ -195,7 +198,7 @@ def test_go_json_rules():
     status = pod.status.containerStatuses.add(name="c")    # ready, restartCount, image, imageID: always
     status.state.SetInParent()
     obj = protobuf.decode(body("Pod", pod))
-    assert obj["metadata"] == {"name": "p", "creationTimestamp": None}
+    assert obj["metadata"] == {"name": "p"}
     assert obj["spec"]["terminationGracePeriodSeconds"] == 0
     assert obj["spec"]["enableServiceLinks"] is False
     assert "hostNetwork" not in obj["spec"]

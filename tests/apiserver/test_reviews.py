@@ -76,18 +76,12 @@ def test_official_client_asks_and_is_answered(apiserver):
         assert me.status.user_info.username == "system:anonymous"
 
 
-PROTOBUF = pytest.mark.xfail(strict=True, reason="kubectl's typed client sends a protobuf body; protobuf request "
-                                                 "decoding comes with another branch (remove this mark when merged)")
-
-
-@PROTOBUF
 def test_kubectl_auth_can_i(kubectl):
     assert kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
     listed = table(kubectl("auth", "can-i", "--list").stdout)
     assert listed[0][0] == "Resources" and ["*.*", "[]", "[]", "[*]"] in listed
 
 
-@PROTOBUF
 def test_kubectl_auth_whoami(kubectl):
     assert table(kubectl("auth", "whoami").stdout) == [["ATTRIBUTE", "VALUE"], ["Username", "system:anonymous"],
                                                       ["Groups", "[system:unauthenticated]"]]

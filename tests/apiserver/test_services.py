@@ -247,8 +247,6 @@ def test_kubectl_cluster_info(apiserver, kubectl):
     assert "kubectl cluster-info dump" in out
 
 
-@pytest.mark.xfail(strict=True, reason="kubectl's typed client sends a protobuf body; protobuf request decoding "
-                                       "comes with another branch (remove this mark when merged)")
 def test_kubectl_create_service_clusterip(kubectl):
     assert kubectl("create", "service", "clusterip", "web", "--tcp=80:8080").stdout.strip() == \
         "service/web created"

@@ -11,12 +11,14 @@ this needs (omitempty, pointer, always, inline) is the gotags.json option:
 - a pointer field is kept whenever it was sent, even as 0 or false;
 - a field without omitempty, or a non-pointer struct, is always in the JSON
   (a zero metav1.Time as null, a zero Quantity as "0");
-- an embedded struct's fields are flattened into its parent.
+- an embedded struct's fields are flattened into its parent;
+- an `omitzero` struct (metadata.creationTimestamp) is left out when zero.
 
 Time is RFC 3339 to the second (its nanos are dropped, as upstream's decoder
 does), MicroTime to the microsecond; Quantity is its string, IntOrString a
-bare int or string, FieldsV1 a JSON document, bytes (Secret data,
-ConfigMap binaryData) base64. Lists' `items` are always a list.
+bare int or string, FieldsV1 a JSON document, a user's ExtraValue a list of
+strings, bytes (Secret data, ConfigMap binaryData) base64. Lists' `items` are
+always a list.
 
 Nothing is lost silently: a protobuf field this server has no definition for
 makes decode() fail, and so does a JSON field with no protobuf field in encode().
@@ -35,18 +37,20 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from .k8s import coordination_pb2, core_pb2, gotags_pb2, meta_pb2, policy_pb2, runtime_pb2
+from .k8s import (authentication_pb2, authorization_pb2, binding_pb2, coordination_pb2, core_pb2, gotags_pb2,
+                  meta_pb2, networking_pb2, policy_pb2, runtime_pb2, service_pb2)
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
-OMITEMPTY, POINTER, ALWAYS, INLINE = (gotags_pb2.OMITEMPTY, gotags_pb2.POINTER, gotags_pb2.ALWAYS,
-                                      gotags_pb2.INLINE)
+OMITEMPTY, POINTER, ALWAYS, INLINE, OMITZERO = (gotags_pb2.OMITEMPTY, gotags_pb2.POINTER, gotags_pb2.ALWAYS,
+                                                gotags_pb2.INLINE, gotags_pb2.OMITZERO)
 TIME = "k8s.io.apimachinery.pkg.apis.meta.v1.Time"
 MICRO_TIME = "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime"
 QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING = "k8s.io.apimachinery.pkg.util.intstr.IntOrString"
 FIELDS_V1 = "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1"
+EXTRA_VALUE = "k8s.io.api.authentication.v1.ExtraValue"
 TYPE_META = ("kind", "apiVersion")
 
 
@@ -65,6 +69,13 @@ def _kinds() -> dict[tuple[str, str], type[Message]]:
     kinds[("coordination.k8s.io/v1", "LeaseList")] = coordination_pb2.LeaseList
     kinds[("policy/v1", "Eviction")] = policy_pb2.Eviction
     kinds[("policy/v1", "DeleteOptions")] = meta_pb2.DeleteOptions
+    for api_version, module, names in (
+            ("v1", service_pb2, ("Service", "ServiceList")),
+            ("v1", binding_pb2, ("Binding",)),
+            ("networking.k8s.io/v1", networking_pb2, ("IPAddress", "IPAddressList")),
+            ("authorization.k8s.io/v1", authorization_pb2, ("SelfSubjectAccessReview", "SelfSubjectRulesReview")),
+            ("authentication.k8s.io/v1", authentication_pb2, ("SelfSubjectReview",))):
+        kinds.update({(api_version, name): getattr(module, name) for name in names})
     return kinds
 
 
@@ -178,6 +189,8 @@ def _special_to_json(name: str, message: Message):
         return message.string or "0"
     if name == INT_OR_STRING:
         return message.strVal if message.type == 1 else message.intVal
+    if name == EXTRA_VALUE:
+        return list(message.items)
     if name == FIELDS_V1:
         try:
             return json.loads(message.Raw) if message.Raw else {}
@@ -186,7 +199,7 @@ def _special_to_json(name: str, message: Message):
     raise KeyError(name)
 
 
-SPECIAL = (TIME, MICRO_TIME, QUANTITY, INT_OR_STRING, FIELDS_V1)
+SPECIAL = (TIME, MICRO_TIME, QUANTITY, INT_OR_STRING, FIELDS_V1, EXTRA_VALUE)
 
 
 def _message_to_json(message: Message):
@@ -219,6 +232,10 @@ def to_json(message: Message) -> dict:
             if presence == INLINE:
                 if message.HasField(name):
                     out.update(to_json(getattr(message, name)))
+            elif presence == OMITZERO:
+                value = _message_to_json(getattr(message, name))
+                if value is not None:       # a zero time (the only omitzero field here) is left out
+                    out[name] = value
             elif message.HasField(name) or presence == ALWAYS:
                 out[name] = _message_to_json(getattr(message, name))
         elif message.HasField(name):
@@ -273,6 +290,10 @@ def _special_from_json(message: Message, value, where: str) -> None:
             message.type, message.strVal = 1, value
     elif name == FIELDS_V1:
         message.Raw = json.dumps(value, separators=(",", ":")).encode()
+    elif name == EXTRA_VALUE:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ProtobufError(f"{where}: must be a list of strings, not {value!r}")
+        message.items.extend(value)
 
 
 def _scalar_from_json(field: FieldDescriptor, value, where: str):

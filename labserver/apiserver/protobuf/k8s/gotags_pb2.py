@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import descriptor_pb2 as google_dot_protobuf_dot_descriptor__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-labserver/apiserver/protobuf/k8s/gotags.proto\x12\x06gotags\x1a google/protobuf/descriptor.proto*>\n\x08Presence\x12\r\n\tOMITEMPTY\x10\x00\x12\x0b\n\x07POINTER\x10\x01\x12\n\n\x06\x41LWAYS\x10\x02\x12\n\n\x06INLINE\x10\x03:?\n\x04json\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x10.gotags.Presence')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n-labserver/apiserver/protobuf/k8s/gotags.proto\x12\x06gotags\x1a google/protobuf/descriptor.proto*L\n\x08Presence\x12\r\n\tOMITEMPTY\x10\x00\x12\x0b\n\x07POINTER\x10\x01\x12\n\n\x06\x41LWAYS\x10\x02\x12\n\n\x06INLINE\x10\x03\x12\x0c\n\x08OMITZERO\x10\x04:?\n\x04json\x12\x1d.google.protobuf.FieldOptions\x18\xd1\x86\x03 \x01(\x0e\x32\x10.gotags.Presence')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'labserver.apiserver.protobu
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PRESENCE']._serialized_start=91
-  _globals['_PRESENCE']._serialized_end=153
+  _globals['_PRESENCE']._serialized_end=167
 # @@protoc_insertion_point(module_scope)
