@@ -165,7 +165,7 @@ def test_yaml_dates_stay_strings(client):
 
 
 @pytest.mark.parametrize("field", ["spec.bogus\nX-Injected: 1", "spec.héllo", 'spec.quote"d'])
-def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, field):
+def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, field, etcd_prefix):
     """Warn (the default): the unknown field is dropped from what is stored and reported in a Warning header
     that HTTP can carry (control characters escaped as Go's %q; UTF-8 as upstream sends it)."""
     body = pod("warned")
@@ -178,11 +178,11 @@ def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, fi
     expected = json.dumps(field, ensure_ascii=False).replace("\\u0022", '\\"')
     assert warning.startswith('299 - "unknown field ') and "X-Injected" not in r.headers
     assert expected.strip('"').replace("\\", "\\\\").replace('"', '\\"') in warning
-    stored = json.loads(etcd_client.get("/registry/pods/default/warned")[0])
+    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/warned")[0])
     assert set(stored["spec"]) >= {"containers"} and field.split(".", 1)[1] not in stored["spec"]
 
 
-def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd_client):
+def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd_client, etcd_prefix):
     """`kubectl create --validate=warn` of a manifest whose unknown field has non-ASCII and a newline in
     its name: created at once (no hang), kubectl prints the server's warning, the field is not stored."""
     manifest = tmp_path / "odd.json"
@@ -192,7 +192,7 @@ def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd
     result = kubectl("create", "-f", str(manifest), "--validate=warn", timeout=30)
     assert result.stdout.strip() == "pod/odd created"
     assert 'Warning: unknown field "spec.ünknown\\nfield"' in result.stderr
-    stored = json.loads(etcd_client.get("/registry/pods/default/odd")[0])
+    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/odd")[0])
     assert [k for k in stored["spec"] if "field" in k] == []
 
 
@@ -210,16 +210,16 @@ def put_raw(etcd_client, key: str, obj: dict) -> None:
     etcd_client.put(key, json.dumps(obj))
 
 
-def test_malformed_stored_objects_are_still_listed_printed_and_deleted(client, etcd_client):
+def test_malformed_stored_objects_are_still_listed_printed_and_deleted(client, etcd_client, etcd_prefix):
     """Objects written into etcd behind the server's back with wrong types never break a listing:
     JSON, Table and field-selected lists answer, the odd rows show <unknown>, and each can be deleted."""
     assert client.post(PODS, json=pod("good")).status_code == 201
     bad_pod = {**pod("odd"), "status": "x", "spec": {"containers": "x", "nodeName": "n"}}
     bad_pod["metadata"].update({"namespace": "default", "uid": "u", "creationTimestamp": "whenever"})
-    put_raw(etcd_client, "/registry/pods/default/odd", bad_pod)
+    put_raw(etcd_client, f"{etcd_prefix}/pods/default/odd", bad_pod)
     bad_event = {**event(count="abc", source="kubelet", lastTimestamp="2026-01-01T00:00:00")}
     bad_event["metadata"].update({"namespace": "default"})
-    put_raw(etcd_client, "/registry/events/default/e1", bad_event)
+    put_raw(etcd_client, f"{etcd_prefix}/events/default/e1", bad_event)
     assert {p["metadata"]["name"] for p in client.get(PODS).get_json()["items"]} == {"good", "odd"}
     rows = client.get(PODS, headers={"Accept": TABLE}).get_json()["rows"]
     assert [r["cells"][0] for r in rows] == ["good", "odd"] and rows[1]["cells"][1] == "<unknown>"
@@ -232,19 +232,19 @@ def test_malformed_stored_objects_are_still_listed_printed_and_deleted(client, e
     assert client.get(PODS + "/odd").status_code == 404
 
 
-def test_deeply_nested_stored_objects_are_patchable_or_refused_clearly(client, etcd_client):
+def test_deeply_nested_stored_objects_are_patchable_or_refused_clearly(client, etcd_client, etcd_prefix):
     """A pod stored 900 levels deep (before the limits) in an unknown field: a patch succeeds and drops it.
     Deep in a free-form field (managedFields.fieldsV1): a clear 422, never a 500."""
     assert client.post(PODS, json=pod("deep")).status_code == 201
-    stored = json.loads(etcd_client.get("/registry/pods/default/deep")[0])
+    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/deep")[0])
     deep = json.loads(nested(900))
     stored["metadata"]["deep"] = deep
-    put_raw(etcd_client, "/registry/pods/default/deep", stored)
+    put_raw(etcd_client, f"{etcd_prefix}/pods/default/deep", stored)
     r = client.patch(PODS + "/deep", data=b'{"metadata":{"labels":{"a":"b"}}}', content_type=MERGE)
     assert r.status_code == 200, r.get_data(as_text=True)[:500]
     assert "deep" not in r.get_json()["metadata"] and r.get_json()["metadata"]["labels"] == {"a": "b"}
     stored["metadata"]["managedFields"] = [{"manager": "m", "fieldsV1": {"f": deep}}]
-    put_raw(etcd_client, "/registry/pods/default/deep", stored)
+    put_raw(etcd_client, f"{etcd_prefix}/pods/default/deep", stored)
     r = client.patch(PODS + "/deep", data=b'{"metadata":{"labels":{"a":"c"}}}', content_type=MERGE)
     assert r.status_code == 422 and "nests deeper than 100 levels" in r.get_json()["message"]
 

@@ -32,23 +32,23 @@ def envelope(kind: str, message, api_version: str = "v1") -> bytes:
                                             raw=message.SerializeToString()).SerializeToString()
 
 
-def test_kubectl_creates_builtin_kinds_over_protobuf(kubectl, etcd_client):
+def test_kubectl_creates_builtin_kinds_over_protobuf(kubectl, etcd_client, etcd_prefix):
     out = kubectl("create", "namespace", "dev", "-v=8")
     assert f"Content-Type: {PROTOBUF}" in out.stderr and "namespace/dev created" in out.stdout
     kubectl("create", "configmap", "c", "--from-literal=a=b")
     kubectl("create", "secret", "generic", "s", "--from-literal=p=q")
     kubectl("create", "serviceaccount", "sa1")
 
-    ns = stored(etcd_client, "/registry/namespaces/dev")
+    ns = stored(etcd_client, f"{etcd_prefix}/namespaces/dev")
     assert ns["status"] == {"phase": "Active"} and ns["spec"] == {"finalizers": ["kubernetes"]}
     assert ns["metadata"]["labels"] == {"kubernetes.io/metadata.name": "dev"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ns["metadata"]["creationTimestamp"])
-    cm = stored(etcd_client, "/registry/configmaps/default/c")
+    cm = stored(etcd_client, f"{etcd_prefix}/configmaps/default/c")
     assert (cm["kind"], cm["data"], cm["metadata"]["name"]) == ("ConfigMap", {"a": "b"}, "c")
-    secret = stored(etcd_client, "/registry/secrets/default/s")
+    secret = stored(etcd_client, f"{etcd_prefix}/secrets/default/s")
     assert secret["data"] == {"p": base64.b64encode(b"q").decode()} and secret["type"] == "Opaque"
     assert "stringData" not in secret
-    sa = stored(etcd_client, "/registry/serviceaccounts/default/sa1")
+    sa = stored(etcd_client, f"{etcd_prefix}/serviceaccounts/default/sa1")
     assert (sa["kind"], sa["metadata"]["namespace"]) == ("ServiceAccount", "default")
     # every key kubectl left empty ("" and 0 are on the wire) is absent, as upstream stores it
     assert set(cm["metadata"]) == {"name", "namespace", "uid", "creationTimestamp"}
@@ -120,11 +120,11 @@ def eviction(name: str, namespace: str = "default", **options) -> bytes:
     return envelope("Eviction", body, "policy/v1")
 
 
-def test_eviction_subresource(api, etcd_client, revision):
+def test_eviction_subresource(api, etcd_client, revision, etcd_prefix):
     """Evicting an unbound pod deletes it at once; dryRun and bad bodies change nothing."""
     pods = "/api/v1/namespaces/default/pods"
     assert api.post(pods, json=post_pod("web")).status_code == 201
-    key = "/registry/pods/default/web"
+    key = f"{etcd_prefix}/pods/default/web"
     headers = {"Content-Type": PROTOBUF}
     before = revision()
     for url, body, code in [(f"{pods}/web/eviction?dryRun=All", eviction("web"), 201),
@@ -148,13 +148,13 @@ def test_eviction_subresource(api, etcd_client, revision):
     assert as_json.status_code == 404
 
 
-def test_kubectl_drain_evicts_the_pods_of_a_node(kubectl, kubelet_factory, api, etcd_client):
+def test_kubectl_drain_evicts_the_pods_of_a_node(kubectl, kubelet_factory, api, etcd_client, etcd_prefix):
     """A real kubelet runs the post's pod; drain cordons the node and evicts the pod; the kubelet finishes."""
     from labserver.lab.machine.sysdeps import install_hint
     if install_hint("process"):
         pytest.skip(install_hint("process"))
     kubelet_factory(hostname="lab-node", runtime="process")
-    wait_for(lambda: stored(etcd_client, "/registry/leases/kube-node-lease/lab-node"), 30, "node lease")
+    wait_for(lambda: stored(etcd_client, f"{etcd_prefix}/leases/kube-node-lease/lab-node"), 30, "node lease")
     assert api.post("/api/v1/namespaces/default/pods", json=post_pod(node="lab-node")).status_code == 201
 
     def running():
@@ -178,10 +178,10 @@ def test_kubectl_drain_evicts_the_pods_of_a_node(kubectl, kubelet_factory, api, 
     assert "pod/nginx evicted" in out.stdout and "node/lab-node drained" in out.stdout
     assert re.search(r'verb="POST" url="[^"]*/namespaces/default/pods/nginx/eviction" status="201 Created"',
                      out.stderr, re.I), out.stderr
-    node = stored(etcd_client, "/registry/minions/lab-node")
+    node = stored(etcd_client, f"{etcd_prefix}/minions/lab-node")
     assert node["spec"]["unschedulable"] is True
-    assert stored(etcd_client, "/registry/pods/default/nginx") is None
+    assert stored(etcd_client, f"{etcd_prefix}/pods/default/nginx") is None
     rows = table(kubectl("get", "nodes").stdout)
     assert rows[1][:2] == ["lab-node", "Ready,SchedulingDisabled"]
     kubectl("uncordon", "lab-node")
-    assert stored(etcd_client, "/registry/minions/lab-node")["spec"].get("unschedulable") in (None, False)
+    assert stored(etcd_client, f"{etcd_prefix}/minions/lab-node")["spec"].get("unschedulable") in (None, False)

@@ -19,19 +19,19 @@ from test_kubectl_protobuf import envelope, stored
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
-def test_kubectl_creates_services_over_protobuf(kubectl, api, etcd_client):
+def test_kubectl_creates_services_over_protobuf(kubectl, api, etcd_client, etcd_prefix):
     out = kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "-v=8")
     assert f"Content-Type: {PROTOBUF}" in out.stderr and out.stdout.strip() == "service/web created"
     assert kubectl("create", "service", "externalname", "ext", "--external-name=example.com").stdout.strip() == \
         "service/ext created"
-    web = stored(etcd_client, "/registry/services/specs/default/web")
+    web = stored(etcd_client, f"{etcd_prefix}/services/specs/default/web")
     ip = web["spec"]["clusterIP"]
     assert web["spec"]["ports"] == [{"name": "80-8080", "protocol": "TCP", "port": 80, "targetPort": 8080}]
     assert web["spec"]["clusterIPs"] == [ip] and web["spec"]["selector"] == {"app": "web"}
     assert set(web["metadata"]) == {"name", "namespace", "uid", "creationTimestamp", "labels"}
-    assert stored(etcd_client, f"/registry/ipaddresses/{ip}")["spec"]["parentRef"] == {
+    assert stored(etcd_client, f"{etcd_prefix}/ipaddresses/{ip}")["spec"]["parentRef"] == {
         "resource": "services", "namespace": "default", "name": "web"}
-    ext = stored(etcd_client, "/registry/services/specs/default/ext")
+    ext = stored(etcd_client, f"{etcd_prefix}/services/specs/default/ext")
     assert ext["spec"] == {"selector": {"app": "ext"}, "type": "ExternalName", "externalName": "example.com",
                            "sessionAffinity": "None"}
     rows = table(kubectl("get", "svc").stdout)
@@ -111,7 +111,7 @@ def test_kubectl_label_annotate_and_patch_every_served_kind(kubectl, api):
         "Error from server (MethodNotAllowed): the server does not allow this method on the requested resource")
 
 
-def test_a_protobuf_binding_binds_the_pod(api, etcd_client):
+def test_a_protobuf_binding_binds_the_pod(api, etcd_client, etcd_prefix):
     """What kube-scheduler POSTs to pods/<name>/binding (protobuf), applied once."""
     assert api.post("/api/v1/namespaces/default/pods", json=pod("web")).status_code == 201
     binding = binding_pb2.Binding(metadata=meta_pb2.ObjectMeta(name="web", namespace="default"))
@@ -120,6 +120,6 @@ def test_a_protobuf_binding_binds_the_pod(api, etcd_client):
     url = "/api/v1/namespaces/default/pods/web/binding"
     response = api.post(url, data=data, headers={"Content-Type": PROTOBUF})
     assert response.status_code == 201, response.text
-    assert stored(etcd_client, "/registry/pods/default/web")["spec"]["nodeName"] == "node-1"
+    assert stored(etcd_client, f"{etcd_prefix}/pods/default/web")["spec"]["nodeName"] == "node-1"
     again = api.post(url, data=data, headers={"Content-Type": PROTOBUF})
     assert again.status_code == 409 and 'already assigned to node "node-1"' in again.json()["message"]

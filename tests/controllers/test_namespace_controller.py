@@ -35,19 +35,19 @@ def _gone(client: APIClient, path: str) -> bool:
         return e.code == 404
 
 
-def _keys_under(etcd_client, namespace: str) -> list[str]:
-    """Every etcd key of an object in `namespace`, and the namespace's own key."""
+def _keys_under(etcd_client, namespace: str, etcd_prefix: str) -> list[str]:
+    """Every etcd key of an object in `namespace`, and the namespace's own key (below the test's prefix)."""
     keys = []
-    for _, meta in etcd_client.get_prefix("/registry/"):
+    for _, meta in etcd_client.get_prefix(f"{etcd_prefix}/"):
         key = meta.key.decode()
-        parts = key.split("/")   # ['', 'registry', resource, namespace, name]
-        if (len(parts) == 5 and parts[3] == namespace) or key == f"/registry/namespaces/{namespace}":
+        rel = key[len(etcd_prefix):].split("/")   # ['', resource(, 'specs'), namespace, name]
+        if (len(rel) >= 4 and rel[-2] == namespace) or key == f"{etcd_prefix}/namespaces/{namespace}":
             keys.append(key)
     return keys
 
 
 def test_namespace_deletion_stops_its_pod_and_leaves_nothing(apiserver, kubelet_factory, controller_manager,
-                                                             etcd_client, tmp_path):
+                                                             etcd_client, etcd_prefix, tmp_path):
     """DELETE of a namespace with a running pod, a lease and an event: Terminating (creates refused),
     then the controller deletes the pod gracefully (the kubelet stops its processes), the rest at once,
     finalizes the namespace, and etcd holds nothing under it."""
@@ -83,7 +83,7 @@ def test_namespace_deletion_stops_its_pod_and_leaves_nothing(apiserver, kubelet_
 
     wait_for(lambda: _gone(client, "/api/v1/namespaces/dev"), 90, "namespace dev gone")
     assert not [pid for pid in pids if pid_alive(pid)], "the pod's processes still run"
-    assert _keys_under(etcd_client, "dev") == []
+    assert _keys_under(etcd_client, "dev", etcd_prefix) == []
     log = (tmp_path / "controller-manager.log").read_text()
     assert "namespace dev: all content deleted; finalized" in log
 
