@@ -19,6 +19,8 @@ DEFAULTS = {
     "MAX_BODY": 3 * 1024 * 1024,                  # request bodies above this are 413
     "ETCD_TIMEOUT": 5.0,                          # seconds per etcd call
     "BOOKMARK_INTERVAL": 10.0,                    # seconds between watch bookmarks
+    "DEFAULT_NOT_READY_TOLERATION_SECONDS": 300,  # DefaultTolerationSeconds admission, per new pod
+    "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": 300,
 }
 
 log = logging.getLogger("labserver.apiserver")

@@ -70,6 +70,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ResourceInfo("services", "service", "Service", True, etcd_prefix="/registry/services/specs",
                  short_names=("svc",), subresources=("status",), categories=("all",),
                  verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    ResourceInfo("deployments", "deployment", "Deployment", True, group="apps",
+                 etcd_prefix="/registry/deployments", short_names=("deploy",), subresources=("status", "scale"),
+                 categories=("all",)),
+    ResourceInfo("replicasets", "replicaset", "ReplicaSet", True, group="apps",
+                 etcd_prefix="/registry/replicasets", short_names=("rs",), subresources=("status", "scale"),
+                 categories=("all",)),
     # One object per allocated ClusterIP, written with its Service in one transaction
     # (upstream's MultiCIDRServiceAllocator); read-only here.
     ResourceInfo("ipaddresses", "ipaddress", "IPAddress", False, group="networking.k8s.io",

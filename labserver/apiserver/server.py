@@ -43,6 +43,10 @@ def _parse(argv):
     p.add_argument("--insecure-port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=workers.default_count(),
                    help="server processes sharing the port (default: one per CPU)")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to every new pod")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the unreachable:NoExecute toleration added to every new pod")
     p.add_argument("-v", "--v", type=int, default=0, help="log level: 1 logs every request")
     p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)   # set by workers.run for each worker
     return p.parse_args(argv)
@@ -85,7 +89,9 @@ def main(argv=None) -> int:
         parse_endpoints(servers)
     except ValueError as e:
         return fail(f"--etcd-servers: {e}")
-    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range}
+    config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range,
+              "DEFAULT_NOT_READY_TOLERATION_SECONDS": args.default_not_ready_toleration_seconds,
+              "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": args.default_unreachable_toleration_seconds}
     if args.listen_fd is not None:   # a worker: its parent has checked etcd and bound the socket
         return _serve(args, create_app(config), fail)
 
@@ -113,6 +119,8 @@ def main(argv=None) -> int:
          f"(etcd: {storage.urls})")
     flags = [f"--etcd-servers={args.etcd_servers}", f"--service-cluster-ip-range={args.service_cluster_ip_range}",
              f"--insecure-bind-address={args.insecure_bind_address}", f"--insecure-port={args.insecure_port}",
+             f"--default-not-ready-toleration-seconds={args.default_not_ready_toleration_seconds}",
+             f"--default-unreachable-toleration-seconds={args.default_unreachable_toleration_seconds}",
              f"--v={args.v}"]
     code = workers.run(sock, args.workers, flags, _say)
     _say("stopped")

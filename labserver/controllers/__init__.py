@@ -3,7 +3,7 @@
 A controller is a reconcile loop: it lists and watches the objects it cares
 about through the API server, like any other client, and drives the
 cluster toward what they say. Controllers never import the API server,
-the kubelet or the lab: they talk to the API over HTTP (labserver.apiclient).
+the kubelet or the lab: they talk to the API over HTTP (labserver.client).
 
     namespace.py          the namespace controller: empties a Terminating namespace, then finalizes it
     namespace_deleter.py  what "empty it" means: every namespaced resource discovery lists

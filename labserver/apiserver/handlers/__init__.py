@@ -10,6 +10,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /eviction   POST -> a policy/v1 Eviction (a graceful delete)
     /finalize   PUT -> update of a namespace's spec.finalizers
     /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
+    /scale      GET, PUT, PATCH -> an autoscaling/v1 Scale of a Deployment or ReplicaSet
 
 Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
 Any other method on a served path, or a verb the resource does not list in
@@ -21,7 +22,7 @@ from flask import Blueprint
 
 from ..errors import method_not_allowed
 from ..resources import REVIEWS
-from . import binding, create, delete, eviction, get, list as list_, log, review, update
+from . import binding, create, delete, eviction, get, list as list_, log, review, scale, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -35,6 +36,7 @@ SUBRESOURCES = {
     "eviction": {"POST": eviction.evict},
     "finalize": {"PUT": update.update},
     "binding": {"POST": binding.create_pod_binding},
+    "scale": {"GET": scale.get, "PUT": scale.update, "PATCH": scale.patch},
 }
 
 

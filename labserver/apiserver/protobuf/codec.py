@@ -35,7 +35,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from .k8s import coordination_pb2, core_pb2, gotags_pb2, meta_pb2, policy_pb2, runtime_pb2
+from .k8s import apps_pb2, autoscaling_pb2, coordination_pb2, core_pb2, gotags_pb2, meta_pb2, policy_pb2, runtime_pb2
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -65,6 +65,9 @@ def _kinds() -> dict[tuple[str, str], type[Message]]:
     kinds[("coordination.k8s.io/v1", "LeaseList")] = coordination_pb2.LeaseList
     kinds[("policy/v1", "Eviction")] = policy_pb2.Eviction
     kinds[("policy/v1", "DeleteOptions")] = meta_pb2.DeleteOptions
+    kinds.update({("apps/v1", k): getattr(apps_pb2, k)
+                  for k in ("Deployment", "DeploymentList", "ReplicaSet", "ReplicaSetList")})
+    kinds[("autoscaling/v1", "Scale")] = autoscaling_pb2.Scale
     return kinds
 
 
