@@ -57,10 +57,21 @@ def template_hash(template: dict, collision_count: int = 0) -> str:
     return "".join(_SAFE[int(d) % len(_SAFE)] for d in str(h))   # rand.SafeEncodeString(fmt.Sprint(hash))
 
 
+def _pruned(value):
+    """The value without null, {} and [] members: how Go's semantic equality sees an absent field."""
+    if isinstance(value, dict):
+        pruned = {k: _pruned(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in (None, {}, [])}
+    if isinstance(value, list):
+        return [_pruned(v) for v in value]
+    return value
+
+
 def _without_hash(template: dict) -> dict:
+    """The template as compared (EqualIgnoreHash): no pod-template-hash label, no empty fields."""
     t = copy.deepcopy(template or {})
     (t.get("metadata") or {}).get("labels", {}).pop(HASH_LABEL, None)
-    return t
+    return _pruned(t)
 
 
 def scaled(value, total: int, round_up: bool) -> int:

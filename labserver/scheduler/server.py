@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=httpd.serve_forever, name="health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sched.request_stop())
-    log.info("scheduler %s: API server %s, health on %s", "default-scheduler", client.server,
+    log.info("scheduler %s: API server %s, health on %s", "default-scheduler", client.base_url,
              f"{args.address}:{args.port}" if httpd else "(off)")
     sched.start()
     sched.run()

@@ -61,7 +61,9 @@ def cluster(apiserver, kubelet_factory, tmp_path):
         pytest.skip(reason)
     c = Cluster(apiserver.url, tmp_path)
     for name, cidr in NODES.items():
-        kubelet_factory(hostname=name, runtime="process", extra_args=[f"--pod-cidr={cidr}"])
+        kubelet_factory(hostname=name, runtime="process",
+                        extra_args=[f"--pod-cidr={cidr}", "--node-lease-renew-interval=0.5s",
+                                    "--node-status-update-frequency=1s"])
     scheduler = start_scheduler(apiserver.url, tmp_path / "scheduler.log",
                                 extra_args=["--pod-initial-backoff=0.2", "--pod-max-backoff=1"])
     manager = start_controller_manager(apiserver.url, tmp_path / "controller-manager.log",
