@@ -1,8 +1,8 @@
 """The node lifecycle controller (pkg/controller/nodelifecycle/, and its taint-eviction part).
 
 Every --node-monitor-period it looks at each node's heartbeat: the
-kube-node-lease Lease the kubelet renews (or the Ready condition's
-lastHeartbeatTime). A node whose heartbeat has not moved for
+kube-node-lease Lease the kubelet renews, and the Ready condition's
+lastHeartbeatTime it posts. A node whose heartbeat has not moved for
 --node-monitor-grace-period gets its conditions set to Unknown
 ("Kubelet stopped posting node status."), its pods marked not Ready, and
 the taints that say so: `node.kubernetes.io/unreachable` (Ready Unknown) or
@@ -77,7 +77,7 @@ class NodeLifecycleController(Controller):
         self.nodes = self.informer("/api/v1/nodes", lambda kind, node: self.queue.add("monitor"))
         self.leases = self.informer("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases")
         self.pods = self.informer("/api/v1/pods")
-        self._heartbeats: dict[str, tuple[str, float]] = {}   # node -> (last heartbeat seen, when we saw it move)
+        self._heartbeats: dict[str, tuple[tuple, float]] = {}   # node -> (last heartbeat seen, when we saw it move)
 
     def on_synced(self) -> None:
         self.queue.add("monitor")
@@ -91,13 +91,13 @@ class NodeLifecycleController(Controller):
                 wake = min(wake, max(due, 0.1))
         return wake
 
-    def _heartbeat(self, node: dict) -> str:
+    def _heartbeat(self, node: dict) -> tuple:
+        """What moves while the kubelet lives: its Lease's renewTime and its Ready condition's heartbeat."""
         name = node["metadata"]["name"]
-        lease = self.leases.store.get(f"kube-node-lease/{name}")
-        if lease is not None:
-            return (lease.get("spec") or {}).get("renewTime") or lease["metadata"].get("resourceVersion", "")
+        lease = self.leases.store.get(f"kube-node-lease/{name}") or {}
         ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), {})
-        return ready.get("lastHeartbeatTime") or ""
+        return ((lease.get("spec") or {}).get("renewTime"), (lease.get("metadata") or {}).get("resourceVersion"),
+                ready.get("lastHeartbeatTime"), ready.get("status") if ready.get("status") != "Unknown" else None)
 
     def _monitor(self, node: dict) -> float | None:
         name, now = node["metadata"]["name"], time.monotonic()

@@ -118,7 +118,9 @@ class WorkloadStrategy(Strategy):
 
 
 class ReplicaSetStrategy(WorkloadStrategy):
-    pass
+    def prepare_for_create(self, rs: dict) -> None:
+        super().prepare_for_create(rs)
+        rs["status"] = {"replicas": 0}    # ReplicaSetStatus.replicas has no omitempty
 
 
 class DeploymentStrategy(WorkloadStrategy):
