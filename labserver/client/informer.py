@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 import requests
@@ -47,6 +48,7 @@ class Informer:
         self.store: dict[str, dict] = {}
         self.synced = threading.Event()      # the first list was delivered
         self.lists = 0                       # how many times we listed (tests check relists)
+        self._away = False                   # the last attempt failed: say so when it works again
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"informer {path}", daemon=True)
 
@@ -68,9 +70,9 @@ class Informer:
             try:
                 if self.resource_version is None:
                     self._list()
-                self._watch()
-                delay = self.backoff[0]
-                continue
+                if self._watch():
+                    delay = self.backoff[0]
+                    continue
             except APIStatusError as e:
                 if e.code == 410:
                     log.info("watch of %s expired (%s): relisting", self.path, e.message)
@@ -78,7 +80,8 @@ class Informer:
                     continue
                 log.warning("list/watch of %s refused: %s", self.path, e)
             except (APIUnavailable, requests.RequestException, OSError, ValueError) as e:
-                log.warning("list/watch of %s: %s; retrying in %.1fs", self.path, e, delay)
+                log.warning("list/watch of %s: API server away (%s); retrying in %.1fs", self.path, e, delay)
+                self._away = True
             if self._stop.wait(delay):
                 return
             delay = min(delay * 2, self.backoff[1])
@@ -89,15 +92,26 @@ class Informer:
         self.store = {object_key(obj): obj for obj in items}
         self.resource_version = (body.get("metadata") or {}).get("resourceVersion") or "0"
         self.lists += 1
+        self._back()
         self.on_list(items)
         self.synced.set()
 
-    def _watch(self) -> None:
+    def _back(self) -> None:
+        if self._away:
+            log.info("API server answers again; %s from resourceVersion %s on", self.path, self.resource_version)
+            self._away = False
+
+    def _watch(self) -> bool:
+        """One watch stream; True when it carried anything or lasted (so reconnecting at once is fine)."""
         params = dict(self.params, resourceVersion=self.resource_version, allowWatchBookmarks="true",
                       timeoutSeconds=str(self.watch_timeout))
+        began, seen = time.monotonic(), False
         for event in self.client.watch(self.path, params, read_timeout=self.watch_timeout + 30):
             if self._stop.is_set():
-                return
+                return True
+            if not seen:
+                self._back()
+            seen = True
             kind, obj = event.get("type"), event.get("object") or {}
             if kind == "ERROR":
                 raise APIStatusError(obj.get("code") or 500, obj.get("reason", ""), obj.get("message", ""), obj)
@@ -110,3 +124,5 @@ class Informer:
                 self.store.pop(object_key(obj), None)
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.on_event(kind, obj)
+        # A stream the server closed cleanly after a while is normal (timeoutSeconds).
+        return seen or time.monotonic() - began > 1.0
