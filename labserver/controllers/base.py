@@ -88,6 +88,14 @@ class Controller:
         for inf in self.informers:
             inf.stop()
 
+    def delete(self, path: str) -> None:
+        """DELETE an object; one already gone is fine."""
+        try:
+            self.client.delete(path)
+        except APIStatusError as e:
+            if e.code != 404:
+                raise
+
     def on_synced(self) -> None:
         """Called once every informer has listed (a place to queue a full pass)."""
 

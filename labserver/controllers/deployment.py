@@ -297,11 +297,7 @@ class DeploymentController(Controller):
                  and not rs["metadata"].get("deletionTimestamp")]
         for rs in sorted(empty, key=revision)[:max(0, len(empty) - limit)]:
             meta = rs["metadata"]
-            try:
-                self.client.delete(f"/apis/apps/v1/namespaces/{meta['namespace']}/replicasets/{meta['name']}")
-            except APIStatusError as e:
-                if e.code != 404:
-                    raise
+            self.delete(f"/apis/apps/v1/namespaces/{meta['namespace']}/replicasets/{meta['name']}")
             self.replicasets.store.pop(object_key(rs), None)
 
     # -- status --------------------------------------------------------------------------------

@@ -183,9 +183,5 @@ class NodeLifecycleController(Controller):
                 continue
             meta = pod["metadata"]
             log.info("node %s: evicting pod %s/%s", name, meta["namespace"], meta["name"])
-            try:
-                self.client.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}")
-            except APIStatusError as e:
-                if e.code != 404:
-                    raise
+            self.delete(f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}")
         return soonest

@@ -165,10 +165,6 @@ class ReplicaSetController(Controller):
         elif diff > 0:
             for pod in deletion_order(pods)[:min(diff, self.burst)]:
                 pmeta = pod["metadata"]
-                try:
-                    self.client.delete(f"/api/v1/namespaces/{pmeta['namespace']}/pods/{pmeta['name']}")
-                except APIStatusError as e:
-                    if e.code != 404:
-                        raise
+                self.delete(f"/api/v1/namespaces/{pmeta['namespace']}/pods/{pmeta['name']}")
                 self.pods.store.pop(object_key(pod), None)
                 log.info("replicaset %s/%s: deleted pod %s", meta["namespace"], meta["name"], pmeta["name"])

@@ -16,7 +16,6 @@ import copy
 from ...client import selector_matches
 from . import Strategy
 from . import validation as v
-from .pod import PodStrategy
 
 STRATEGY_TYPES = ("Recreate", "RollingUpdate")
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
