@@ -21,6 +21,8 @@ DEFAULTS = {
     "ETCD_TIMEOUT": 5.0,                          # seconds per etcd call
     "ETCD_PREFIX": "/registry",                   # every key in etcd starts with it (--etcd-prefix)
     "BOOKMARK_INTERVAL": 10.0,                    # seconds between watch bookmarks
+    "DEFAULT_NOT_READY_TOLERATION_SECONDS": 300,  # DefaultTolerationSeconds admission, per new pod
+    "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": 300,
 }
 
 log = logging.getLogger("labserver.apiserver")

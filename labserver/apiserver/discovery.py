@@ -29,12 +29,13 @@ VERSION_INFO = {
 # log is get, eviction and binding are create, finalize is update, exec/attach/portforward create and get).
 SUBRESOURCE_VERBS = {"status": ("get", "patch", "update"), "log": ("get",), "eviction": ("create",),
                      "finalize": ("update",), "binding": ("create",), "exec": ("create", "get"),
-                     "attach": ("create", "get"), "portforward": ("create", "get")}
+                     "attach": ("create", "get"), "portforward": ("create", "get"),
+                     "scale": ("get", "patch", "update")}
 SUBRESOURCE_KIND = {"log": "Pod", "eviction": "Eviction", "binding": "Binding", "exec": "PodExecOptions",
-                    "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}
+                    "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions", "scale": "Scale"}
 # Subresources whose kind lives in another group: kubectl drain looks for pods/eviction
 # with group policy and a version before it evicts instead of deleting.
-SUBRESOURCE_GROUP_VERSION = {"eviction": ("policy", "v1")}
+SUBRESOURCE_GROUP_VERSION = {"eviction": ("policy", "v1"), "scale": ("autoscaling", "v1")}
 # Served by a handler alone, no table entry: the legacy POST /api/v1/namespaces/NS/bindings.
 CREATE_ONLY = {("", "v1"): [{"name": "bindings", "singularName": "binding", "namespaced": True,
                              "kind": "Binding", "verbs": ["create"]}]}

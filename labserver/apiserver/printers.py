@@ -430,6 +430,54 @@ def ipaddress_cells(ip: dict, now: datetime | None = None) -> tuple[list, None]:
     return [meta.get("name", ""), parent, since(meta.get("creationTimestamp"), now)], None
 
 
+_CONTAINER_COLUMNS = [
+    _col("Containers", "Names of each container in the template.", 1),
+    _col("Images", "Images referenced by each container in the template.", 1),
+    _col("Selector", "Label selector for pods. Existing ReplicaSets whose pods are selected by this will be "
+                     "the ones affected by this deployment.", 1),
+]
+DEPLOYMENT_COLUMNS = [
+    NAME_COLUMN,
+    _col("Ready", "Number of the pod with ready state"),
+    _col("Up-to-date", "Total number of non-terminated pods targeted by this deployment that have the desired "
+                       "template spec.", typ="integer"),
+    _col("Available", "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+                      "deployment.", typ="integer"),
+    AGE_COLUMN,
+] + _CONTAINER_COLUMNS
+REPLICASET_COLUMNS = [
+    NAME_COLUMN,
+    _col("Desired", "Replicas is the number of desired replicas.", typ="integer"),
+    _col("Current", "Replicas is the most recently observed number of replicas.", typ="integer"),
+    _col("Ready", "The number of ready replicas for this replica set.", typ="integer"),
+    AGE_COLUMN,
+] + _CONTAINER_COLUMNS
+
+
+def _template_cells(obj: dict) -> list:
+    """layoutContainerCells: container names, images, and the selector in `kubectl get -l` form."""
+    from ..client import selector_string
+    spec = obj.get("spec") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers),
+            selector_string(spec.get("selector")) or "<none>"]
+
+
+def deployment_cells(deploy: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printDeployment: READY is ready/desired; UP-TO-DATE and AVAILABLE from the status."""
+    meta, spec, status = deploy.get("metadata") or {}, deploy.get("spec") or {}, deploy.get("status") or {}
+    return [meta.get("name", ""), f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}",
+            status.get("updatedReplicas", 0), status.get("availableReplicas", 0),
+            since(meta.get("creationTimestamp"), now)] + _template_cells(deploy), None
+
+
+def replicaset_cells(rs: dict, now: datetime | None = None) -> tuple[list, None]:
+    """printReplicaSet: desired (spec), current and ready (status)."""
+    meta, spec, status = rs.get("metadata") or {}, rs.get("spec") or {}, rs.get("status") or {}
+    return [meta.get("name", ""), spec.get("replicas", 0), status.get("replicas", 0),
+            status.get("readyReplicas", 0), since(meta.get("creationTimestamp"), now)] + _template_cells(rs), None
+
+
 DEFAULT_COLUMNS = [NAME_COLUMN, _col("Created At", _AGE_DOC, fmt="date")]
 
 
@@ -450,6 +498,8 @@ PRINTERS: dict[str, tuple[list, Callable]] = {
     "serviceaccounts": (SERVICEACCOUNT_COLUMNS, serviceaccount_cells),
     "services": (SERVICE_COLUMNS, service_cells),
     "ipaddresses": (IPADDRESS_COLUMNS, ipaddress_cells),
+    "deployments": (DEPLOYMENT_COLUMNS, deployment_cells),
+    "replicasets": (REPLICASET_COLUMNS, replicaset_cells),
 }
 
 

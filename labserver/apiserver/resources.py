@@ -71,6 +71,12 @@ RESOURCES: tuple[ResourceInfo, ...] = (
                  etcd_prefix="/leases"),
     ResourceInfo("services", "service", "Service", True, etcd_prefix="/services/specs",
                  short_names=("svc",), subresources=("status",), categories=("all",)),
+    ResourceInfo("deployments", "deployment", "Deployment", True, group="apps",
+                 etcd_prefix="/deployments", short_names=("deploy",), subresources=("status", "scale"),
+                 categories=("all",)),
+    ResourceInfo("replicasets", "replicaset", "ReplicaSet", True, group="apps",
+                 etcd_prefix="/replicasets", short_names=("rs",), subresources=("status", "scale"),
+                 categories=("all",)),
     # One object per allocated ClusterIP, written with its Service in one transaction
     # (upstream's MultiCIDRServiceAllocator); read-only here.
     ResourceInfo("ipaddresses", "ipaddress", "IPAddress", False, group="networking.k8s.io",

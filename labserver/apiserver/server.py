@@ -43,6 +43,10 @@ def _parse(argv):
     p.add_argument("--insecure-port", type=int, default=8080)
     p.add_argument("--workers", type=int, default=1,
                    help="server processes sharing the port (default: 1, as kube-apiserver is one process)")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to every new pod")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the unreachable:NoExecute toleration added to every new pod")
     p.add_argument("-v", "--v", type=int, default=0, help="log level: 1 logs every request")
     return p.parse_args(argv)
 
@@ -93,7 +97,9 @@ def main(argv=None) -> int:
 
     from .serving import APIServer
     config = {"ETCD_SERVERS": servers, "SERVICE_CLUSTER_IP_RANGE": args.service_cluster_ip_range,
-              "ETCD_PREFIX": args.etcd_prefix, "INSECURE_PORT": args.insecure_port}
+              "ETCD_PREFIX": args.etcd_prefix, "INSECURE_PORT": args.insecure_port,
+              "DEFAULT_NOT_READY_TOLERATION_SECONDS": args.default_not_ready_toleration_seconds,
+              "DEFAULT_UNREACHABLE_TOLERATION_SECONDS": args.default_unreachable_toleration_seconds}
     workers = f", {args.workers} workers" if args.workers > 1 else ""
     _say(f"serving on http://{args.insecure_bind_address}:{args.insecure_port} (etcd: {urls}{workers})")
     return APIServer(sock.fileno(), args.workers, config, args.v >= 1, _say).run()

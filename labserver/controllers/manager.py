@@ -1,7 +1,8 @@
 """`python -m labserver controller-manager`: the process that runs the controllers (cmd/kube-controller-manager).
 
     python -m labserver controller-manager --master=http://127.0.0.1:8080 [--kubeconfig=FILE]
-                                           [--controllers=namespace] [--address=127.0.0.1] [--port=10252]
+                                           [--controllers=*] [--address=127.0.0.1] [--port=10252]
+                                           [--node-monitor-grace-period=40s] [--node-monitor-period=5s]
 
 It finds the API server (`--master`, or the current context's server in
 `--kubeconfig`; --master wins when both are given, as upstream), checks
@@ -19,14 +20,19 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-import yaml
-
-from ..apiclient import APIClient, APIUnavailable, parse_servers
+from ..client import APIClient, APIStatusError, APIUnavailable, parse_servers, server_from_kubeconfig
+from .deployment import DeploymentController
+from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
+from .nodelifecycle import NodeLifecycleController
+from .replicaset import ReplicaSetController
+from .serviceaccount import ServiceAccountController
 
-CONTROLLERS = {"namespace": NamespaceController}
+# Upstream's names for them (kube-controller-manager --controllers).
+CONTROLLERS = {"namespace": NamespaceController, "replicaset": ReplicaSetController,
+               "deployment": DeploymentController, "garbagecollector": GarbageCollector,
+               "nodelifecycle": NodeLifecycleController, "serviceaccount": ServiceAccountController}
 USER_AGENT = "kube-controller-manager/v1.37.0-labserver (linux/amd64) labserver"
 API_WAIT_SECONDS = 5.0
 
@@ -38,39 +44,53 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"controller-manager: {message} (see --help)\n")
 
 
+def duration(text: str) -> float:
+    """`40s`, `500ms`, `2m` or plain seconds, as a float (argparse type)."""
+    for suffix, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if text.endswith(suffix):
+            text, scale = text[:-len(suffix)], factor
+            break
+    else:
+        scale = 1.0
+    try:
+        value = float(text) * scale
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (want e.g. 40s, 500ms)") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def chosen_controllers(spec: str) -> list[str]:
+    """Upstream's --controllers: `*` (all), `name` (that one too), `-name` (not that one); ValueError if unknown."""
+    items = [n.strip() for n in spec.split(",") if n.strip()]
+    unknown = [n.lstrip("-") for n in items if n != "*" and n.lstrip("-") not in CONTROLLERS]
+    if unknown:
+        raise ValueError(f"unknown controller(s) {', '.join(unknown)}: choose from {', '.join(CONTROLLERS)}")
+    disabled = {n[1:] for n in items if n.startswith("-")}
+    enabled = set(CONTROLLERS) if "*" in items else {n for n in items if not n.startswith("-")}
+    names = [n for n in CONTROLLERS if n in enabled and n not in disabled]
+    if not names:
+        raise ValueError(f"no controller left to run: choose from {', '.join(CONTROLLERS)}")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _OneLineParser(prog="python -m labserver controller-manager",
                        description="Run the controllers: reconcile loops that talk to the API server.")
     p.add_argument("--master", help="the API server's URL, e.g. http://127.0.0.1:8080 (overrides --kubeconfig)")
     p.add_argument("--kubeconfig", help="a kubeconfig file whose current context names the API server")
     p.add_argument("--controllers", default="*",
-                   help=f"comma-separated controllers to run, '*' for all ({', '.join(CONTROLLERS)})")
+                   help=f"comma-separated controllers: '*' for all, 'name' to add one, '-name' to leave one out "
+                        f"({', '.join(CONTROLLERS)})")
+    p.add_argument("--node-monitor-grace-period", type=duration, default=40.0,
+                   help="how long a node's heartbeat may stand still before its status becomes Unknown (40s)")
+    p.add_argument("--node-monitor-period", type=duration, default=5.0,
+                   help="how often the node lifecycle controller looks at the nodes (5s)")
     p.add_argument("--address", default="127.0.0.1", help="address for /healthz")
     p.add_argument("--port", type=int, default=10252, help="port for /healthz (0: none)")
     p.add_argument("--v", type=int, default=0, help="log level: 4 logs every request")
     return p
-
-
-def server_from_kubeconfig(path: str) -> str:
-    """The server of the kubeconfig's current context; ValueError with a reason otherwise."""
-    try:
-        doc = yaml.safe_load(Path(path).read_text())
-    except OSError as e:
-        raise ValueError(f"cannot read --kubeconfig={path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        raise ValueError(f"--kubeconfig={path} is not YAML: {str(e).splitlines()[0]}") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"--kubeconfig={path} is not a kubeconfig")
-    current = doc.get("current-context")
-    context = next((c.get("context") or {} for c in doc.get("contexts") or [] if c.get("name") == current), None)
-    if context is None:
-        raise ValueError(f"--kubeconfig={path}: no current context ({current!r} is not among its contexts)")
-    cluster = next((c.get("cluster") or {} for c in doc.get("clusters") or []
-                    if c.get("name") == context.get("cluster")), None)
-    if not cluster or not cluster.get("server"):
-        raise ValueError(f"--kubeconfig={path}: cluster {context.get('cluster')!r} of context {current!r} "
-                         f"has no server")
-    return cluster["server"]
 
 
 def _wait_for_api(client: APIClient) -> None:
@@ -125,17 +145,21 @@ def main(argv: list[str] | None = None) -> int:
         servers = parse_servers(server)
     except ValueError as e:
         return fail(str(e))
-    names = list(CONTROLLERS) if args.controllers.strip() == "*" else \
-        [n.strip() for n in args.controllers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in CONTROLLERS]
-    if unknown or not names:
-        return fail(f"unknown controller(s) {', '.join(unknown) or '(none)'}: choose from {', '.join(CONTROLLERS)}")
+    try:
+        names = chosen_controllers(args.controllers)
+    except ValueError as e:
+        return fail(str(e))
     client = APIClient(servers, user_agent=USER_AGENT)
     try:
         _wait_for_api(client)
     except APIUnavailable as e:
         return fail(f"cannot reach the API server after {API_WAIT_SECONDS:g}s: {e}")
-    controllers = {name: CONTROLLERS[name](client) for name in names}
+    options = {"node_monitor_grace_period": args.node_monitor_grace_period,
+               "node_monitor_period": args.node_monitor_period}
+    try:
+        controllers = {name: CONTROLLERS[name](client, **options) for name in names}
+    except (APIUnavailable, APIStatusError) as e:
+        return fail(f"cannot start the controllers: {e}")
     httpd = None
     if args.port:
         try:

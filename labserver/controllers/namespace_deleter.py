@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from ..apiclient import APIClient, APIStatusError
+from ..client import APIClient, APIStatusError
 
 log = logging.getLogger("controllers.namespace")
 

@@ -1,8 +1,8 @@
-"""The kubelet's API client: the shared labserver.apiclient, introducing itself as the kubelet."""
+"""The kubelet's API client: the shared labserver.client, introducing itself as the kubelet."""
 from __future__ import annotations
 
-from ..apiclient import APIClient as _SharedClient
-from ..apiclient import APIStatusError, APIUnavailable, parse_servers
+from ..client import APIClient as _SharedClient
+from ..client import APIStatusError, APIUnavailable, parse_servers
 
 __all__ = ["APIClient", "APIStatusError", "APIUnavailable", "parse_servers", "USER_AGENT"]
 

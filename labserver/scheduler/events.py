@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 
-from .client import APIError, Client
+from ..client import APIClient, APIStatusError
 
 log = logging.getLogger("scheduler.events")
 COMPONENT = "default-scheduler"
@@ -28,7 +28,7 @@ def _now() -> str:
 
 
 class EventRecorder:
-    def __init__(self, client: Client, max_queue: int = 10000):
+    def __init__(self, client: APIClient, max_queue: int = 10000):
         self.client = client
         self.instance = f"{COMPONENT}-{socket.gethostname()}"
         self._queue: queue.Queue = queue.Queue(max_queue)
@@ -69,7 +69,7 @@ class EventRecorder:
                                   {"count": count + 1, "lastTimestamp": _now()}, "merge")
                 self._posted[key] = (name, count + 1)
                 return
-            except APIError as e:
+            except APIStatusError as e:
                 if e.code != 404:
                     raise
         name = f"{meta['name']}.{secrets.token_hex(8)}"

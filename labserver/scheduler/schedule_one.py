@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from . import plugins
 from .cache import NodeInfo, pod_key
-from .client import APIError
+from ..client import APIStatusError
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -118,7 +118,7 @@ def binding_cycle(sched: "Scheduler", pod: dict, host: str) -> None:
             "target": {"apiVersion": "v1", "kind": "Node", "name": host}}
     try:
         sched.client.post(f"/api/v1/namespaces/{namespace}/pods/{name}/binding", body)
-    except APIError as e:
+    except APIStatusError as e:
         sched.cache.forget(pod)
         if e.code == 404 or (e.code == 409 and "already assigned" in e.message):
             log.info("pod %s: %s; dropped", pod_key(pod), e.message)     # gone, or bound by someone else

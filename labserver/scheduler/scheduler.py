@@ -14,9 +14,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from .cache import Cache, is_terminal, pod_key
-from .client import Client
+from ..client import APIClient
 from .events import EventRecorder
-from .informer import Informer
+from ..client import Informer
 from .queue import SchedulingQueue
 from .schedule_one import schedule_one
 
@@ -35,7 +35,7 @@ def _ours_and_pending(pod: dict) -> bool:
 
 
 class Scheduler:
-    def __init__(self, client: Client, queue: SchedulingQueue | None = None, bind_workers: int = 8):
+    def __init__(self, client: APIClient, queue: SchedulingQueue | None = None, bind_workers: int = 8):
         self.client = client
         self.cache = Cache()
         self.queue = queue or SchedulingQueue()
@@ -113,7 +113,7 @@ class Scheduler:
                      else _now()}
         try:
             self.client.patch(f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}/status",
-                              {"status": {"conditions": [condition]}})
+                              {"status": {"conditions": [condition]}}, "strategic")
         except Exception as e:
             log.warning("PodScheduled condition of %s not written: %s", pod_key(pod), e)
 

@@ -19,10 +19,11 @@ import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .client import Client, Unreachable, APIError, server_from_kubeconfig
+from ..client import APIClient, APIStatusError, APIUnavailable, parse_servers, server_from_kubeconfig
 from .queue import SchedulingQueue
 from .scheduler import Scheduler
 
+USER_AGENT = "kube-scheduler/v1.37.0-labserver (linux/amd64) labserver"
 log = logging.getLogger("scheduler.server")
 
 
@@ -93,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         if not args.master and not args.kubeconfig:
             raise ValueError("give the API server: --master=http://127.0.0.1:8080 or --kubeconfig=FILE")
         server = args.master or server_from_kubeconfig(args.kubeconfig)
-        client = Client(server)
+        client = APIClient(parse_servers(server), user_agent=USER_AGENT)
         client.get("/version")
     except ValueError as e:
         print(f"scheduler: {e}", file=sys.stderr)
         return 2
-    except (Unreachable, APIError) as e:
+    except (APIUnavailable, APIStatusError) as e:
         print(f"scheduler: {e}", file=sys.stderr)
         return 1
     sched = Scheduler(client, SchedulingQueue(args.pod_initial_backoff, args.pod_max_backoff,
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=httpd.serve_forever, name="health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sched.request_stop())
-    log.info("scheduler %s: API server %s, health on %s", "default-scheduler", client.server,
+    log.info("scheduler %s: API server %s, health on %s", "default-scheduler", client.base_url,
              f"{args.address}:{args.port}" if httpd else "(off)")
     sched.start()
     sched.run()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from labserver.apiclient import APIClient, APIStatusError
+from labserver.client import APIClient, APIStatusError
 from labserver.lab.notebook.manifests import post_pod
 from labserver.lab.supervise.procs import free_port, pid_alive, stop_pid, wait_for
 

@@ -11,6 +11,7 @@ or item, namespaced or cluster-wide, optional subresource. Then:
     /finalize   PUT -> update of a namespace's spec.finalizers
     /binding    POST -> bind the pod to a node (and the legacy POST .../namespaces/NS/bindings)
     /exec, /attach, /portforward   GET (WebSocket) or POST (SPDY) -> relayed to the kubelet
+    /scale      GET, PUT, PATCH -> an autoscaling/v1 Scale of a Deployment or ReplicaSet
 
 Reviews (resources.REVIEWS) only take POST, answered by review.py without etcd.
 Any other method on a served path is 405 MethodNotAllowed, and so is a verb the
@@ -22,7 +23,7 @@ from flask import Blueprint
 
 from ..errors import method_not_allowed
 from ..resources import REVIEWS
-from . import binding, create, delete, eviction, get, list as list_, log, review, stream, update
+from . import binding, create, delete, eviction, get, list as list_, log, review, scale, stream, update
 from .request import resolve
 
 bp = Blueprint("resources", __name__)
@@ -42,6 +43,7 @@ SUBRESOURCES = {
     "exec": {"GET": stream.stream, "POST": stream.stream},
     "attach": {"GET": stream.stream, "POST": stream.stream},
     "portforward": {"GET": stream.stream, "POST": stream.stream},
+    "scale": {"GET": scale.get, "PUT": scale.update, "PATCH": scale.patch},
 }
 
 

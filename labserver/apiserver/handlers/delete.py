@@ -12,6 +12,9 @@ Then, per object (rest.BeforeDelete, Store.Delete):
 - an object with metadata.finalizers is never removed by a DELETE: it is
   marked (deletionTimestamp, grace 0 when it has no grace of its own) and
   stays until an update removes its last finalizer (see update.py);
+- propagationPolicy becomes a finalizer, as upstream's store does it: Orphan
+  adds `orphan`, Foreground `foregroundDeletion` (the garbage collector acts
+  on them and removes them); Background, the default, adds none;
 - a namespace is first marked Terminating; the namespace controller empties
   it and removes its `kubernetes` finalizer through `namespaces/<name>/finalize`;
 - anything else is deleted in a transaction on the revision read.
@@ -39,6 +42,7 @@ from .list import predicate_for
 from .request import Scope, decode, dry_run, int_arg, read_body, respond, respond_object, storage
 
 PROPAGATION_POLICIES = ("Foreground", "Background", "Orphan")
+GC_ORPHAN, GC_FOREGROUND = "orphan", "foregroundDeletion"   # metav1.FinalizerOrphanDependents, ...DeleteDependents
 NAMESPACE_BUSY = ("The system is ensuring all content is removed from this namespace.  Upon completion, this "
                   "namespace will automatically be purged by the system.")
 
@@ -153,8 +157,9 @@ def _delete_current(scope: Scope, options: dict, current: dict) -> dict:
             return marked
     new = copy.deepcopy(current)
     graceful, pending = before_delete(scope, new, options)
-    if pending:
-        return _deleted_answer(scope, current)
+    finalizers_changed = scope.resource.name != "namespaces" and set_gc_finalizers(new, options)
+    if pending:   # a graceful deletion under way: at most its finalizers change
+        return _store(scope, options, new, current) if finalizers_changed else _deleted_answer(scope, current)
     finalizers = new["metadata"].get("finalizers")
     if finalizers and not graceful:
         mark_as_deleting(new)
@@ -224,6 +229,36 @@ def before_delete(scope: Scope, obj: dict, options: dict) -> tuple[bool, bool]:
     if meta.get("generation"):
         meta["generation"] += 1
     return True, False
+
+
+def set_gc_finalizers(obj: dict, options: dict) -> bool:
+    """deletionFinalizersForGarbageCollection: propagationPolicy as finalizers; whether they changed.
+
+    Orphan (or orphanDependents: true) adds `orphan`: the garbage collector
+    takes the ownerReferences off the dependents, then the finalizer. Foreground
+    adds `foregroundDeletion`: the dependents go first. Background (the
+    default) adds nothing: the owner goes now and the collector deletes the
+    dependents after. A request that names no policy keeps what is there.
+    """
+    meta = obj["metadata"]
+    old = list(meta.get("finalizers") or [])
+    policy, orphan_flag = options.get("propagationPolicy"), options.get("orphanDependents")
+    if policy is not None:
+        orphan, foreground = policy == "Orphan", policy == "Foreground"
+    elif orphan_flag is not None:
+        orphan, foreground = orphan_flag, False if orphan_flag else GC_FOREGROUND in old
+    else:
+        orphan, foreground = GC_ORPHAN in old, GC_FOREGROUND in old
+    new = [f for f in old if f not in (GC_ORPHAN, GC_FOREGROUND)]
+    new += [GC_ORPHAN] if orphan else []
+    new += [GC_FOREGROUND] if foreground else []
+    if set(new) == set(old):
+        return False
+    if new:
+        meta["finalizers"] = new
+    else:
+        meta.pop("finalizers", None)
+    return True
 
 
 def mark_as_deleting(obj: dict) -> None:

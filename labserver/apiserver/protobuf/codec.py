@@ -37,8 +37,8 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
-from .k8s import (authentication_pb2, authorization_pb2, binding_pb2, coordination_pb2, core_pb2, gotags_pb2,
-                  meta_pb2, networking_pb2, policy_pb2, runtime_pb2, service_pb2)
+from .k8s import (apps_pb2, authentication_pb2, authorization_pb2, autoscaling_pb2, binding_pb2, coordination_pb2,
+                  core_pb2, gotags_pb2, meta_pb2, networking_pb2, policy_pb2, runtime_pb2, service_pb2)
 
 MAGIC = b"k8s\x00"
 MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
@@ -76,6 +76,9 @@ def _kinds() -> dict[tuple[str, str], type[Message]]:
             ("authorization.k8s.io/v1", authorization_pb2, ("SelfSubjectAccessReview", "SelfSubjectRulesReview")),
             ("authentication.k8s.io/v1", authentication_pb2, ("SelfSubjectReview",))):
         kinds.update({(api_version, name): getattr(module, name) for name in names})
+    kinds.update({("apps/v1", k): getattr(apps_pb2, k)
+                  for k in ("Deployment", "DeploymentList", "ReplicaSet", "ReplicaSetList")})
+    kinds[("autoscaling/v1", "Scale")] = autoscaling_pb2.Scale
     return kinds
 
 

@@ -166,6 +166,7 @@ def strategy_for(resource: ResourceInfo) -> Strategy:
 
 def _build() -> dict[str, Strategy]:
     from ..resources import SERVED
+    from .apps import DeploymentStrategy, ReplicaSetStrategy
     from .configmap import ConfigMapStrategy, SecretStrategy, ServiceAccountStrategy
     from .event import EventStrategy
     from .lease import LeaseStrategy
@@ -176,8 +177,12 @@ def _build() -> dict[str, Strategy]:
     classes = {"pods": PodStrategy, "nodes": NodeStrategy, "namespaces": NamespaceStrategy,
                "events": EventStrategy, "leases": LeaseStrategy, "configmaps": ConfigMapStrategy,
                "secrets": SecretStrategy, "serviceaccounts": ServiceAccountStrategy,
-               "services": ServiceStrategy}
-    return {r.name: classes.get(r.name, Strategy)(r) for r in SERVED}
+               "services": ServiceStrategy, "deployments": DeploymentStrategy,
+               "replicasets": ReplicaSetStrategy}
+    built = {r.name: classes.get(r.name, Strategy)(r) for r in SERVED}
+    for name in ("deployments", "replicasets"):
+        built[name].pods = built["pods"]
+    return built
 
 
 _STRATEGIES = _build()

@@ -90,6 +90,7 @@ class PodStrategy(Strategy):
                 vol["emptyDir"] = {}
 
     def prepare_for_create(self, pod: dict) -> None:
+        add_default_tolerations(pod["spec"])
         pod["metadata"]["generation"] = 1
         pod["status"] = {"phase": "Pending", "qosClass": qos_class(pod["spec"])}
 
@@ -169,6 +170,26 @@ class PodStrategy(Strategy):
             return 0
         grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
         return (1 if grace < 0 else grace) if isinstance(grace, int) and not isinstance(grace, bool) else 0
+
+
+def add_default_tolerations(spec: dict) -> None:
+    """DefaultTolerationSeconds admission: tolerate not-ready and unreachable nodes for a while (300s).
+
+    The node lifecycle controller taints such nodes NoExecute and evicts a pod
+    once its toleration runs out; a pod that already tolerates a taint keeps its own.
+    """
+    from flask import current_app, has_app_context
+    config = current_app.config if has_app_context() else {}
+    tolerations = v.expect(spec.get("tolerations"), list, "Pod", "PodSpec.spec.tolerations") or []
+    for key, setting in (("node.kubernetes.io/not-ready", "DEFAULT_NOT_READY_TOLERATION_SECONDS"),
+                         ("node.kubernetes.io/unreachable", "DEFAULT_UNREACHABLE_TOLERATION_SECONDS")):
+        if any(isinstance(t, dict) and t.get("effect") in (None, "", "NoExecute")
+               and (t.get("key") == key or (not t.get("key") and t.get("operator") == "Exists"))
+               for t in tolerations):
+            continue
+        tolerations.append({"key": key, "operator": "Exists", "effect": "NoExecute",
+                            "tolerationSeconds": int(config.get(setting, 300))})
+    spec["tolerations"] = tolerations
 
 
 def _port_causes(c: dict, path: str) -> list[dict]:

@@ -1,8 +1,8 @@
-"""A small client for the API server, what client-go is to the kubelet and the controllers.
+"""The HTTP client for the API server, what client-go's rest client is to every component.
 
 The kubelet (node registration, lease renewals, pod list/watch, pod status,
-events, the final DELETE of a pod) and the controller-manager talk to the
-API server only through here: one requests.Session per thread, JSON bodies,
+events, the final DELETE of a pod), the scheduler and the controller-manager
+talk to the API server only through here: one requests.Session per thread, JSON bodies,
 and error replies turned into APIStatusError carrying the Status's code and
 reason, so callers can say "404 -> create it", "409 -> re-read and retry",
 "410 -> relist". It lives beside the components, not in any of them, because
@@ -19,10 +19,11 @@ import threading
 from typing import Callable, Iterator
 
 import requests
+import yaml
 
-from .retry import retry_on_conflict
+from ..retry import retry_on_conflict
 
-log = logging.getLogger("labserver.apiclient")
+log = logging.getLogger("labserver.client")
 
 USER_AGENT = "labserver/v1.37.0-labserver (linux/amd64) labserver"
 
@@ -55,6 +56,28 @@ def parse_servers(spec: str) -> list[str]:
     if not urls:
         raise ValueError("no API server given (want host:port or http://host:port, comma-separated)")
     return urls
+
+
+def server_from_kubeconfig(path: str) -> str:
+    """The server URL of the kubeconfig's current context (ValueError saying what is missing)."""
+    try:
+        with open(path) as f:
+            config = yaml.safe_load(f) or {}
+    except OSError as e:
+        raise ValueError(f"cannot read kubeconfig {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"kubeconfig {path} is not YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"kubeconfig {path} is not a kubeconfig")
+    contexts = {c.get("name"): c.get("context") or {} for c in config.get("contexts") or []}
+    clusters = {c.get("name"): c.get("cluster") or {} for c in config.get("clusters") or []}
+    context = contexts.get(config.get("current-context"))
+    if context is None:
+        raise ValueError(f"kubeconfig {path} has no current context")
+    server = clusters.get(context.get("cluster"), {}).get("server")
+    if not server:
+        raise ValueError(f"kubeconfig {path}: cluster {context.get('cluster')!r} has no server")
+    return server
 
 
 def _why(error: Exception | None) -> str:
