@@ -278,6 +278,14 @@ class Fuzzer:
                 if resource.name == "namespaces" and meta["name"] in PROTECTED:
                     continue
                 ns = f"/namespaces/{meta['namespace']}" if resource.namespaced else ""
+                if resource.name == "namespaces" and meta.get("deletionTimestamp"):
+                    # Already Terminating: with no namespace controller here, finalizing is what removes it.
+                    obj.setdefault("spec", {})["finalizers"] = []
+                    r = self.session.put(f"{url}/{meta['name']}/finalize", json=obj, timeout=60)
+                    self.counts[(resource.kind, "final-finalize")] += 1
+                    if r.status_code != 200:
+                        problems.append(f"FINALIZE namespaces {meta['name']}: {r.status_code} {r.text[:300]}")
+                    continue
                 r = self.session.delete(f"{self.url}{prefix}{ns}/{resource.name}/{meta['name']}",
                                         params={"gracePeriodSeconds": "0"}, timeout=60)
                 self.counts[(resource.kind, "final-delete")] += 1
