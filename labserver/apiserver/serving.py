@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import errors as http_errors
 from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
+
+from .errors import APIError
 
 THREADS = 1000             # per worker, started on demand: each open watch holds one
 CONNECTIONS = 4000         # per worker: open watches + kept-alive connections + requests
@@ -169,12 +173,33 @@ class APIServer(BaseApplication):
         from .strategies.service import bootstrap_kubernetes_service
         app = create_app(self.config)
         storage = app.extensions["labserver.storage"]
-        bootstrap_namespaces(storage)
-        problem = bootstrap_kubernetes_service(storage, self.config["SERVICE_CLUSTER_IP_RANGE"],
-                                               self.config["INSECURE_PORT"])
-        if problem:
-            self.say(problem)
+
+        def bootstrap() -> None:
+            bootstrap_namespaces(storage)
+            problem = bootstrap_kubernetes_service(storage, self.config["SERVICE_CLUSTER_IP_RANGE"],
+                                                   self.config["INSECURE_PORT"])
+            if problem:
+                self.say(problem)
+
+        try:
+            bootstrap()
+        except APIError as e:   # etcd went away while this worker started: serve, and bootstrap when it is back
+            if e.code != 503:
+                raise
+            self.say(f"worker {os.getpid()}: {e.message}; bootstrapping again in the background")
+            threading.Thread(target=self._bootstrap_later, args=(bootstrap,), daemon=True).start()
         return app
+
+    @staticmethod
+    def _bootstrap_later(bootstrap, interval: float = 1.0) -> None:
+        """Retry the (idempotent) bootstrap until etcd answers again."""
+        while True:
+            time.sleep(interval)
+            try:
+                return bootstrap()
+            except APIError as e:
+                if e.code != 503:
+                    raise
 
     def _post_fork(self, arbiter, worker):
         if self.workers > 1:

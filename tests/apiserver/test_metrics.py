@@ -12,9 +12,9 @@ from kubectl_testing import Kubectl
 
 
 @pytest.fixture
-def one_worker(etcd, tmp_path):
+def one_worker(etcd, etcd_prefix, tmp_path):
     """An API server with one worker process: every request lands on the counters /metrics shows."""
-    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=["--workers=1"])
+    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=["--workers=1", f"--etcd-prefix={etcd_prefix}"])
     yield server
     server.stop()
 

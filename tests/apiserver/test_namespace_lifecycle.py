@@ -107,10 +107,10 @@ def test_every_status_carries_details(client):
     assert client.post(NS + "/default/pods", data="{", content_type="application/json").get_json()["details"] == {}
 
 
-def test_several_workers_never_admit_into_a_terminating_namespace(etcd, tmp_path):
+def test_several_workers_never_admit_into_a_terminating_namespace(etcd, etcd_prefix, tmp_path):
     """Two API server processes serve one port; once the namespace is Terminating, every create is 403,
     whichever process answers (no process keeps an old answer about the namespace)."""
-    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=["--workers=2"])
+    server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=["--workers=2", f"--etcd-prefix={etcd_prefix}"])
     try:
         with requests.Session() as s:
             assert s.post(server.url + NS, json={"metadata": {"name": "dev"}}, timeout=10).status_code == 201

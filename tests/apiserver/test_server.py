@@ -49,9 +49,9 @@ def test_etcd_unreachable_exits_after_short_wait():
     assert any("waiting for etcd" in line for line in lines[:-1])
 
 
-def test_sigterm_stops_cleanly(etcd, tmp_path):
+def test_sigterm_stops_cleanly(etcd, etcd_prefix, tmp_path):
     """SIGTERM ends the server with exit code 0 and its port is free again, even with a watch open."""
-    server = start_apiserver(etcd.client_url, tmp_path / "api.log")
+    server = start_apiserver(etcd.client_url, tmp_path / "api.log", extra_args=[f"--etcd-prefix={etcd_prefix}"])
     watch = requests.get(server.url + "/api/v1/pods?watch=true", stream=True, timeout=10)
     server.process.popen.terminate()
     assert server.process.popen.wait(10) == 0

@@ -154,9 +154,9 @@ def test_candidates_prefer_the_upper_band_and_skip_the_kubernetes_address():
     assert small.candidates({f"10.0.0.{i}" for i in range(1, 15)}) == []
 
 
-def test_concurrent_creates_on_two_api_servers_get_distinct_addresses(etcd, apiserver, tmp_path):
+def test_concurrent_creates_on_two_api_servers_get_distinct_addresses(etcd, etcd_prefix, apiserver, tmp_path):
     """20 creates at once, split over two API server processes (each with two workers) on one etcd."""
-    second = start_apiserver(etcd.client_url, tmp_path / "second.log")
+    second = start_apiserver(etcd.client_url, tmp_path / "second.log", extra_args=[f"--etcd-prefix={etcd_prefix}"])
     try:
         urls = [apiserver.url, second.url]
         results: dict[str, requests.Response] = {}
@@ -272,12 +272,13 @@ def test_official_client_reads_and_writes_services(apiserver):
         assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
 
 
-def test_a_full_range_is_500_and_a_delete_makes_room(etcd):
+def test_a_full_range_is_500_and_a_delete_makes_room(etcd, etcd_prefix):
     """10.0.0.0/29: six usable addresses, the first the kubernetes service's; the sixth Service finds none."""
     from labserver.apiserver import create_app
     from labserver.apiserver.storage import bootstrap_namespaces
     from labserver.apiserver.strategies.service import bootstrap_kubernetes_service
-    app = create_app({"ETCD_SERVERS": [etcd.client_url], "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/29"})
+    app = create_app({"ETCD_SERVERS": [etcd.client_url], "SERVICE_CLUSTER_IP_RANGE": "10.0.0.0/29",
+                      "ETCD_PREFIX": etcd_prefix})
     storage = app.extensions["labserver.storage"]
     try:
         bootstrap_namespaces(storage)

@@ -30,10 +30,10 @@ def _worker_pids(log: Path, count: int = 2) -> list[int]:
 
 
 @pytest.fixture
-def two_workers(etcd, tmp_path):
+def two_workers(etcd, etcd_prefix, tmp_path):
     """An API server with --workers=2; yields (server, worker pids, log path)."""
     log = tmp_path / "api.log"
-    server = start_apiserver(etcd.client_url, log, extra_args=["--workers=2"])
+    server = start_apiserver(etcd.client_url, log, extra_args=["--workers=2", f"--etcd-prefix={etcd_prefix}"])
     yield server, _worker_pids(log), log
     server.stop()
 

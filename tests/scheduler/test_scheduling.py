@@ -165,7 +165,7 @@ def test_pending_pod_is_scheduled_when_its_node_is_uncordoned(api, scheduler):
     assert wait_bound(api, "waiting", timeout=10) == "cordoned"
 
 
-def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, apiserver, scheduler, tmp_path):
+def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, etcd_prefix, apiserver, scheduler, tmp_path):
     """The informers reconnect and resume: a pod created after the restart is bound."""
     from urllib.parse import urlparse
 
@@ -174,7 +174,8 @@ def test_scheduler_carries_on_after_the_api_server_restarts(api, etcd, apiserver
     create(api, pod("before"))
     wait_bound(api, "before")
     apiserver.stop()
-    again = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=urlparse(apiserver.url).port)
+    again = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=urlparse(apiserver.url).port,
+                            extra_args=[f"--etcd-prefix={etcd_prefix}"])
     try:
         create(api, pod("after"))
         assert wait_bound(api, "after", timeout=30) == "node-1"
