@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import itertools
 import json
 import re
@@ -36,6 +35,7 @@ from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
 from pyetcd.utils import prefix_range_end
 
 from ..retry import retry_on_conflict
+from .limits import copy_json
 from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, too_large, unavailable
 from .resources import ResourceInfo
 
@@ -325,7 +325,7 @@ class Storage:
         def attempt() -> dict:
             current = self.get(resource, namespace, name)
             rv = int(current["metadata"]["resourceVersion"])
-            new = mutate(copy.deepcopy(current))
+            new = mutate(copy_json(current))
             if delete_when is not None and delete_when(new, current):
                 self.delete(resource, namespace, name, rv)
                 return current

@@ -34,6 +34,7 @@ from flask import Response, request
 
 from .. import typecheck
 from ...retry import retry_on_conflict
+from ..limits import copy_json
 from ..errors import APIError, conflict, forbidden, invalid_options, method_not_allowed, success
 from ..strategies import now_rfc3339
 from ..strategies import validation as v
@@ -155,7 +156,7 @@ def _delete_current(scope: Scope, options: dict, current: dict) -> dict:
         marked = _begin_namespace_termination(scope, options, current)
         if marked is not None:
             return marked
-    new = copy.deepcopy(current)
+    new = copy_json(current)
     graceful, pending = before_delete(scope, new, options)
     finalizers_changed = scope.resource.name != "namespaces" and set_gc_finalizers(new, options)
     if pending:   # a graceful deletion under way: at most its finalizers change
@@ -280,7 +281,7 @@ def _begin_namespace_termination(scope: Scope, options: dict, current: dict) -> 
     Returns the marked namespace, or None when it may be deleted like any object.
     """
     if not current["metadata"].get("deletionTimestamp"):
-        new = copy.deepcopy(current)
+        new = copy_json(current)
         new["metadata"]["deletionTimestamp"] = now_rfc3339()
         new.setdefault("status", {})["phase"] = TERMINATING
         return _store(scope, options, new, current)

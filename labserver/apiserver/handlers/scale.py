@@ -8,10 +8,10 @@ so its generation moves and its controller notices.
 """
 from __future__ import annotations
 
-import copy
 
 from flask import Response, request
 
+from ..limits import copy_json
 from ..errors import bad_request, conflict
 from ..patch import apply_patch
 from ..strategies.apps import apply_scale, scale_of
@@ -46,7 +46,7 @@ def _write(scope: Scope, build_scale, options_kind: str) -> Response:
 
     if dry_run(options_kind=options_kind):
         current = storage().get(res, ns, name)
-        return respond(scale_of(res, mutate(copy.deepcopy(current))))
+        return respond(scale_of(res, mutate(copy_json(current))))
     return respond(scale_of(res, storage().guaranteed_update(res, ns, name, mutate)))
 
 

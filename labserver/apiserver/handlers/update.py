@@ -52,7 +52,7 @@ def _write(scope: Scope, build, options_kind: str) -> Response:
 
     if dry_run(options_kind=options_kind):
         current = storage().get(res, ns, name)
-        new = mutate(copy.deepcopy(current))
+        new = mutate(copy_json(current))
         return respond_object(scope, current if scope.strategy.should_delete_during_update(new, current) else new)
     return respond_object(scope, storage().guaranteed_update(
         res, ns, name, mutate, delete_when=scope.strategy.should_delete_during_update))
