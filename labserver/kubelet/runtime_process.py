@@ -58,6 +58,12 @@ kill -KILL 0
 """
 SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
 PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
+# A failed container's status message is the end of its log, as upstream's
+# terminationMessagePolicy FallbackToLogsOnError gives (80 lines, 2 KiB at most).
+# The process runtime has no /dev/termination-log for the File policy to read, so
+# it falls back to the log for every failed container: that is how a pod that
+# cannot bind port 80 says so in `kubectl get pod -o yaml` and its events.
+MESSAGE_LINES, MESSAGE_BYTES = 80, 2048
 LISTEN_TIMEOUT = 3.0    # seconds for nginx to listen before it is reported running anyway
 
 
@@ -96,6 +102,7 @@ class ProcessRuntime(Runtime):
         self._boot = procfs.boot_id()
         self._lock = threading.Lock()
         self._sandboxed: bool | None = None
+        self._messages: dict[str, str] = {}   # container id -> its termination message
 
     # -- what the runtime is -------------------------------------------------
 
@@ -357,7 +364,19 @@ class ProcessRuntime(Runtime):
         state.reason = "Completed" if code == 0 else "Error"
         with contextlib.suppress(OSError):
             state.finished_at = _rfc3339((cdir / "exitcode").stat().st_mtime)
+        if code != 0:
+            state.message = self._termination_message(cdir, record)
         return state
+
+    def _termination_message(self, cdir: Path, record: dict) -> str | None:
+        """The end of a failed container's log (read once, after its log writer has written it all)."""
+        cid = record["id"]
+        if cid not in self._messages:
+            self._wait_log_writer(record, timeout=1.0)
+            lines = [line for _, line in read_log(cdir / f"{cid}.log")[0][-MESSAGE_LINES:]]
+            text = b"".join(lines)[-MESSAGE_BYTES:].decode(errors="replace")
+            self._messages[cid] = text
+        return self._messages[cid] or None
 
     @staticmethod
     def _prune_logs(cdir: Path, keep: str | None) -> None:

@@ -91,6 +91,11 @@ def latest_attempts(states: list[ContainerState]) -> tuple[dict[str, ContainerSt
     return current, previous
 
 
+def log_end(message: str, lines: int = 3) -> str:
+    """The last few non-empty lines of a termination message, on one line (for an event)."""
+    return " / ".join([line.strip() for line in message.splitlines() if line.strip()][-lines:])
+
+
 def should_restart(policy: str, exit_code: int | None) -> bool:
     return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
 
@@ -213,8 +218,9 @@ class PodSyncer:
             return None
         message = f"back-off {bo.delay:g}s restarting failed container={name} pod={pod_key(pod)}"
         if mem.backoff_reported.get(name) != cur.id:  # once per crash
+            why = f": {log_end(cur.message)}" if cur.message else ""   # the end of its log (process runtime)
             self.recorder.event(pod, WARNING, "BackOff",
-                                f"Back-off restarting failed container {name} in pod {pod_key(pod)}", name)
+                                f"Back-off restarting failed container {name} in pod {pod_key(pod)}{why}", name)
             mem.backoff_reported[name] = cur.id
         return Waiting("CrashLoopBackOff", message), left
 

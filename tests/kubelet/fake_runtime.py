@@ -78,11 +78,11 @@ class FakeRuntime(Runtime):
             self.exit(cid, self.exit_on_start[name])
         return state
 
-    def exit(self, container_id: str, code: int) -> None:
-        """Play a container ending by itself with `code`."""
+    def exit(self, container_id: str, code: int, message: str | None = None) -> None:
+        """Play a container ending by itself with `code` (and a termination message, as the end of its log)."""
         with self.lock:
             st = self.containers[container_id]
-            st.state, st.exit_code = "exited", code
+            st.state, st.exit_code, st.message = "exited", code, message
             st.finished_at = timefmt.rfc3339()
             st.reason = "Completed" if code == 0 else "Error"
 

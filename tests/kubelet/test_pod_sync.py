@@ -72,6 +72,26 @@ def test_crashed_container_restarts_with_backoff(env):
     assert "BackOff" in [e["reason"] for e in env.events(pod)]
 
 
+def test_a_crash_says_why_in_the_status_and_a_warning_event(env):
+    """The end of a failed container's log is its terminated message, and the BackOff event quotes it."""
+    env.create(nginx_pod())
+    env.wait_pod("nginx", running_ready, "running")
+    env.runtime.exit(env.runtime.running("nginx", "nginx").id, 1)   # the first crash restarts at once
+    env.wait_pod("nginx", lambda p: running_ready(p) and env.container_status(p, "nginx")["restartCount"] == 1,
+                 "restarted once")
+    why = ("nginx: [emerg] bind() to 127.1.0.2:80 failed (13: Permission denied)\n"
+           "nginx: [emerg] still could not bind()\n")
+    env.runtime.exit(env.runtime.running("nginx", "nginx").id, 1, why)
+    pod = env.wait_pod("nginx", lambda p: (env.container_status(p, "nginx")["state"].get("waiting") or {})
+                       .get("reason") == "CrashLoopBackOff", "CrashLoopBackOff")
+    assert env.container_status(pod, "nginx")["lastState"]["terminated"]["message"] == why
+    backoff = wait_for(lambda: [e for e in env.events(pod) if e["reason"] == "BackOff"], 15, "a BackOff event")
+    assert backoff[-1]["type"] == "Warning"
+    assert backoff[-1]["message"] == ("Back-off restarting failed container nginx in pod nginx_default("
+                                      f"{pod['metadata']['uid']}): nginx: [emerg] bind() to 127.1.0.2:80 failed "
+                                      "(13: Permission denied) / nginx: [emerg] still could not bind()")
+
+
 @pytest.mark.parametrize("policy,code,restarts,phase", [
     ("Never", 1, False, "Failed"),
     ("Never", 0, False, "Succeeded"),

@@ -129,6 +129,23 @@ def test_exit_code_of_an_ended_container(runtime, command, kill, code, reason):
              "container processes gone")
 
 
+def test_a_failed_container_reports_the_end_of_its_log(runtime):
+    """A container that fails carries the end of its log (CRI lines, timestamps removed) as its message;
+    one that succeeds carries none. This is how a pod that cannot bind port 80 says why."""
+    pod, _, _, (failed, ok) = start_pod(
+        runtime, "p",
+        busybox_spec(["sh", "-c", "echo starting; echo 'bind() to 127.1.0.2:80 failed (13: Permission denied)' >&2;"
+                                  " printf 'no newline at the end'; exit 1"], name="failed"),
+        busybox_spec(["sh", "-c", "echo fine"], name="ok"))
+    ended = wait_for(lambda: exited(runtime, pod, "failed"), 5, "the failing container ends")
+    assert ended.exit_code == 1
+    assert ended.message == ("starting\nbind() to 127.1.0.2:80 failed (13: Permission denied)\n"
+                             "no newline at the end")
+    assert wait_for(lambda: exited(runtime, pod, "ok"), 5, "the other ends").message is None
+    again = next(c for c in ProcessRuntime(runtime.root).list_containers(pod) if c.name == "failed")
+    assert again.message == ended.message     # after a kubelet restart too
+
+
 def test_stop_container_kills_after_the_grace_period(runtime):
     """A container ignoring SIGTERM is SIGKILLed when the grace period ends."""
     pod, _, _, (state,) = start_pod(

@@ -43,6 +43,31 @@ def progress(line: str) -> None:
     print(f"  … {line.strip()}", flush=True)
 
 
+# Waiting reasons that waiting longer does not cure (the kubelet retries, with a back-off, the same failure).
+FAILED_WAITING = ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
+                  "CreateContainerError", "RunContainerError", "CreateContainerConfigError")
+
+
+def pod_failure(pod: dict) -> str | None:
+    """Why the pod's containers cannot run, from their statuses; None while nothing has failed.
+
+    A container that ended with a non-zero code (now or in its last attempt) says
+    so with the end of its log (the kubelet puts it in the terminated message),
+    e.g. nginx's `bind() to 127.1.0.2:80 failed (13: Permission denied)`.
+    """
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        state, last = cs.get("state") or {}, cs.get("lastState") or {}
+        ended = state.get("terminated") or last.get("terminated") or {}
+        if ended.get("exitCode", 0) != 0:
+            lines = [line.strip() for line in (ended.get("message") or "").splitlines() if line.strip()]
+            said = f": {' / '.join(lines[-3:])}" if lines else " (`kubectl logs --previous` shows its output)"
+            return f"container {cs['name']} exited with code {ended['exitCode']}{said}"
+        waiting = state.get("waiting") or {}
+        if waiting.get("reason") in FAILED_WAITING:
+            return f"container {cs['name']} is {waiting['reason']}: {waiting.get('message') or 'no message'}"
+    return None
+
+
 class Lab:
     """The post's one-node cluster, driven from notebooks; see the module docstring."""
 
@@ -315,7 +340,12 @@ class Lab:
             if not seen or seen[-1] != now:
                 seen.append(now)
                 progress(f"{time.monotonic() - start:5.1f}s  {name}: {now}")
-            return pod if status.get("phase") == "Running" and ready == total else None
+            if status.get("phase") == "Running" and ready == total:
+                return pod
+            failure = pod_failure(pod)
+            if failure:   # stop now: the kubelet would only retry the same failure
+                raise LabError(f"pod {name} cannot run: {failure} (`kubectl describe pod {name}` shows its events)")
+            return None
 
         pod = wait_for(running, timeout, f"pod {name} to be Running", progress=progress, every=5)
         print(f"{name} is Running with {len(pod['spec']['containers'])}/{len(pod['spec']['containers'])} "
