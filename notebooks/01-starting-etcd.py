@@ -25,7 +25,9 @@ lab = Lab()
 # with its data directory `etcd-data/` mounted from the host, in the background
 # (`--detach`), and sharing the host's network (`--net=host`) so that the API server
 # will find it at `127.0.0.1:2379`. As in the post, the container id goes into a
-# file, `etcd-container-id`, so that we can stop the container later.
+# file, `etcd-container-id`, so that we can stop the container later. Two things
+# differ from 2015: the image has a tag, `v3.5.21`, and the data directory is mounted
+# at `/var/lib/etcd/default.etcd` (see *Today vs. 2015* below).
 #
 # **Without Docker** the lab runs the same etcd 3.5 binary as a process on the same
 # ports, and saves its PID instead.
@@ -85,7 +87,7 @@ print("deleted /hello:", etcd.get("/hello"))
 
 # %%
 assert lab.etcd_running(), "etcd should be running"
-assert health.json == {"health": "true", "reason": ""}
+assert health.json["health"] == "true"   # newer etcds add fields; this one has been there since etcd 2
 assert etcd.get("/hello") == (None, None)
 if not lab.running("apiserver"):  # until notebook 02 starts the API server, nothing else writes
     assert lab.etcd_keys("/") == [], "etcd should hold no keys yet"
@@ -94,13 +96,18 @@ print("checkpoint passed: etcd is running, healthy and empty")
 # %% [markdown]
 # ## Today vs. 2015
 #
-# * The post's `quay.io/coreos/etcd` image of 2015 was etcd 2, whose API was plain HTTP
-#   under `/v2/keys`. Kubernetes has used etcd's **v3** API (gRPC, one flat key
-#   space, store-wide revisions) since 1.6, and etcd 3.5 is what runs here. Its
-#   `/health` endpoint is still plain HTTP.
-# * No registry answers on these lab machines, so the lab builds the
-#   `quay.io/coreos/etcd` image locally from the etcd binary it already has
-#   (`make images`), and the post's `docker run` line works unchanged.
+# * The post ran `quay.io/coreos/etcd` without a tag, which in 2015 meant etcd 2, whose
+#   API was plain HTTP under `/v2/keys`. Kubernetes has used etcd's **v3** API (gRPC,
+#   one flat key space, store-wide revisions) since 1.6, and etcd 3.5 is what runs
+#   here. Its `/health` endpoint is still plain HTTP.
+# * Today the image needs a tag: that repository's `latest` stopped moving in 2018 at
+#   etcd 3.3.8, built for amd64 only. The lab pins `v3.5.21`, an etcd 3.5 like the
+#   binary it ships, built for both amd64 and arm64 (so it also runs on Apple
+#   silicon). Today's image also works in `/var/lib/etcd`, not in `/`, so etcd keeps
+#   its data in `/var/lib/etcd/default.etcd`, and that is where `etcd-data/` is mounted.
+# * Where no registry answers (as on our CI machines), `make images` builds an image
+#   under the same name from the etcd 3.5.1 binary the lab already has, laid out as
+#   the real one. The checks above use only what both versions answer.
 
 # %% [markdown]
 # ## What just happened

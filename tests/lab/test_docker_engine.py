@@ -18,7 +18,7 @@ import requests
 
 from labserver.kubelet import registry as image_registry
 from labserver.lab.machine import docker_engine
-from labserver.lab.machine.images import ETCD, NGINX, ensure_images
+from labserver.lab.machine.images import ETCD, ETCD_DATA_DIR, NGINX, ensure_images
 from labserver.lab.supervise.procs import pid_alive, port_in_use, wait_for
 
 pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
@@ -164,10 +164,11 @@ def test_up_without_dockerd_says_what_to_install(tmp_path):
                     reason="needs a Docker engine and the docker CLI (`python -m labserver docker up`)")
 @pytest.mark.skipif(port_in_use("127.0.0.1", 2379), reason="port 2379 is taken; the post's etcd needs it")
 def test_the_posts_etcd_docker_run_works_unchanged(tmp_path):
-    """`docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host quay.io/coreos/etcd` serves etcd."""
+    """The post's `docker run --volume=$PWD/etcd-data:... --detach --net=host quay.io/coreos/etcd` serves etcd,
+    its data in etcd-data/ (mounted where today's image keeps it, /var/lib/etcd/default.etcd)."""
     ensure_images([ETCD], progress=lambda _line: None)
     env = dict(os.environ, DOCKER_HOST=docker_engine.docker_host())
-    run = subprocess.run("docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host quay.io/coreos/etcd",
+    run = subprocess.run(f"docker run --volume=$PWD/etcd-data:{ETCD_DATA_DIR} --detach --net=host {ETCD}",
                          shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     container_id = run.stdout.strip()

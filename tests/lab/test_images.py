@@ -39,19 +39,21 @@ def test_busybox_rootfs_is_busybox_and_its_applets(tmp_path):
 
 
 def test_etcd_rootfs_holds_the_static_binaries(tmp_path):
-    """The etcd root holds etcd and etcdctl where the image's ENTRYPOINT expects them."""
+    """The etcd root holds etcd and etcdctl where the real v3.5 image has them, and its CMD and WORKDIR."""
     images.build_etcd_rootfs(tmp_path / "etcd.tar", progress=lambda _line: None)
     found = members(tmp_path / "etcd.tar")
     assert found["usr/local/bin/etcd"].size > 1_000_000 and found["usr/local/bin/etcdctl"].isfile()
-    assert 'ENTRYPOINT ["/usr/local/bin/etcd"]' in images.RECIPES[images.ETCD][2]
-    assert "WORKDIR /" in images.RECIPES[images.ETCD][2]
+    assert found["var/lib/etcd"].isdir()
+    assert 'CMD ["/usr/local/bin/etcd"]' in images.RECIPES[images.ETCD][2]
+    assert "WORKDIR /var/lib/etcd" in images.RECIPES[images.ETCD][2]
+    assert images.ETCD == "quay.io/coreos/etcd:v3.5.21"   # an etcd 3.5 built for amd64 and arm64, not `latest`
 
 
 @pytest.mark.docker
 @needs_engine
 @pytest.mark.parametrize("image, args, expected", [
     (images.BUSYBOX, ["sh", "-c", "echo hello from $(basename $0)"], "hello from sh"),
-    (images.ETCD, ["--version"], "etcd Version: 3.5"),
+    (images.ETCD, ["etcd", "--version"], "etcd Version: 3.5"),
 ])
 def test_imported_images_run_with_their_config(image, args, expected):
     """An offline-built image imported under a test tag runs with its CMD/ENTRYPOINT as configured."""

@@ -17,7 +17,8 @@ def sanitize(text: str) -> str:
 
 
 @pytest.mark.parametrize("docker, process", [
-    ("[docker] $ docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host quay.io/coreos/etcd\n"
+    ("[docker] $ docker run --volume=$PWD/etcd-data:/var/lib/etcd/default.etcd --detach --net=host "
+     "quay.io/coreos/etcd:v3.5.21\n"
      "[docker] container 160add451e39 started\netcd answers on http://127.0.0.1:2379\n",
      "[process] $ etcd --name lab --data-dir .lab/etcd-data\n[process] etcd runs as process 24507\n"
      "  … removed .lab/etcd-data/ left by an earlier run\netcd answers on http://127.0.0.1:2379\n"),

