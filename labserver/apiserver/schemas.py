@@ -1,4 +1,4 @@
-"""The Kubernetes API types, read at run time from lightkube-models (pinned in requirements.txt).
+"""The Kubernetes API types, read at run time from lightkube-models (pinned in requirements-lab.txt).
 
 lightkube-models is generated from Kubernetes' own OpenAPI document, one
 Python module per group-version (`core_v1`, `meta_v1`, `coordination_v1`,
@@ -104,7 +104,7 @@ def component_prefix(module: str) -> str:
 def _models_dir() -> Path:
     spec = importlib.util.find_spec("lightkube.models")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("lightkube-models is not installed (pip install -r requirements.txt)")
+        raise RuntimeError("lightkube-models is not installed (pip install -r requirements-lab.txt)")
     return Path(list(spec.submodule_search_locations)[0])
 
 
