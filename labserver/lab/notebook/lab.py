@@ -153,9 +153,12 @@ class Lab:
         dc = client()
         try:
             print(f"[docker] $ cd {self.shown(self.dir)}")
-            print(f"[docker] $ docker run --volume=$PWD/etcd-data:{ETCD_DATA_DIR} --detach --net=host "
-                  f"{ETCD} > etcd-container-id")
-            container = dc.containers.run(ETCD, detach=True, network_mode="host",
+            # Not root (a docker-group user): etcd runs as this user, so that its files in
+            # etcd-data/ stay this user's, and the next notebook 01 can remove them.
+            user = None if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
+            print(f"[docker] $ docker run {'--user=$(id -u):$(id -g) ' if user else ''}"
+                  f"--volume=$PWD/etcd-data:{ETCD_DATA_DIR} --detach --net=host {ETCD} > etcd-container-id")
+            container = dc.containers.run(ETCD, detach=True, network_mode="host", user=user,
                                           volumes={str(data): {"bind": ETCD_DATA_DIR, "mode": "rw"}})
         finally:
             dc.close()
