@@ -23,17 +23,19 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 # the exact pins first, then this checkout in editable mode (no sys.path edits anywhere).
 # venv-lab: what the workbook needs (requirements-lab.txt); venv: that and the tests'
 # (requirements-test.txt). `make lab` needs only the first.
+# PIP_FLAGS: extra pip options, e.g. a room without Internet: PIP_FLAGS="--no-index --find-links wheels/"
+PIP_FLAGS ?=
 venv-lab: $(VENV)/.installed-lab
 $(VENV)/.installed-lab: requirements-lab.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-lab.txt
+	$(PY) -m pip install --quiet --upgrade pip $(PIP_FLAGS)
+	$(PY) -m pip install --quiet -r requirements-lab.txt $(PIP_FLAGS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: $(VENV)/.installed-lab requirements-test.txt requirements.txt
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt $(PIP_FLAGS)
 	@touch $@
 
 # Debian packages the process runtime needs (nginx, busybox, bubblewrap), and jq.

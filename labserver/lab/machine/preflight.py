@@ -30,7 +30,7 @@ from ..supervise.procs import LabError, port_in_use
 MIN_PYTHON = (3, 10)
 POD_CIDR = "127.1.0.0/16"     # the kubelet's default --pod-cidr (the lab does not change it)
 SYSCTL = "net.ipv4.ip_unprivileged_port_start"
-DEV_CONTAINER = "the dev container (README, \"Every machine\")"
+DEV_CONTAINER = "the dev container (.devcontainer/, see the README)"
 
 
 @dataclass
