@@ -260,6 +260,8 @@ class ProcessRuntime(Runtime):
             raise RuntimeError_(f"no container {container_id}", "NotFound")
         path = cdir / f"{container_id}.log"
         if not opts.follow:
+            if record and record.get("id") == container_id and not self._running(record):
+                self._wait_log_writer(record, timeout=1.0)   # just ended: its last lines may be in flight
             return iter(select_lines(read_log(path)[0], opts))
         return follow_log(path, opts, lambda: self._ended(cdir, container_id))
 
