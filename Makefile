@@ -16,7 +16,7 @@ export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: protobuf venv system-deps docker-deps docker-up docker-down images test test-fast test-unit test-notebooks \
-        notebooks check-clean bench fuzz lab walkthrough clean
+        notebooks check-clean bench fuzz lab walkthrough clean test-devcontainer test-registry
 
 # The venv is rebuilt when missing or older than requirements.txt or pyproject.toml:
 # the exact pins first, then this checkout in editable mode (no sys.path edits anywhere).
@@ -72,6 +72,12 @@ notebooks: venv system-deps
 
 check-clean: venv
 	$(PY) -m labserver teardown --check
+
+# Issue #10: the dev container (.devcontainer/), built, started and used by the real Dev
+# Containers CLI on the lab's Docker engine; the notebooks run under nbval inside it.
+DEVCONTAINER_CLI_VERSION := 0.89.0
+test-devcontainer: venv
+	$(PY) tests/devcontainer/run.py --cli-version $(DEVCONTAINER_CLI_VERSION)
 
 bench: venv system-deps
 	$(PY) tests/bench/run.py

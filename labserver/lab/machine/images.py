@@ -14,6 +14,12 @@ names a pod manifest uses:
                              ["/usr/local/bin/etcd"], WORKDIR / (so the post's
                              `--volume=$PWD/etcd-data:/default.etcd` works)
 
+and, only when asked for by name, the dev container's base image:
+
+  python:3.11-slim-bookworm  Debian bookworm (mmdebstrap, minbase) with Debian's
+                             python3 and python3-venv, so the Dockerfile in
+                             .devcontainer/ builds offline as it does online
+
 Root filesystem tarballs are cached in the state dir (`images/`), so a second
 run, or a fresh engine, only re-imports them.
 """
@@ -36,6 +42,7 @@ from ..supervise.state import state_dir
 
 NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:latest"
 IMAGES = (NGINX, BUSYBOX, ETCD)
+DEVCONTAINER_BASE = "python:3.11-slim-bookworm"   # .devcontainer/Dockerfile's FROM; not in IMAGES
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -56,13 +63,27 @@ def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
 
 def build_nginx_rootfs(dest: Path, progress=print) -> None:
     """Debian bookworm with nginx-light and busybox, via mmdebstrap (about 20 s)."""
+    progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
+    _mmdebstrap(dest, "essential", "nginx-light,busybox", "the nginx image", progress)
+
+
+def build_python_rootfs(dest: Path, progress=print) -> None:
+    """Debian bookworm with apt, python3 and python3-venv, via mmdebstrap (about 30 s).
+
+    minbase, not essential: the dev container's Dockerfile installs more with apt.
+    """
+    progress("images: building a Debian root filesystem with Python (mmdebstrap, ~30 s)")
+    _mmdebstrap(dest, "minbase", "python3,python3-venv,ca-certificates", "the dev container's base image",
+                progress)
+
+
+def _mmdebstrap(dest: Path, variant: str, include: str, what: str, progress=print) -> None:
     if not shutil.which("mmdebstrap"):
-        raise LabError("building the nginx image offline needs mmdebstrap: "
+        raise LabError(f"building {what} offline needs mmdebstrap: "
                        "`apt-get install mmdebstrap` (or `make docker-deps`)")
     tmp = dest.with_suffix(".partial.tar")
     log = dest.with_suffix(".log")
-    progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
-    proc = start_process(["mmdebstrap", "--variant=essential", "--include=nginx-light,busybox",
+    proc = start_process(["mmdebstrap", f"--variant={variant}", f"--include={include}",
                           "--dpkgopt=path-exclude=/usr/share/doc/*",
                           "--dpkgopt=path-exclude=/usr/share/man/*",
                           "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -179,6 +200,8 @@ RECIPES = {
     ETCD: ("etcd-rootfs.tar", build_etcd_rootfs,
            [f"ENV {DEFAULT_PATH}", "WORKDIR /", "EXPOSE 2379/tcp 2380/tcp",
             'ENTRYPOINT ["/usr/local/bin/etcd"]']),
+    DEVCONTAINER_BASE: ("python-rootfs.tar", build_python_rootfs,
+                        [f"ENV {DEFAULT_PATH}", "ENV LANG=C.UTF-8", 'CMD ["python3"]']),
 }
 
 
