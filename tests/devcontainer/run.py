@@ -8,7 +8,8 @@ no .lab), and the engine is the lab's (DOCKER_HOST, or the one `make docker-up` 
    packages (`python -m labserver images python:3.11-slim-bookworm`);
 3. `devcontainer build`, then `devcontainer up` (creates the container and runs its
    postCreateCommand, `make venv`);
-4. `devcontainer exec ... make test-notebooks`: every notebook under nbval, inside it;
+4. `devcontainer exec`: bubblewrap really runs inside (the process runtime's sandbox), and
+   `make test-notebooks` runs every notebook under nbval;
 5. always: the containers the CLI made for the clone (by id), the image it built, the clone.
 
 The time of each step is printed. The lab's private engine does no NAT (--ip-masq=false),
@@ -124,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
         if result.get("outcome") != "success":
             raise LabError(f"devcontainer up: {result}")
         say(f"container {result['containerId'][:12]}, workspace {result.get('remoteWorkspaceFolder')}")
+        timed("bubblewrap sandbox inside", [cli, "exec", *folder, ".venv/bin/python", "-c",
+               "from labserver.kubelet.process_images import bwrap_path as p; "
+               "assert p(), 'bwrap cannot run in the dev container'; print('bwrap runs:', p())"],
+              env, 60)
         _, times["nbval inside"] = timed("devcontainer exec make test-notebooks",
                                          [cli, "exec", *folder, "make", "test-notebooks"], env, args.timeout)
     except (LabError, subprocess.CalledProcessError) as e:
