@@ -79,6 +79,13 @@ DEVCONTAINER_CLI_VERSION := 0.89.0
 test-devcontainer: venv
 	$(PY) tests/devcontainer/run.py --cli-version $(DEVCONTAINER_CLI_VERSION)
 
+# Issue #10: the online image path, tested offline. The images `make images` built are pushed
+# into Debian's docker-registry on loopback; a second, empty engine (mirror: that registry)
+# must pull them in `make images`, and the kubelet again in the notebooks (LAB_RUNTIME=docker).
+test-registry: venv docker-deps
+	@$(PY) -m labserver.lab.machine.sysdeps registry
+	$(PY) tests/registry/run.py
+
 bench: venv system-deps
 	$(PY) tests/bench/run.py
 
