@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...kubelet.registry import registry_of, registry_reachable
+from ...kubelet.registry import mirror_reachable, registry_of, registry_reachable
 from .docker_engine import client
 from ..supervise.procs import LabError, start_process, wait_for
 from ..supervise.state import state_dir
@@ -216,13 +216,26 @@ def image_present(dc, image: str) -> bool:
         return False
 
 
+def engine_mirrors(dc) -> list[str]:
+    """The engine's registry mirrors (daemon.json `registry-mirrors`); [] when it has none."""
+    try:
+        return list((dc.info().get("RegistryConfig") or {}).get("Mirrors") or [])
+    except Exception:
+        return []
+
+
 def try_pull(dc, image: str, progress=print) -> bool:
-    """Pull when the image's registry answers quickly; False (fast) when offline."""
+    """Pull when the image's registry (or, for Docker Hub, the engine's mirror) answers
+    quickly; False (fast) when offline."""
     import docker
+    via = ""
     if not registry_reachable(image, timeout=2.0):
-        progress(f"images: no registry answers ({registry_of(image)}); building {image} offline")
-        return False
-    progress(f"images: pulling {image}")
+        mirrors = engine_mirrors(dc)
+        if not mirror_reachable(image, mirrors, timeout=2.0):
+            progress(f"images: no registry answers ({registry_of(image)}); building {image} offline")
+            return False
+        via = f" through the engine's registry mirror ({', '.join(mirrors)})"
+    progress(f"images: pulling {image}{via}")
     try:
         repo, tag = image.rsplit(":", 1)
         dc.images.pull(repo, tag=tag)
