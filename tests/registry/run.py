@@ -174,6 +174,10 @@ class Engine:
 
         wait_for(answers, 60, "the test engine", interval=0.2, progress=say)
 
+    def client(self):
+        import docker
+        return docker.DockerClient(base_url=self.url, timeout=60)
+
     def stop(self) -> None:
         if pid_alive(self.proc.pid):
             stop_pid(self.proc.pid, timeout=30, group=False)  # dockerd stops its containers and containerd
@@ -213,15 +217,19 @@ def inside() -> int:
         hosts.write_text(Path("/etc/hosts").read_text() + f"\n{addr} quay.io  # labserver registry test\n")
         run(["mount", "--bind", str(hosts), "/etc/hosts"], "the test's /etc/hosts")
         engine = Engine(work, addr)
+        if engine.client().images.list():
+            raise LabError("the test engine should start without images")
         env = {k: v for k, v in os.environ.items() if k not in ("LABSERVER_OFFLINE", INSIDE)}
         env.update(DOCKER_HOST=engine.url, LAB_RUNTIME="docker")
         times["make images (pulls)"] = timed("make images", ["make", "images"], env)
-        dc = client()
+        dc = engine.client()
         try:
             for image in IMAGES:
-                digests = dc.images.get(image).attrs.get("RepoDigests") or []
+                name = image.rsplit(":", 1)[0]
+                digests = [d for d in dc.images.get(image).attrs.get("RepoDigests") or []
+                           if d.startswith(f"{name}@sha256:")]
                 if not digests:
-                    raise LabError(f"{image} was not pulled (no RepoDigest): `make images` built it")
+                    raise LabError(f"{image} was not pulled as {name} (no RepoDigest): `make images` built it")
                 say(f"pulled {image}: {digests[0]}")
         finally:
             dc.close()
