@@ -39,7 +39,7 @@ import urllib3
 from labserver.lab.machine.docker_engine import client, ping
 from labserver.lab.machine.images import IMAGES
 from labserver.lab.supervise.procs import LabError, pid_alive, start_process, stop_pid, wait_for
-from labserver.lab.supervise.state import REPO_ROOT
+from labserver.lab.supervise.state import REPO_ROOT, state_dir
 
 INSIDE = "LABSERVER_REGISTRY_TEST_NS"   # set once the test runs in its own mount namespace
 
@@ -111,9 +111,9 @@ class Registry:
         wait_for(answers, 30, "the registry", interval=0.2, progress=say)
 
     def manifest_gets(self) -> dict[str, int]:
-        """How often each repository's manifest was fetched (GET) so far, from the access log."""
+        """How often each repository's manifest was asked for (GET or HEAD) so far, from the access log."""
         counts: dict[str, int] = {}
-        for m in re.finditer(r'"GET /v2/([\w./-]+)/manifests/[^ "]+', self.log.read_text(errors="replace")):
+        for m in re.finditer(r'"(?:GET|HEAD) /v2/([\w./-]+)/manifests/[^ "]+', self.log.read_text(errors="replace")):
             counts[m.group(1)] = counts.get(m.group(1), 0) + 1
         return counts
 
@@ -253,6 +253,8 @@ def inside() -> int:
             engine.stop()
         if registry:
             registry.stop()
+            shutil.copy(registry.log, state_dir() / "registry-test.log")  # for a look after a failure
+            say(f"the registry's log is kept in {state_dir() / 'registry-test.log'}")
         subprocess.run(["umount", "/etc/hosts"], capture_output=True)
         shutil.rmtree(work, ignore_errors=True)
         if times:
