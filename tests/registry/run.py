@@ -183,7 +183,14 @@ class Engine:
             stop_pid(self.proc.pid, timeout=30, group=False)  # dockerd stops its containers and containerd
             stop_pid(self.proc.pid, timeout=5)                # then whatever is left of its group
         subprocess.run(["ip", "link", "delete", self.bridge], capture_output=True)
+        # dockerd leaves its network namespace file (netns/default) mounted in this namespace
+        with open("/proc/self/mounts") as f:
+            mounted = [line.split()[1] for line in f if line.split()[1].startswith(f"{self.exec_root}/")]
+        for path in reversed(mounted):
+            subprocess.run(["umount", "-l", path], capture_output=True)
         shutil.rmtree(self.exec_root, ignore_errors=True)
+        if self.exec_root.exists():
+            say(f"could not remove {self.exec_root}")
 
 
 def timed(what: str, args: list[str], env: dict, timeout: float = 1800) -> float:
