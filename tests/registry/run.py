@@ -130,15 +130,15 @@ def push_lab_images(addr: str) -> None:
                 dc.images.get(image)
             except Exception:
                 raise LabError(f"the lab's engine has no {image}: run `make images` first") from None
-            target = f"{addr}/{repository(image)}"
-            dc.api.tag(image, target, "latest")
+            target, tag = f"{addr}/{repository(image)}", image.rsplit(":", 1)[1]
+            dc.api.tag(image, target, tag)
             try:
-                for line in dc.api.push(target, tag="latest", stream=True, decode=True):
+                for line in dc.api.push(target, tag=tag, stream=True, decode=True):
                     if "error" in line:
                         raise LabError(f"push of {image} to {target} failed: {line['error']}")
             finally:
-                dc.api.remove_image(f"{target}:latest")  # only the tag: the image keeps its own name
-            say(f"pushed {image} as {target}:latest")
+                dc.api.remove_image(f"{target}:{tag}")  # only the tag: the image keeps its own name
+            say(f"pushed {image} as {target}:{tag}")
     finally:
         dc.close()
 
