@@ -17,7 +17,7 @@ export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks \
-        notebooks check-clean bench fuzz lab walkthrough clean
+        notebooks check-clean bench fuzz lab walkthrough clean test-devcontainer test-registry
 
 # The venv is rebuilt when missing or older than its requirements or pyproject.toml:
 # the exact pins first, then this checkout in editable mode (no sys.path edits anywhere).
@@ -88,6 +88,19 @@ test-nonroot: venv
 
 check-clean: venv-lab
 	$(PY) -m labserver teardown --check
+
+# Issue #10: the dev container (.devcontainer/), built, started and used by the real Dev
+# Containers CLI on the lab's Docker engine; the notebooks run under nbval inside it.
+DEVCONTAINER_CLI_VERSION := 0.89.0
+test-devcontainer: venv
+	$(PY) tests/devcontainer/run.py --cli-version $(DEVCONTAINER_CLI_VERSION)
+
+# Issue #10: the online image path, tested offline. The images `make images` built are pushed
+# into Debian's docker-registry on loopback; a second, empty engine (mirror: that registry)
+# must pull them in `make images`, and the kubelet again in the notebooks (LAB_RUNTIME=docker).
+test-registry: venv docker-deps
+	@$(PY) -m labserver.lab.machine.sysdeps registry
+	$(PY) tests/registry/run.py
 
 bench: venv system-deps
 	$(PY) tests/bench/run.py

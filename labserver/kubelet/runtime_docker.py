@@ -16,8 +16,9 @@ runtime only ever lists or removes what carries its own.
 
 Labs are usually offline, and the engine can take long to give up on a
 registry, so a pull is only attempted when the image's registry accepts a
-connection quickly (cached for a minute); imagePullPolicy Always then falls
-back to the local image with a warning the kubelet turns into an event.
+connection quickly (cached for a minute), or, for a Docker Hub image, one of the
+engine's registry mirrors does; imagePullPolicy Always then falls back to the
+local image with a warning the kubelet turns into an event.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pathlib import Path
 import docker
 import requests
 
-from .registry import registry_of, registry_reachable
+from .registry import mirror_reachable, registry_of, registry_reachable
 from .runtimes import default_endpoint
 from . import docker_streams
 from .docker_streams import DockerAttach, DockerExec
@@ -80,6 +81,7 @@ class DockerRuntime(Runtime):
             raise RuntimeError_(f"no Docker engine answers at {url}: {e}", "RuntimeUnavailable") from None
         self._sandbox_lock = threading.Lock()
         self._init = None  # whether the engine has docker-init, learnt on first use
+        self._mirrors: list[str] | None = None  # the engine's registry mirrors, learnt on first pull
         self._states: dict[str, tuple[tuple[str, str], ContainerState]] = {}  # id -> (ps key, state)
         self._image_ids: dict[str, str] = {}  # image sha256 -> Kubernetes imageID
 
@@ -97,6 +99,16 @@ class DockerRuntime(Runtime):
         return self._init
 
     # --- images ------------------------------------------------------------------------------
+
+    def _registry_answers(self, image: str) -> bool:
+        """The image's registry answers, or (Docker Hub images) one of the engine's mirrors."""
+        if registry_reachable(image):
+            return True
+        if self._mirrors is None:
+            self._mirrors = []
+            with contextlib.suppress(Exception):
+                self._mirrors = list((self.api.info().get("RegistryConfig") or {}).get("Mirrors") or [])
+        return bool(self._mirrors) and mirror_reachable(image, self._mirrors)
 
     def _local_image_id(self, image: str) -> str | None:
         try:
@@ -157,7 +169,7 @@ class DockerRuntime(Runtime):
             raise err
         if pull_policy == "IfNotPresent" and local:
             return PulledImage(local, pulled=False)
-        online = registry_reachable(ref)
+        online = self._registry_answers(ref)
         if local and not online:
             return PulledImage(local, pulled=False,
                                warning=f"registry {registry_of(ref)} unreachable; using the local image "

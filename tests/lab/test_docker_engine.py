@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,30 @@ def test_offline_mode_never_looks_up_a_registry(monkeypatch):
     monkeypatch.setattr(image_registry.socket, "create_connection", no_network)
     monkeypatch.setattr(image_registry, "_registry_cache", {})
     assert image_registry.registry_reachable("nginx:latest") is False
+
+
+def test_an_engine_mirror_that_answers_serves_docker_hub_images_only(monkeypatch):
+    """A listening mirror makes Docker Hub images pullable; other registries' images are not mirrored."""
+    monkeypatch.delenv("LABSERVER_OFFLINE", raising=False)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        mirror = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        assert image_registry.mirror_reachable("nginx:latest", [mirror]) is True
+        assert image_registry.mirror_reachable("library/busybox", ["http://192.0.2.1:9/", mirror]) is True
+        assert image_registry.mirror_reachable("quay.io/coreos/etcd:latest", [mirror]) is False
+        monkeypatch.setenv("LABSERVER_OFFLINE", "1")
+        assert image_registry.mirror_reachable("nginx:latest", [mirror]) is False
+    assert image_registry.mirror_reachable("nginx:latest", []) is False
+
+
+def test_a_mirror_that_does_not_answer_is_not_used(monkeypatch):
+    """A mirror whose port is closed does not count: the pull would fail."""
+    monkeypatch.delenv("LABSERVER_OFFLINE", raising=False)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    assert image_registry.mirror_reachable("nginx:latest", [f"http://127.0.0.1:{closed}"], timeout=1) is False
 
 
 def test_docker_host_skips_engines_that_do_not_answer(tmp_path, monkeypatch):

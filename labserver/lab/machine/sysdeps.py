@@ -5,7 +5,7 @@ Docker runtime needs Debian's engine and mmdebstrap to build images offline.
 `make system-deps` / `make docker-deps` call this module so that a fresh
 machine (and CI) gets them from the project, not from a hand step:
 
-    python -m labserver.lab.machine.sysdeps process|workbook|docker
+    python -m labserver.lab.machine.sysdeps process|workbook|docker|registry
 
 When everything is there it says so in one line without touching apt. As root
 on Debian/Ubuntu it runs `apt-get update` once and installs what is missing,
@@ -50,6 +50,10 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     "docker": (
         Need("dockerd", "docker.io", "the lab's private Docker engine"),
         Need("mmdebstrap", "mmdebstrap", "builds the nginx image without a registry"),
+    ),
+    # `make test-registry` only: the distribution registry, serving the lab's images on loopback.
+    "registry": (
+        Need("docker-registry", "docker-registry", "serves the images for the pull-path test"),
     ),
 }
 
