@@ -165,7 +165,7 @@ class Images:
         env.update({e["name"]: e.get("value", "") for e in spec.get("env") or []
                     if "valueFrom" not in e})
         if name == "nginx":
-            launch = self._nginx(program, ip, mounts, Path(run_dir), sandboxed, pod)
+            launch = self._nginx(program, spec, ip, mounts, Path(run_dir), sandboxed, pod)
         else:
             launch = self._busybox(program, spec, sandboxed, pod)
         launch.env = {"PATH": launch.env["PATH"], **env}
@@ -177,7 +177,7 @@ class Images:
             launch.cwd = spec["workingDir"]
         return launch
 
-    def _nginx(self, nginx: str, ip: str, mounts, run_dir: Path, sandboxed: bool,
+    def _nginx(self, nginx: str, spec: dict, ip: str, mounts, run_dir: Path, sandboxed: bool,
                pod: PodRef) -> Launch:
         page = next((p for p in WELCOME_PAGES if os.path.exists(p)), None)
         if page is None:
@@ -195,8 +195,17 @@ class Images:
             view = [*host_view(pod.name), "--dir", NGINX_LOG_DIR, "--bind", str(run_dir), str(run_dir)]
             if not html.startswith("/usr/"):
                 view += ["--dir", html, "--ro-bind", html, html]  # --dir: parents 0755
-        argv = [nginx, "-p", f"{run_dir}/", "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
-        return Launch(argv, {"PATH": DEFAULT_PATH}, view)
+        # `nginx` on the container's PATH is the host's nginx on this config; the image's
+        # CMD is `nginx -g "daemon off;"`, and the spec's command and args replace it as in Docker.
+        bin_dir = run_dir / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "nginx"
+        wrapper.write_text(f'#!/bin/sh\nexec {nginx} -p "{run_dir}/" -c "{conf}" -e stderr "$@"\n')
+        wrapper.chmod(0o755)
+        argv = list(spec.get("command") or []) + list(spec.get("args") or []) or ["nginx", "-g", "daemon off;"]
+        if argv[0] == "nginx":
+            argv[0] = str(wrapper)
+        return Launch(argv, {"PATH": f"{bin_dir}:{DEFAULT_PATH}"}, view)
 
     def _busybox(self, busybox: str, spec: dict, sandboxed: bool, pod: PodRef) -> Launch:
         argv = list(spec.get("command") or []) + list(spec.get("args") or []) or ["sh"]

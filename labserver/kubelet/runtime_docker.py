@@ -32,7 +32,8 @@ import requests
 
 from .registry import registry_of, registry_reachable
 from .runtimes import default_endpoint
-from . import docker_streams
+from . import docker_streams, termination
+from .container_env import quantity
 from .docker_streams import DockerAttach, DockerExec
 from .runtime import ContainerState, ImagePullError, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox
 from .streams import LogOptions
@@ -44,6 +45,7 @@ L_CONTAINER, L_RESTARTS = "io.kubernetes.container.name", "io.kubernetes.contain
 L_TYPE = "io.kubernetes.docker.type"          # "podsandbox" or "container", as dockershim did
 L_ATTEMPT = "io.kubernetes.sandbox.attempt"
 L_ROOT = "io.labserver.kubelet.root-dir"     # which kubelet (root dir) made it: several share an engine
+L_TERMINATION_LOG = "io.labserver.termination-log"   # host file mounted at terminationMessagePath
 OFFLINE_PULL_SECONDS = 3.0   # how long a pull may try when the registry did not answer a probe
 
 
@@ -59,6 +61,22 @@ def _short_time(docker_time: str | None) -> str | None:
     if not docker_time or docker_time.startswith("0001-"):
         return None
     return docker_time[:19] + "Z"
+
+
+def resource_limits(spec: dict) -> dict:
+    """The engine's limits for a container's resources (as dockershim): memory with no extra swap,
+    CPU as a quota; requests.cpu as relative shares (1 CPU = 1024)."""
+    resources = spec.get("resources") or {}
+    limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+    out = {}
+    if limits.get("memory") is not None:
+        out["mem_limit"] = out["memswap_limit"] = int(quantity(limits["memory"]))
+    if limits.get("cpu") is not None:
+        out["nano_cpus"] = int(quantity(limits["cpu"]) * 1e9)
+    cpu_request = requests.get("cpu", limits.get("cpu"))
+    if cpu_request is not None:
+        out["cpu_shares"] = max(2, int(quantity(cpu_request) * 1024))
+    return out
 
 
 def _strip(container_id: str) -> str:
@@ -89,7 +107,7 @@ class DockerRuntime(Runtime):
         return f"docker://{self.api.version()['Version']}"
 
     def _use_init(self) -> bool:
-        """Run containers under docker-init so a shell as PID 1 still dies on SIGTERM."""
+        """Run the pod's infra container under docker-init (it reaps a shared process namespace)."""
         if self._init is None:
             with contextlib.suppress(Exception):
                 self._init = bool(self.api.info().get("InitBinary"))
@@ -216,8 +234,10 @@ class DockerRuntime(Runtime):
     def list_sandboxes(self) -> list[Sandbox]:
         return [self._sandbox_from(i) for i in self._sandbox_infos()]
 
-    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
+    def pod_volume_dir(self, pod: PodRef, volume: str, plugin: str = "empty-dir") -> str:
         path = self.root_dir / "pods" / pod.uid / "volumes" / volume
+        if plugin != "empty-dir":
+            path = path.parent / f"kubernetes.io~{plugin}" / volume
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 
@@ -233,10 +253,19 @@ class DockerRuntime(Runtime):
             if host is None:
                 raise RuntimeError_(f'volume "{m["name"]}" of container "{cname}" is not defined')
             binds.append(f"{host}:{m['mountPath']}:{'ro' if m.get('readOnly') else 'rw'}")
+        # the terminationMessagePath: a host file per attempt, read by the kubelet once it exits
+        termination_log = self.root_dir / "pods" / pod.uid / "containers" / cname / f"{restart_count}.termination-log"
+        termination_log.parent.mkdir(parents=True, exist_ok=True)
+        termination_log.write_bytes(b"")
+        termination_log.chmod(0o666)
+        binds.append(f"{termination_log}:{termination.message_path(spec)}:rw")
         env = [f"{e['name']}={e.get('value', '')}" for e in spec.get("env") or [] if "name" in e]
         labels = {L_NS: pod.namespace, L_NAME: pod.name, L_UID: pod.uid, L_TYPE: "container",
                   L_CONTAINER: cname, L_RESTARTS: str(restart_count), "io.kubernetes.sandbox.id": sandbox.id,
-                  L_ROOT: str(self.root_dir)}
+                  L_ROOT: str(self.root_dir), L_TERMINATION_LOG: str(termination_log)}
+        # The process is PID 1 of its own PID namespace, as upstream: no init wrapper, unless the
+        # pod shares one process namespace (the sandbox's, whose init then reaps and signals).
+        shared_pids = bool(spec.get("shareProcessNamespace"))
         name = f"k8s_{cname}_{pod.name}_{pod.namespace}_{pod.uid}_{restart_count}"
         self._remove_old_attempts(pod, cname, restart_count)
         try:
@@ -248,7 +277,8 @@ class DockerRuntime(Runtime):
                 tty=bool(spec.get("tty")), stdin_open=bool(spec.get("stdin")),
                 host_config=self.api.create_host_config(
                     binds=binds or None, network_mode=f"container:{sandbox.id}",
-                    ipc_mode=f"container:{sandbox.id}", init=self._use_init() or None))
+                    ipc_mode=f"container:{sandbox.id}", pid_mode=f"container:{sandbox.id}" if shared_pids else None,
+                    **resource_limits(spec)))
             self.api.start(created["Id"])
             return self._state_from(self.api.inspect_container(created["Id"]))
         except docker.errors.ImageNotFound as e:
@@ -296,7 +326,8 @@ class DockerRuntime(Runtime):
             finished_at=_short_time(st.get("FinishedAt")) if state == "exited" else None,
             exit_code=st.get("ExitCode") if state == "exited" else None,
             reason=reason, message=st.get("Error") or None,
-            extra={"container_id": f"docker://{info['Id']}", "name": info["Name"].lstrip("/")})
+            extra={"container_id": f"docker://{info['Id']}", "name": info["Name"].lstrip("/"),
+                   "termination_log": labels.get(L_TERMINATION_LOG)})
 
     def list_containers(self, pod: PodRef | None = None) -> list[ContainerState]:
         """Each container's current attempt and, once it restarted, the exited one before it.
