@@ -170,6 +170,7 @@ class Images:
             launch = self._busybox(program, spec, sandboxed, pod)
         launch.env = {"PATH": launch.env["PATH"], **env}
         if sandboxed:
+            launch.view = _writable_etc(launch.view, [path for _, path, _ in mounts])
             for host_dir, path, read_only in mounts:
                 launch.view += ["--ro-bind" if read_only else "--bind", host_dir, path]
             launch.view += ["--chdir", spec.get("workingDir") or "/"]
@@ -220,6 +221,28 @@ class Images:
         if "/" in argv[0] or applet in _applets(busybox):
             argv = [busybox, applet, *argv[1:]]
         return Launch(argv, {"PATH": DEFAULT_PATH})
+
+
+def _writable_etc(view: list[str], paths: list[str]) -> list[str]:
+    """The view with /etc as a tmpfs of read-only binds of the host's entries when a volume is
+    mounted under /etc (tutorials' /etc/config): bwrap cannot make a mount point in a read-only /etc."""
+    under = {p.rstrip("/").split("/")[2] for p in paths if p.startswith("/etc/") and p.rstrip("/") != "/etc"}
+    if not under:
+        return view
+    out, i = [], 0
+    while i < len(view):
+        if view[i:i + 3] == ["--ro-bind", "/etc", "/etc"]:
+            out += ["--tmpfs", "/etc"]
+            for entry in sorted(os.listdir("/etc")):
+                if entry not in under:
+                    host = f"/etc/{entry}"
+                    out += (["--symlink", os.readlink(host), host] if os.path.islink(host)
+                            else ["--ro-bind-try", host, host])
+            i += 3
+        else:
+            out.append(view[i])
+            i += 1
+    return out
 
 
 def _applets(busybox: str) -> set[str]:

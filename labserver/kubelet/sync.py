@@ -306,6 +306,11 @@ class PodSyncer:
         mem.start_error.pop(name, None)
         self.recorder.event(pod, NORMAL, "Created", f"Created container: {name}", name)
         self.recorder.event(pod, NORMAL, "Started", f"Started container {name}", name)
+        limits = (cspec.get("resources") or {}).get("limits")
+        if limits and not self.runtime.enforces_limits:
+            self.recorder.event(pod, WARNING, "LimitsNotEnforced",
+                                f"resources.limits of container {name} ({', '.join(sorted(limits))}) are not "
+                                f"enforced: the {self.runtime.name} runtime runs containers without cgroup limits", name)
         return state
 
     def _container_config(self, pod: dict, cspec: dict, sandbox) -> dict:
