@@ -176,7 +176,7 @@ def resource_value(container: dict, ref: dict) -> str:
     if value is None and kind == "requests":
         value = (resources.get("limits") or {}).get(name)
     if value is None:
-        return "0" if kind == "requests" else "0"   # no node allocatable here: unlimited shows as 0
+        return "0"   # upstream falls back to the node's allocatable; this kubelet reports none
     divisor = quantity(ref.get("divisor") or "1")
     return str(math.ceil(quantity(value) / divisor))
 
@@ -240,11 +240,3 @@ def resolved_spec(pod: dict, container: dict, lookup: Lookup, pod_ip: str | None
         if container.get(field):
             out[field] = [expand(str(a), values) for a in container[field]]
     return out
-
-
-def needs_lookup(container: dict) -> bool:
-    """Whether resolving this container's environment reads ConfigMaps or Secrets."""
-    if container.get("envFrom"):
-        return True
-    return any("configMapKeyRef" in (v.get("valueFrom") or {}) or "secretKeyRef" in (v.get("valueFrom") or {})
-               for v in container.get("env") or [])

@@ -9,10 +9,16 @@ their mountPaths:
            container's run dir (config, pid, temp paths); nginx runs in the
            foreground on podIP:80 serving Debian's stock welcome page and
            writes /var/log/nginx/access.log, which is the pod's volume when one
-           is mounted there (as in the post).
+           is mounted there (as in the post). The spec's command and args
+           replace the image's `nginx -g "daemon off;"`; `nginx` on the
+           container's PATH is the host's nginx on that config.
   busybox  /bin holding busybox and its applet links, the host's libraries
            and /etc; the container's command and args run unchanged, so
            `/bin/sh -c '...'` is busybox's shell.
+
+A volume mounted under /etc (tutorials' /etc/config) turns the view's /etc
+into a tmpfs holding read-only binds of the host's entries, as bwrap cannot
+make a mount point inside a read-only /etc.
 
 Without bubblewrap (or where it cannot run) the same programs run directly
 on the host: nginx still logs into a volume mounted at /var/log/nginx, but

@@ -4,8 +4,12 @@ This is what Kubernetes' dockershim did. A pod is one network namespace, held
 by an *infra* ("pause") container `k8s_POD_<pod>_<ns>_<uid>_<attempt>` that
 only sleeps; the pod's containers join it (`--network container:<infra>`), so
 they share the pod IP, which is the infra container's address on docker0.
-emptyDir volumes are host directories under the kubelet's root dir,
-bind-mounted at each container's mountPaths.
+Volumes are host directories under the kubelet's root dir, bind-mounted at
+each container's mountPaths, and so is a per-attempt file at its
+terminationMessagePath. The container's own process is PID 1 of its PID
+namespace (no docker-init), as with upstream's runtimes, unless the pod
+shares one process namespace; resources.limits become the engine's memory
+and CPU limits, so a container over its memory limit is OOMKilled.
 
 Containers are named `k8s_<container>_<pod>_<ns>_<uid>_<restartCount>` and
 labelled with the pod's namespace, name and uid, the container name and the

@@ -4,11 +4,12 @@ Each pod gets a loopback address of its own (pod_ips.py) that all its
 containers share, and a directory under the runtime's root dir:
 
     <root>/pods/<uid>/sandbox.json                      pod ref and IP
-    <root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>/
+    <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>/   empty-dir, configmap, secret, ...
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
     <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
     <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr, timestamped (CRI format)
+    <root>/pods/<uid>/containers/<name>/<id>.termination-log  bound at its terminationMessagePath
     <root>/pods/<uid>/containers/<name>/run/            nginx's config, pid and temp files
 
 A container is a small shell wrapper in a session (and process group) of its

@@ -2,13 +2,17 @@
 
 Like Kubelet.SyncPod / kuberuntime_manager.go computePodActions: each call
 looks at what the runtime holds for the pod and does the next steps:
-sandbox, emptyDir volumes, then each container in spec order (image per
+sandbox, volumes (emptyDir, hostPath, and configMap/secret/downwardAPI/projected
+written and refreshed by volumes.py), then each container in spec order (image per
 imagePullPolicy, create and start), restarting exited containers as
 restartPolicy says with a growing back-off (CrashLoopBackOff), and image
 failures as ErrImagePull then ImagePullBackOff — one container's trouble
-never stops the others. A pod with a deletionTimestamp is torn down
-(containers stopped within its grace period, everything removed) and then
-deleted from the API server with gracePeriodSeconds=0 and a uid precondition.
+never stops the others. Each container's env is resolved just before it is
+created (container_env.py); a missing ConfigMap, Secret or key holds it in
+CreateContainerConfigError until it appears. A pod with a deletionTimestamp
+is torn down (containers stopped within its grace period, the final
+terminated status written, everything removed) and then deleted from the API
+server with gracePeriodSeconds=0 and a uid precondition.
 
 The runtime is the truth about containers (it survives a kubelet restart, so
 running containers are adopted, never duplicated); this module only remembers

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import threading
 
+import requests
+
 from test_e2e import NODE, Cluster, cluster, runtime_name  # noqa: F401  (fixtures)
 from labserver.lab.supervise.procs import wait_for
 
@@ -124,6 +126,21 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
     term = final["containerStatuses"][0]["state"]["terminated"]
     assert (term["exitCode"], term["reason"], term["message"]) == (3, "Error", "goodbye\n"), term
     assert term["finishedAt"] and final["phase"] == "Failed"
+
+
+def test_nginx_command_and_args(cluster):
+    """The nginx image runs the spec's command (here a shell that prints, then execs nginx)."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "custom-nginx"},
+           "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [{
+               "name": "nginx", "image": "nginx", "command": ["sh", "-c"],
+               "args": ["echo custom start >&2; exec nginx -g 'daemon off;'"]}]}}
+    cluster.create(pod)
+    got = cluster.wait_pod("custom-nginx", lambda p: p["status"].get("phase") == "Running" and
+                           p["status"]["containerStatuses"][0]["ready"], "running")
+    wait_log(cluster, "custom-nginx", "custom start")
+    ip = got["status"]["podIP"]
+    page = wait_for(lambda: requests.get(f"http://{ip}/", timeout=5), 15, "nginx answers")
+    assert "Welcome to nginx!" in page.text
 
 
 def test_memory_limit(cluster):
