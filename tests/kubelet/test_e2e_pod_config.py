@@ -95,6 +95,21 @@ def test_missing_configmap_gives_create_container_config_error_then_starts(clust
     wait_log(cluster, "late", "value=42")
 
 
+def test_missing_configmap_volume_holds_the_pod_in_container_creating(cluster):
+    """A configMap volume whose ConfigMap is missing: FailedMount with upstream's message, the pod
+    stays ContainerCreating; once the ConfigMap exists, the pod runs with its file."""
+    pod = busybox_pod("mount-late", "cat /cfg/k; echo; sleep 3600",
+                      volumes=[{"name": "cfg", "configMap": {"name": "mount-cfg"}}],
+                      container={"volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]})
+    cluster.create(pod)
+    got = cluster.wait_pod("mount-late", lambda p: p.get("status", {}).get("containerStatuses"), "status")
+    failed = wait_for(lambda: [e for e in cluster.events(got) if e["reason"] == "FailedMount"], 30, "FailedMount")
+    assert failed[0]["message"] == 'MountVolume.SetUp failed for volume "cfg" : configmap "mount-cfg" not found'
+    assert waiting_reason(cluster.pod("mount-late")) == "ContainerCreating"
+    create_object(cluster, "configmaps", "mount-cfg", data={"k": "mounted"})
+    wait_log(cluster, "mount-late", "mounted")
+
+
 def test_final_terminated_state_is_watched_before_deleted(cluster):
     """A graceful delete: the terminated state (exit code, reason, message from the termination log,
     finishedAt) and a terminal phase are written before the pod goes away. (Docker: the shell is PID 1.)"""
@@ -156,6 +171,8 @@ def test_memory_limit(cluster):
         assert got["status"]["phase"] == "Failed"
         info = cluster.docker().inspect_container(term["containerID"].split("://")[1])["HostConfig"]
         assert (info["Memory"], info["NanoCpus"], info.get("Init")) == (32 * 2**20, 500_000_000, None)
+        described = cluster.kubectl("describe", "pod", "hog")
+        assert "OOMKilled" in described and "memory:  32Mi" in described, described
         return
     cluster.create(busybox_pod("hog", "sleep 3600", container=limits))
     got = cluster.wait_pod("hog", lambda p: p["status"].get("phase") == "Running", "running")
