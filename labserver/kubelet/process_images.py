@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .runtime import ImagePullError, PodRef, RuntimeError_
+from .volumes import sub_path
 
 SUPPORTED = ("nginx", "busybox")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -265,8 +266,7 @@ def _mounts(spec: dict, volumes: dict[str, str]) -> list[tuple[str, str, bool]]:
                                 "CreateContainerConfigError")
         host = volumes[m["name"]]
         if m.get("subPath"):
-            host = os.path.join(host, m["subPath"])
-            os.makedirs(host, exist_ok=True)
+            host = sub_path(host, m["subPath"])
         mounts.append((host, m["mountPath"], bool(m.get("readOnly"))))
     return mounts
 

@@ -38,6 +38,7 @@ from .registry import registry_of, registry_reachable
 from .runtimes import default_endpoint
 from . import docker_streams, termination
 from .container_env import quantity
+from .volumes import sub_path
 from .docker_streams import DockerAttach, DockerExec
 from .runtime import ContainerState, ImagePullError, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox
 from .streams import LogOptions
@@ -256,6 +257,8 @@ class DockerRuntime(Runtime):
             host = volumes.get(m["name"])
             if host is None:
                 raise RuntimeError_(f'volume "{m["name"]}" of container "{cname}" is not defined')
+            if m.get("subPath"):
+                host = sub_path(host, m["subPath"])
             binds.append(f"{host}:{m['mountPath']}:{'ro' if m.get('readOnly') else 'rw'}")
         # the terminationMessagePath: a host file per attempt, read by the kubelet once it exits
         termination_log = self.root_dir / "pods" / pod.uid / "containers" / cname / f"{restart_count}.termination-log"

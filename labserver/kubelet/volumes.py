@@ -132,6 +132,16 @@ def write_atomic(target: str | os.PathLike, payload: dict[str, File]) -> bool:
     return True
 
 
+def sub_path(volume_dir: str, sub: str) -> str:
+    """The host path a subPath mount binds: a key of a configMap/secret volume is the file its
+    link points at now (so, as upstream, it does not follow later updates); a missing one is
+    made as a directory."""
+    host = os.path.join(volume_dir, sub)
+    if not os.path.lexists(host):
+        os.makedirs(host, exist_ok=True)
+    return os.path.realpath(host)
+
+
 # -- payloads --------------------------------------------------------------------
 
 def _key_payload(kind: str, source: dict, objects: Objects, default_mode: int) -> dict[str, File]:
