@@ -37,6 +37,7 @@ from .status_manager import StatusManager, Waiting, container_status, pod_status
 log = logging.getLogger("kubelet.sync")
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+FINAL_STATUS_TRIES = 10   # writes of a deleted pod's final status before it is deleted without it
 
 
 @dataclass
@@ -72,6 +73,7 @@ class PodMemory:
     previous: dict[str, ContainerState] = field(default_factory=dict)   # container -> last exited attempt
     backoff_reported: dict[str, str] = field(default_factory=dict)      # container -> crash reported
     mount_errors: dict[str, str] = field(default_factory=dict)          # volume -> FailedMount reported
+    final_status_tries: int = 0                                         # failed writes of the final status
 
 
 def pod_ref(pod: dict) -> PodRef:
@@ -374,7 +376,9 @@ class PodSyncer:
         """
         meta = pod["metadata"]
         self.stop_containers(pod, 30)
-        if not self._final_status(pod):
+        mem = self.memory(meta["uid"])
+        if not self._final_status(pod) and mem.final_status_tries < FINAL_STATUS_TRIES:
+            mem.final_status_tries += 1  # the API server away: try again (a refused write must not block the delete)
             return SyncResult(wake_in=self.cfg.retry_interval)
         self.runtime.remove_pod(pod_ref(pod))
         path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}"
