@@ -361,6 +361,7 @@ class ProcessRuntime(Runtime):
         if code is None and self._running(record):
             return state
         code = self._exit_code(cdir, record)
+        self._wait_log_writer(record, timeout=1.0)  # an exited container's log is complete, as with a CRI shim
         state.state, state.exit_code = "exited", code
         state.reason = "Completed" if code == 0 else "Error"
         with contextlib.suppress(OSError):

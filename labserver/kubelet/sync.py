@@ -143,7 +143,6 @@ class PodSyncer:
             return SyncResult(wake_in=self.cfg.restart_backoff)
         volumes, mount_failed = self._volumes(pod, ref, sandbox.ip, mem)
         current, previous = latest_attempts(self.runtime.list_containers(ref))
-        termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
         terminal = last.get("phase") in TERMINAL_PHASES
         if not terminal and self.status.last(ref.uid) is None and not any(
                 s.state == "running" for s in current.values()):
@@ -158,6 +157,8 @@ class PodSyncer:
         elif not terminal:
             self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
 
+        # (after the starts: a container may have ended already when its start returns)
+        termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
         statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, waiting)
         ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
         if not ok:

@@ -41,8 +41,8 @@ def fill_messages(runtime: Runtime, pod_spec: dict, states: list[ContainerState]
     """Set `message` on each exited state that has none yet, from its file or (fallback) its log."""
     specs = {c["name"]: c for c in pod_spec.get("containers") or []}
     for st in states:
-        if st.state != "exited" or st.message or st.extra.get("message_read"):
-            continue
+        if st.state != "exited" or st.message:
+            continue  # (an empty one is looked for again: a log can lag the exit by a moment)
         spec = specs.get(st.name, {})
         message = read_message(st.extra.get("termination_log"))
         if not message and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and st.exit_code:
@@ -51,4 +51,3 @@ def fill_messages(runtime: Runtime, pod_spec: dict, states: list[ContainerState]
             except Exception as e:  # the log may be gone with the container
                 log.debug("no log for the termination message of %s: %s", st.name, e)
         st.message = message or None
-        st.extra["message_read"] = True

@@ -145,6 +145,20 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
     assert term["finishedAt"] and final["phase"] == "Failed"
 
 
+def test_termination_message_falls_back_to_the_log(cluster):
+    """terminationMessagePolicy FallbackToLogsOnError: a failed container with an empty termination
+    log gets its last output as the message; a custom terminationMessagePath is read as is."""
+    cluster.create(busybox_pod("fallback", "echo first; echo boom; exit 2", restartPolicy="Never",
+                               container={"terminationMessagePolicy": "FallbackToLogsOnError"}))
+    cluster.create(busybox_pod("custom-path", "echo -n done > /tmp/msg", restartPolicy="Never",
+                               container={"terminationMessagePath": "/tmp/msg"}))
+    for name, code, reason, message in (("fallback", 2, "Error", "first\nboom\n"),
+                                        ("custom-path", 0, "Completed", "done")):
+        got = cluster.wait_pod(name, lambda p: p["status"].get("phase") in ("Succeeded", "Failed"), "finished")
+        term = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        assert (term["exitCode"], term["reason"], term.get("message")) == (code, reason, message), term
+
+
 def test_nginx_command_and_args(cluster):
     """The nginx image runs the spec's command (here a shell that prints, then execs nginx)."""
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "custom-nginx"},
