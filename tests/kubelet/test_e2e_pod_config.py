@@ -47,7 +47,8 @@ def test_configmap_volume_appears_and_follows_updates(cluster):
                       container={"volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"},
                                                   {"name": "cfg", "mountPath": "/greeting.txt", "subPath": "greeting"}]})
     cluster.create(pod)
-    out = wait_log(cluster, "cm-reader", "seen=hello sub=hello")
+    wait_log(cluster, "cm-reader", "seen=hello sub=hello")
+    out = wait_log(cluster, "cm-reader", "..data")
     listing = next(line for line in out.splitlines() if "..data" in line).split()
     assert {"..data", "greeting"} <= set(listing), listing
     assert any(e.startswith("..20") for e in listing), listing
