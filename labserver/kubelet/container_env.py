@@ -24,7 +24,7 @@ import math
 import re
 from typing import Callable
 
-from .client import APIStatusError
+from .client import APIStatusError, APIUnavailable
 
 # A lookup: (kind "configmap" | "secret", namespace, name) -> the object, or None when it does not exist.
 Lookup = Callable[[str, str, str], "dict | None"]
@@ -41,13 +41,15 @@ class ConfigError(Exception):
 
 
 def api_lookup(client) -> Lookup:
-    """A Lookup that GETs the object from the API server (None on 404)."""
+    """A Lookup that GETs the object from the API server (None on 404, ConfigError when it cannot)."""
     def lookup(kind: str, namespace: str, name: str) -> dict | None:
         try:
             return client.get(f"/api/v1/namespaces/{namespace}/{kind}s/{name}")
         except APIStatusError as e:
             if e.code == 404:
                 return None
+            raise ConfigError(f"failed to get {kind} {namespace}/{name}: {e}") from None
+        except (APIUnavailable, OSError) as e:  # the API server away: a volume keeps its files, a start waits
             raise ConfigError(f"failed to get {kind} {namespace}/{name}: {e}") from None
     return lookup
 

@@ -155,3 +155,19 @@ def test_expand_edge_cases():
     assert expand("$(A)$(B)", env) == "1$(A)"          # values are not expanded twice
     assert expand("$(A", env) == "$(A" and expand("$", env) == "$" and expand("a$b", env) == "a$b"
     assert expand("$$$(A)", env) == "$1"
+
+
+def test_api_server_away_keeps_the_volume_files(tmp_path):
+    """A refresh while the API server is away fails the volume (FailedMount) and leaves its files."""
+    from labserver.kubelet.client import APIUnavailable
+    from labserver.kubelet.container_env import api_lookup
+
+    class Away:
+        def get(self, path):
+            raise APIUnavailable("no API server answers")
+
+    volume = {"name": "v", "configMap": {"name": "cfg"}}
+    set_up(POD, volume, str(tmp_path / "v"), lookup, None, "h")
+    with pytest.raises(VolumeError, match="failed to get configmap ns1/cfg: no API server answers"):
+        set_up(POD, volume, str(tmp_path / "v"), api_lookup(Away()), None, "h")
+    assert (tmp_path / "v" / "color").read_text() == "blue"
