@@ -9,10 +9,16 @@ their mountPaths:
            container's run dir (config, pid, temp paths); nginx runs in the
            foreground on podIP:80 serving Debian's stock welcome page and
            writes /var/log/nginx/access.log, which is the pod's volume when one
-           is mounted there (as in the post).
+           is mounted there (as in the post). The spec's command and args
+           replace the image's `nginx -g "daemon off;"`; `nginx` on the
+           container's PATH is the host's nginx on that config.
   busybox  /bin holding busybox and its applet links, the host's libraries
            and /etc; the container's command and args run unchanged, so
            `/bin/sh -c '...'` is busybox's shell.
+
+A volume mounted under /etc (tutorials' /etc/config) turns the view's /etc
+into a tmpfs holding read-only binds of the host's entries, as bwrap cannot
+make a mount point inside a read-only /etc.
 
 Without bubblewrap (or where it cannot run) the same programs run directly
 on the host: nginx still logs into a volume mounted at /var/log/nginx, but
@@ -23,10 +29,12 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .runtime import ImagePullError, PodRef, RuntimeError_
+from .volumes import sub_path
 
 SUPPORTED = ("nginx", "busybox")
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -143,7 +151,7 @@ class Images:
             return bin_dir
         applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
                                  timeout=10).stdout.split()
-        tmp = bin_dir.with_name(f"bin.{os.getpid()}.tmp")
+        tmp = bin_dir.with_name(f"bin.{os.getpid()}.{threading.get_ident()}.tmp")  # pods start in parallel
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         (tmp / "busybox").touch()  # mount point for the host's busybox binary
@@ -165,11 +173,12 @@ class Images:
         env.update({e["name"]: e.get("value", "") for e in spec.get("env") or []
                     if "valueFrom" not in e})
         if name == "nginx":
-            launch = self._nginx(program, ip, mounts, Path(run_dir), sandboxed, pod)
+            launch = self._nginx(program, spec, ip, mounts, Path(run_dir), sandboxed, pod)
         else:
             launch = self._busybox(program, spec, sandboxed, pod)
         launch.env = {"PATH": launch.env["PATH"], **env}
         if sandboxed:
+            launch.view = _writable_etc(launch.view, [path for _, path, _ in mounts])
             for host_dir, path, read_only in mounts:
                 launch.view += ["--ro-bind" if read_only else "--bind", host_dir, path]
             launch.view += ["--chdir", spec.get("workingDir") or "/"]
@@ -177,7 +186,7 @@ class Images:
             launch.cwd = spec["workingDir"]
         return launch
 
-    def _nginx(self, nginx: str, ip: str, mounts, run_dir: Path, sandboxed: bool,
+    def _nginx(self, nginx: str, spec: dict, ip: str, mounts, run_dir: Path, sandboxed: bool,
                pod: PodRef) -> Launch:
         page = next((p for p in WELCOME_PAGES if os.path.exists(p)), None)
         if page is None:
@@ -195,8 +204,17 @@ class Images:
             view = [*host_view(pod.name), "--dir", NGINX_LOG_DIR, "--bind", str(run_dir), str(run_dir)]
             if not html.startswith("/usr/"):
                 view += ["--dir", html, "--ro-bind", html, html]  # --dir: parents 0755
-        argv = [nginx, "-p", f"{run_dir}/", "-c", str(conf), "-e", "stderr", "-g", "daemon off;"]
-        return Launch(argv, {"PATH": DEFAULT_PATH}, view)
+        # `nginx` on the container's PATH is the host's nginx on this config; the image's
+        # CMD is `nginx -g "daemon off;"`, and the spec's command and args replace it as in Docker.
+        bin_dir = run_dir / "bin"
+        bin_dir.mkdir(exist_ok=True)
+        wrapper = bin_dir / "nginx"
+        wrapper.write_text(f'#!/bin/sh\nexec {nginx} -p "{run_dir}/" -c "{conf}" -e stderr "$@"\n')
+        wrapper.chmod(0o755)
+        argv = list(spec.get("command") or []) + list(spec.get("args") or []) or ["nginx", "-g", "daemon off;"]
+        if argv[0] == "nginx":
+            argv[0] = str(wrapper)
+        return Launch(argv, {"PATH": f"{bin_dir}:{DEFAULT_PATH}"}, view)
 
     def _busybox(self, busybox: str, spec: dict, sandboxed: bool, pod: PodRef) -> Launch:
         argv = list(spec.get("command") or []) + list(spec.get("args") or []) or ["sh"]
@@ -213,6 +231,28 @@ class Images:
         return Launch(argv, {"PATH": DEFAULT_PATH})
 
 
+def _writable_etc(view: list[str], paths: list[str]) -> list[str]:
+    """The view with /etc as a tmpfs of read-only binds of the host's entries when a volume is
+    mounted under /etc (tutorials' /etc/config): bwrap cannot make a mount point in a read-only /etc."""
+    under = {p.rstrip("/").split("/")[2] for p in paths if p.startswith("/etc/") and p.rstrip("/") != "/etc"}
+    if not under:
+        return view
+    out, i = [], 0
+    while i < len(view):
+        if view[i:i + 3] == ["--ro-bind", "/etc", "/etc"]:
+            out += ["--tmpfs", "/etc"]
+            for entry in sorted(os.listdir("/etc")):
+                if entry not in under:
+                    host = f"/etc/{entry}"
+                    out += (["--symlink", os.readlink(host), host] if os.path.islink(host)
+                            else ["--ro-bind-try", host, host])
+            i += 3
+        else:
+            out.append(view[i])
+            i += 1
+    return out
+
+
 def _applets(busybox: str) -> set[str]:
     out = subprocess.run([busybox, "--list"], capture_output=True, text=True, timeout=10).stdout
     return set(out.split())
@@ -227,8 +267,7 @@ def _mounts(spec: dict, volumes: dict[str, str]) -> list[tuple[str, str, bool]]:
                                 "CreateContainerConfigError")
         host = volumes[m["name"]]
         if m.get("subPath"):
-            host = os.path.join(host, m["subPath"])
-            os.makedirs(host, exist_ok=True)
+            host = sub_path(host, m["subPath"])
         mounts.append((host, m["mountPath"], bool(m.get("readOnly"))))
     return mounts
 

@@ -99,6 +99,7 @@ class Runtime(abc.ABC):
     """What the kubelet needs from a container runtime; see the module docstring."""
 
     name: str = "abstract"
+    enforces_limits: bool = True   # whether containers' resources.limits are enforced
 
     @abc.abstractmethod
     def version(self) -> str:
@@ -113,8 +114,9 @@ class Runtime(abc.ABC):
         """Create (or return the existing) sandbox of the pod, with its IP."""
 
     @abc.abstractmethod
-    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
-        """Host directory backing the pod's emptyDir `volume` (created if missing)."""
+    def pod_volume_dir(self, pod: PodRef, volume: str, plugin: str = "empty-dir") -> str:
+        """Host directory backing the pod's `volume` of that plugin (empty-dir, configmap, secret,
+        downward-api, projected), created if missing, removed with the pod."""
 
     @abc.abstractmethod
     def start_container(self, pod: PodRef, sandbox: Sandbox, spec: dict,

@@ -4,8 +4,12 @@ This is what Kubernetes' dockershim did. A pod is one network namespace, held
 by an *infra* ("pause") container `k8s_POD_<pod>_<ns>_<uid>_<attempt>` that
 only sleeps; the pod's containers join it (`--network container:<infra>`), so
 they share the pod IP, which is the infra container's address on docker0.
-emptyDir volumes are host directories under the kubelet's root dir,
-bind-mounted at each container's mountPaths.
+Volumes are host directories under the kubelet's root dir, bind-mounted at
+each container's mountPaths, and so is a per-attempt file at its
+terminationMessagePath. The container's own process is PID 1 of its PID
+namespace (no docker-init), as with upstream's runtimes, unless the pod
+shares one process namespace; resources.limits become the engine's memory
+and CPU limits, so a container over its memory limit is OOMKilled.
 
 Containers are named `k8s_<container>_<pod>_<ns>_<uid>_<restartCount>` and
 labelled with the pod's namespace, name and uid, the container name and the
@@ -33,7 +37,9 @@ import requests
 
 from .registry import mirror_reachable, registry_of, registry_reachable
 from .runtimes import default_endpoint
-from . import docker_streams
+from . import docker_streams, termination
+from .container_env import quantity
+from .volumes import sub_path
 from .docker_streams import DockerAttach, DockerExec
 from .runtime import ContainerState, ImagePullError, PodRef, PulledImage, Runtime, RuntimeError_, Sandbox
 from .streams import LogOptions
@@ -45,6 +51,7 @@ L_CONTAINER, L_RESTARTS = "io.kubernetes.container.name", "io.kubernetes.contain
 L_TYPE = "io.kubernetes.docker.type"          # "podsandbox" or "container", as dockershim did
 L_ATTEMPT = "io.kubernetes.sandbox.attempt"
 L_ROOT = "io.labserver.kubelet.root-dir"     # which kubelet (root dir) made it: several share an engine
+L_TERMINATION_LOG = "io.labserver.termination-log"   # host file mounted at terminationMessagePath
 OFFLINE_PULL_SECONDS = 3.0   # how long a pull may try when the registry did not answer a probe
 
 
@@ -60,6 +67,22 @@ def _short_time(docker_time: str | None) -> str | None:
     if not docker_time or docker_time.startswith("0001-"):
         return None
     return docker_time[:19] + "Z"
+
+
+def resource_limits(spec: dict) -> dict:
+    """The engine's limits for a container's resources (as dockershim): memory with no extra swap,
+    CPU as a quota; requests.cpu as relative shares (1 CPU = 1024)."""
+    resources = spec.get("resources") or {}
+    limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+    out = {}
+    if limits.get("memory") is not None:
+        out["mem_limit"] = out["memswap_limit"] = int(quantity(limits["memory"]))
+    if limits.get("cpu") is not None:
+        out["nano_cpus"] = int(quantity(limits["cpu"]) * 1e9)
+    cpu_request = requests.get("cpu", limits.get("cpu"))
+    if cpu_request is not None:
+        out["cpu_shares"] = max(2, int(quantity(cpu_request) * 1024))
+    return out
 
 
 def _strip(container_id: str) -> str:
@@ -91,7 +114,7 @@ class DockerRuntime(Runtime):
         return f"docker://{self.api.version()['Version']}"
 
     def _use_init(self) -> bool:
-        """Run containers under docker-init so a shell as PID 1 still dies on SIGTERM."""
+        """Run the pod's infra container under docker-init (it reaps a shared process namespace)."""
         if self._init is None:
             with contextlib.suppress(Exception):
                 self._init = bool(self.api.info().get("InitBinary"))
@@ -228,8 +251,10 @@ class DockerRuntime(Runtime):
     def list_sandboxes(self) -> list[Sandbox]:
         return [self._sandbox_from(i) for i in self._sandbox_infos()]
 
-    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
+    def pod_volume_dir(self, pod: PodRef, volume: str, plugin: str = "empty-dir") -> str:
         path = self.root_dir / "pods" / pod.uid / "volumes" / volume
+        if plugin != "empty-dir":
+            path = path.parent / f"kubernetes.io~{plugin}" / volume
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 
@@ -244,11 +269,22 @@ class DockerRuntime(Runtime):
             host = volumes.get(m["name"])
             if host is None:
                 raise RuntimeError_(f'volume "{m["name"]}" of container "{cname}" is not defined')
+            if m.get("subPath"):
+                host = sub_path(host, m["subPath"])
             binds.append(f"{host}:{m['mountPath']}:{'ro' if m.get('readOnly') else 'rw'}")
+        # the terminationMessagePath: a host file per attempt, read by the kubelet once it exits
+        termination_log = self.root_dir / "pods" / pod.uid / "containers" / cname / f"{restart_count}.termination-log"
+        termination_log.parent.mkdir(parents=True, exist_ok=True)
+        termination_log.write_bytes(b"")
+        termination_log.chmod(0o666)
+        binds.append(f"{termination_log}:{termination.message_path(spec)}:rw")
         env = [f"{e['name']}={e.get('value', '')}" for e in spec.get("env") or [] if "name" in e]
         labels = {L_NS: pod.namespace, L_NAME: pod.name, L_UID: pod.uid, L_TYPE: "container",
                   L_CONTAINER: cname, L_RESTARTS: str(restart_count), "io.kubernetes.sandbox.id": sandbox.id,
-                  L_ROOT: str(self.root_dir)}
+                  L_ROOT: str(self.root_dir), L_TERMINATION_LOG: str(termination_log)}
+        # The process is PID 1 of its own PID namespace, as upstream: no init wrapper, unless the
+        # pod shares one process namespace (the sandbox's, whose init then reaps and signals).
+        shared_pids = bool(spec.get("shareProcessNamespace"))
         name = f"k8s_{cname}_{pod.name}_{pod.namespace}_{pod.uid}_{restart_count}"
         self._remove_old_attempts(pod, cname, restart_count)
         try:
@@ -260,7 +296,8 @@ class DockerRuntime(Runtime):
                 tty=bool(spec.get("tty")), stdin_open=bool(spec.get("stdin")),
                 host_config=self.api.create_host_config(
                     binds=binds or None, network_mode=f"container:{sandbox.id}",
-                    ipc_mode=f"container:{sandbox.id}", init=self._use_init() or None))
+                    ipc_mode=f"container:{sandbox.id}", pid_mode=f"container:{sandbox.id}" if shared_pids else None,
+                    **resource_limits(spec)))
             self.api.start(created["Id"])
             return self._state_from(self.api.inspect_container(created["Id"]))
         except docker.errors.ImageNotFound as e:
@@ -308,7 +345,8 @@ class DockerRuntime(Runtime):
             finished_at=_short_time(st.get("FinishedAt")) if state == "exited" else None,
             exit_code=st.get("ExitCode") if state == "exited" else None,
             reason=reason, message=st.get("Error") or None,
-            extra={"container_id": f"docker://{info['Id']}", "name": info["Name"].lstrip("/")})
+            extra={"container_id": f"docker://{info['Id']}", "name": info["Name"].lstrip("/"),
+                   "termination_log": labels.get(L_TERMINATION_LOG)})
 
     def list_containers(self, pod: PodRef | None = None) -> list[ContainerState]:
         """Each container's current attempt and, once it restarted, the exited one before it.

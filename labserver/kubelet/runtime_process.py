@@ -4,11 +4,12 @@ Each pod gets a loopback address of its own (pod_ips.py) that all its
 containers share, and a directory under the runtime's root dir:
 
     <root>/pods/<uid>/sandbox.json                      pod ref and IP
-    <root>/pods/<uid>/volumes/kubernetes.io~empty-dir/<name>/
+    <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>/   empty-dir, configmap, secret, ...
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
     <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
     <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr, timestamped (CRI format)
+    <root>/pods/<uid>/containers/<name>/<id>.termination-log  bound at its terminationMessagePath
     <root>/pods/<uid>/containers/<name>/run/            nginx's config, pid and temp files
 
 A container is a small shell wrapper in a session (and process group) of its
@@ -39,7 +40,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import procfs
+from . import procfs, termination
 from .pod_ips import PodIPs
 from .process_images import VOLUME_WARNING, Images, bwrap_path, image_name, resolve
 from .process_streams import LogAttach, ProcessExec, container_environ, exec_argv, follow_log, read_log
@@ -47,7 +48,6 @@ from .runtime import (ContainerState, PodRef, PulledImage, Runtime, RuntimeError
 from .streams import LogOptions, select_lines
 
 VERSION = "0.1.0"
-EMPTY_DIR = "kubernetes.io~empty-dir"
 
 # $0 is the exitcode file; fd 0 arrives as the pipe the shim reports the PID on.
 WRAPPER = """exec 3>&0 </dev/null
@@ -92,6 +92,7 @@ class ProcessRuntime(Runtime):
     """Runs nginx and busybox containers as host processes; see the module docstring."""
 
     name = "process"
+    enforces_limits = False   # no cgroups of our own: resources.limits are accepted, not enforced
 
     def __init__(self, root_dir, pod_cidr: str = "127.1.0.0/16"):
         self.root = Path(root_dir)
@@ -146,8 +147,8 @@ class ProcessRuntime(Runtime):
                 sandboxes.append(Sandbox(id=pod.uid, pod=pod, ip=data["ip"]))
         return sandboxes
 
-    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
-        path = self._pod_dir(pod) / "volumes" / EMPTY_DIR / volume
+    def pod_volume_dir(self, pod: PodRef, volume: str, plugin: str = "empty-dir") -> str:
+        path = self._pod_dir(pod) / "volumes" / f"kubernetes.io~{plugin}" / volume
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 
@@ -164,6 +165,11 @@ class ProcessRuntime(Runtime):
         sandboxed = self.sandboxed
         launch = self.images.launch(spec["image"], spec, pod, sandbox.ip, volumes, run_dir, sandboxed)
         cid = uuid.uuid4().hex[:16]
+        termination_log = None
+        if sandboxed:  # the container's terminationMessagePath, a host file per attempt
+            termination_log = cdir / f"{cid}.termination-log"
+            termination_log.touch(mode=0o666)
+            launch.view += ["--bind", str(termination_log), termination.message_path(spec)]
         if old:  # keep the ended attempt for lastState and `kubectl logs --previous`
             _write_json(cdir / "previous.json", asdict(self._state(cdir, old)))
         with contextlib.suppress(FileNotFoundError):
@@ -197,6 +203,7 @@ class ProcessRuntime(Runtime):
             "pid": pid, "pid_ticks": procfs.start_ticks(pid) if pid else None,
             "log_writer": writer.pid, "log_writer_ticks": procfs.start_ticks(writer.pid),
             "started_at": _now(), "previous_id": old["id"] if old else None,
+            "termination_log": str(termination_log) if termination_log else None,
         }
         _write_json(cdir / "state.json", record)
         if pid is None:
@@ -357,11 +364,13 @@ class ProcessRuntime(Runtime):
             image=record["image"], image_id=record["image_id"], state="running",
             restart_count=record["restart_count"], started_at=record["started_at"],
             extra={"container_id": f"process://{record['id']}", "pid": record.get("pid"),
-                   "pgid": record["pgid"], "sandboxed": record.get("sandboxed")})
+                   "pgid": record["pgid"], "sandboxed": record.get("sandboxed"),
+                   "termination_log": record.get("termination_log")})
         code = _read_code(cdir / "exitcode")
         if code is None and self._running(record):
             return state
         code = self._exit_code(cdir, record)
+        self._wait_log_writer(record, timeout=1.0)  # an exited container's log is complete, as with a CRI shim
         state.state, state.exit_code = "exited", code
         state.reason = "Completed" if code == 0 else "Error"
         with contextlib.suppress(OSError):

@@ -2,13 +2,17 @@
 
 Like Kubelet.SyncPod / kuberuntime_manager.go computePodActions: each call
 looks at what the runtime holds for the pod and does the next steps:
-sandbox, emptyDir volumes, then each container in spec order (image per
+sandbox, volumes (emptyDir, hostPath, and configMap/secret/downwardAPI/projected
+written and refreshed by volumes.py), then each container in spec order (image per
 imagePullPolicy, create and start), restarting exited containers as
 restartPolicy says with a growing back-off (CrashLoopBackOff), and image
 failures as ErrImagePull then ImagePullBackOff — one container's trouble
-never stops the others. A pod with a deletionTimestamp is torn down
-(containers stopped within its grace period, everything removed) and then
-deleted from the API server with gracePeriodSeconds=0 and a uid precondition.
+never stops the others. Each container's env is resolved just before it is
+created (container_env.py); a missing ConfigMap, Secret or key holds it in
+CreateContainerConfigError until it appears. A pod with a deletionTimestamp
+is torn down (containers stopped within its grace period, the final
+terminated status written, everything removed) and then deleted from the API
+server with gracePeriodSeconds=0 and a uid precondition.
 
 The runtime is the truth about containers (it survives a kubelet restart, so
 running containers are adopted, never duplicated); this module only remembers
@@ -17,12 +21,15 @@ back-off timers and the previous attempt of each container (lastState).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass, field
 
 from . import timefmt
+from . import termination, volumes as pod_volumes
 from .client import APIClient, APIStatusError, APIUnavailable
+from .container_env import ConfigError, api_lookup, resolved_spec
 from .events import NORMAL, WARNING, EventRecorder
 from .runtime import ContainerState, ImagePullError, PodRef, Runtime, RuntimeError_
 from .status_manager import StatusManager, Waiting, container_status, pod_status
@@ -30,6 +37,7 @@ from .status_manager import StatusManager, Waiting, container_status, pod_status
 log = logging.getLogger("kubelet.sync")
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+FINAL_STATUS_TRIES = 10   # writes of a deleted pod's final status before it is deleted without it
 
 
 @dataclass
@@ -64,6 +72,8 @@ class PodMemory:
     start_error: dict[str, Waiting] = field(default_factory=dict)
     previous: dict[str, ContainerState] = field(default_factory=dict)   # container -> last exited attempt
     backoff_reported: dict[str, str] = field(default_factory=dict)      # container -> crash reported
+    mount_errors: dict[str, str] = field(default_factory=dict)          # volume -> FailedMount reported
+    final_status_tries: int = 0                                         # failed writes of the final status
 
 
 def pod_ref(pod: dict) -> PodRef:
@@ -108,6 +118,7 @@ class PodSyncer:
         self.runtime, self.status, self.recorder, self.client, self.cfg = runtime, status, recorder, client, cfg
         self._memory: dict[str, PodMemory] = {}
         self._lock = threading.Lock()
+        self.lookup = api_lookup(client)   # ConfigMaps and Secrets for volumes and env
 
     def memory(self, uid: str) -> PodMemory:
         with self._lock:
@@ -135,7 +146,7 @@ class PodSyncer:
             statuses = [container_status(c, None, None, waiting, self.runtime.name) for c in spec.get("containers", [])]
             self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, None, last))
             return SyncResult(wake_in=self.cfg.restart_backoff)
-        volumes = self._volumes(pod, ref)
+        volumes, mount_failed = self._volumes(pod, ref, sandbox.ip, mem)
         current, previous = latest_attempts(self.runtime.list_containers(ref))
         terminal = last.get("phase") in TERMINAL_PHASES
         if not terminal and self.status.last(ref.uid) is None and not any(
@@ -146,9 +157,13 @@ class PodSyncer:
 
         waiting: dict[str, Waiting] = {}
         wake: list[float] = [self.cfg.resync_interval]
-        if not terminal:
+        if mount_failed:  # upstream waits for all volumes before it starts any container
+            wake.append(min(self.cfg.resync_interval, 2.0))
+        elif not terminal:
             self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
 
+        # (after the starts: a container may have ended already when its start returns)
+        termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
         statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, waiting)
         ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
         if not ok:
@@ -191,15 +206,34 @@ class PodSyncer:
                     self._bump_backoff(mem, name)
                 current[name] = started
 
-    def _volumes(self, pod: dict, ref: PodRef) -> dict[str, str]:
-        """Host directories for the pod's volumes (emptyDir from the runtime, hostPath as given)."""
-        out = {}
+    def _volumes(self, pod: dict, ref: PodRef, pod_ip: str | None, mem: PodMemory) -> tuple[dict[str, str], bool]:
+        """Host directories for the pod's volumes, and whether one failed to set up (FailedMount).
+
+        emptyDir comes from the runtime, hostPath as given; configMap, secret,
+        downwardAPI and projected volumes are (re)written on every sync (volumes.py).
+        """
+        out, failed = {}, False
         for vol in (pod.get("spec") or {}).get("volumes") or []:
+            name = vol["name"]
             if "hostPath" in vol:
-                out[vol["name"]] = vol["hostPath"].get("path", "")
-            else:  # emptyDir (the API server defaults a source-less volume to emptyDir)
-                out[vol["name"]] = self.runtime.pod_volume_dir(ref, vol["name"])
-        return out
+                out[name] = vol["hostPath"].get("path", "")
+                continue
+            plugin = pod_volumes.plugin_of(vol)
+            if plugin is None:  # emptyDir (the API server defaults a source-less volume to emptyDir)
+                out[name] = self.runtime.pod_volume_dir(ref, name)
+                continue
+            out[name] = self.runtime.pod_volume_dir(ref, name, plugin)
+            try:
+                pod_volumes.set_up(pod, vol, out[name], self.lookup, pod_ip, self.cfg.node_ip)
+                mem.mount_errors.pop(name, None)
+            except pod_volumes.VolumeError as e:
+                # only a volume never set up holds the pod back; a failed refresh keeps the last files
+                failed = failed or not os.path.islink(os.path.join(out[name], pod_volumes.DATA_DIR))
+                if mem.mount_errors.get(name) != e.message:  # once per distinct failure
+                    mem.mount_errors[name] = e.message
+                    self.recorder.event(pod, WARNING, "FailedMount",
+                                        f'MountVolume.SetUp failed for volume "{name}" : {e.message}')
+        return out, failed
 
     def _restart_backoff(self, pod: dict, mem: PodMemory, cur: ContainerState) -> tuple[Waiting, float] | None:
         """(CrashLoopBackOff, seconds left) while the exited container must wait, else None."""
@@ -268,7 +302,13 @@ class PodSyncer:
         else:
             self.recorder.event(pod, NORMAL, "Pulled", f'Container image "{image}" already present on machine', name)
         try:
-            state = self.runtime.start_container(ref, sandbox, cspec, volumes, restart_count)
+            config = self._container_config(pod, cspec, sandbox)
+            state = self.runtime.start_container(ref, sandbox, config, volumes, restart_count)
+        except ConfigError as e:  # retried on every sync until the ConfigMap / Secret / key appears
+            mem.start_error[name] = waiting[name] = Waiting("CreateContainerConfigError", e.message)
+            wake.append(self.cfg.restart_backoff)
+            self.recorder.event(pod, WARNING, "Failed", f"Error: {e.message}", name)
+            return None
         except RuntimeError_ as e:
             mem.start_error[name] = Waiting(e.reason, e.message)
             waiting[name] = mem.start_error[name]
@@ -279,11 +319,35 @@ class PodSyncer:
         mem.start_error.pop(name, None)
         self.recorder.event(pod, NORMAL, "Created", f"Created container: {name}", name)
         self.recorder.event(pod, NORMAL, "Started", f"Started container {name}", name)
+        limits = (cspec.get("resources") or {}).get("limits")
+        if limits and not self.runtime.enforces_limits:
+            self.recorder.event(pod, WARNING, "LimitsNotEnforced",
+                                f"resources.limits of container {name} ({', '.join(sorted(limits))}) are not "
+                                f"enforced: the {self.runtime.name} runtime runs containers without cgroup limits", name)
         return state
+
+    def _container_config(self, pod: dict, cspec: dict, sandbox) -> dict:
+        """The container spec as the runtime runs it: env resolved, command and args expanded,
+        configMap/secret/downwardAPI/projected mounts read-only, and the pod's shareProcessNamespace."""
+        spec = pod.get("spec") or {}
+        config = resolved_spec(pod, cspec, self.lookup, sandbox.ip, self.cfg.node_ip,
+                               lambda reason, msg: self.recorder.event(pod, WARNING, reason, msg, cspec["name"]))
+        read_only = {v["name"] for v in spec.get("volumes") or [] if pod_volumes.plugin_of(v)}
+        if cspec.get("volumeMounts"):
+            config["volumeMounts"] = [{**m, "readOnly": True} if m.get("name") in read_only else m
+                                      for m in cspec["volumeMounts"]]
+        if spec.get("shareProcessNamespace"):
+            config["shareProcessNamespace"] = True
+        return config
 
     # -- teardown ---------------------------------------------------------------
     def stop_pod(self, pod: dict, default_grace: float) -> None:
-        """Stop every running container of the pod (in parallel, within its grace period), then remove it all.
+        """Stop every running container of the pod (in parallel, within its grace period), then remove it all."""
+        self.stop_containers(pod, default_grace)
+        self.runtime.remove_pod(pod_ref(pod))
+
+    def stop_containers(self, pod: dict, default_grace: float) -> None:
+        """Stop every running container of the pod, in parallel, within its grace period.
 
         The grace period is the pod's deletionGracePeriodSeconds, else its
         terminationGracePeriodSeconds, else `default_grace`.
@@ -303,7 +367,6 @@ class PodSyncer:
             threads.append(t)
         for t in threads:
             t.join()
-        self.runtime.remove_pod(ref)
 
     def _stop_one(self, st: ContainerState, grace: float) -> None:
         try:
@@ -312,9 +375,19 @@ class PodSyncer:
             log.warning("stopping container %s (%s) failed: %s", st.name, st.id, e)
 
     def terminate(self, pod: dict) -> SyncResult:
-        """Graceful deletion: stop within the grace period, remove, then DELETE with grace 0."""
+        """Graceful deletion: stop within the grace period, write the final status, remove, DELETE with grace 0.
+
+        The final status (each container terminated with its exit code, reason,
+        finishedAt and termination message; phase Succeeded or Failed) is written
+        before the pod object goes away, so a watch sees it before DELETED.
+        """
         meta = pod["metadata"]
-        self.stop_pod(pod, 30)
+        self.stop_containers(pod, 30)
+        mem = self.memory(meta["uid"])
+        if not self._final_status(pod) and mem.final_status_tries < FINAL_STATUS_TRIES:
+            mem.final_status_tries += 1  # the API server away: try again (a refused write must not block the delete)
+            return SyncResult(wake_in=self.cfg.retry_interval)
+        self.runtime.remove_pod(pod_ref(pod))
         path = f"/api/v1/namespaces/{meta.get('namespace', 'default')}/pods/{meta['name']}"
         try:
             self.client.delete(path, {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0,
@@ -328,6 +401,21 @@ class PodSyncer:
             return SyncResult(wake_in=self.cfg.retry_interval)
         self.forget(meta["uid"])
         return SyncResult(done=True)
+
+    def _final_status(self, pod: dict) -> bool:
+        """Write the stopped pod's terminal status (as upstream's podIsTerminal getPhase); False if not written."""
+        ref = pod_ref(pod)
+        spec = pod.get("spec") or {}
+        current, previous = latest_attempts(self.runtime.list_containers(ref))
+        if not current:
+            return True  # nothing ever ran: nothing to report
+        termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
+        mem = self.memory(ref.uid)
+        statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, {})
+        last = self.status.last(ref.uid) or pod.get("status") or {}
+        sandbox_ip = last.get("podIP")
+        terminal = {**pod, "spec": {**spec, "restartPolicy": "Never"}}  # a terminal pod: Succeeded or Failed
+        return self.status.set_status(pod, pod_status(terminal, statuses, self.cfg.node_ip, sandbox_ip, last))
 
     def kill(self, pod: dict) -> SyncResult:
         """The pod is gone from the API server (or never was): stop and remove what the runtime holds."""

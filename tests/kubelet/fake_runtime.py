@@ -56,8 +56,8 @@ class FakeRuntime(Runtime):
                 self.sandboxes[pod.uid] = Sandbox(f"sb{n}", pod, f"127.1.0.{n + 1}")
             return self.sandboxes[pod.uid]
 
-    def pod_volume_dir(self, pod: PodRef, volume: str) -> str:
-        path = self.root / "pods" / pod.uid / "volumes" / volume
+    def pod_volume_dir(self, pod: PodRef, volume: str, plugin: str = "empty-dir") -> str:
+        path = self.root / "pods" / pod.uid / "volumes" / f"kubernetes.io~{plugin}" / volume
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
 

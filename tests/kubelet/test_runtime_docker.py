@@ -163,14 +163,20 @@ def test_command_and_args_map_to_entrypoint_and_cmd(runtime, spec, expected):
     assert expected in runtime.logs(state.container_id).decode()
 
 
-def test_stop_container_ends_a_shell_loop_quickly(runtime, post_pod):
-    """docker stop with the grace period: the truncator's shell dies on SIGTERM, not after the grace."""
+def test_shell_as_pid_1_outlives_sigterm_until_the_grace_period(runtime, post_pod):
+    """As upstream (no init wrapper): the truncator's shell is PID 1 and ignores SIGTERM, so
+    docker stop kills it after the grace period (exit 137); nginx handles SIGTERM and exits at once."""
     pod, _, _, states = post_pod
+    assert runtime.api.inspect_container(states[1].id)["HostConfig"].get("Init") is None
     start = time.monotonic()
-    runtime.stop_container(states[1].container_id, grace_seconds=20)
-    assert time.monotonic() - start < 10
+    runtime.stop_container(states[0].container_id, grace_seconds=20)
+    assert time.monotonic() - start < 10, "nginx stops on SIGTERM"
+    start = time.monotonic()
+    runtime.stop_container(states[1].container_id, grace_seconds=2)
+    took = time.monotonic() - start
+    assert 1.5 < took < 15, took
     state = {c.name: c for c in runtime.list_containers(pod)}["log-truncator"]
-    assert state.state == "exited" and state.finished_at
+    assert state.state == "exited" and state.finished_at and state.exit_code == 137
 
 
 def test_restarts_keep_the_current_and_the_previous_attempt(runtime):
