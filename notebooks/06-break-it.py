@@ -201,10 +201,11 @@ lab.start("etcd")
 # ## Checkpoint: everything came back
 
 # %%
+from labserver.lab.notebook.lab import progress
 from labserver.lab.supervise.procs import wait_for
 
 pods = wait_for(lambda: requests.get(f"{lab.api_url}/api/v1/pods", timeout=5).json()["items"], 30,
-                "the API server to list pods again")
+                "the API server to list pods again", progress=progress)
 assert sorted(p["metadata"]["name"] for p in pods) == ["nginx", "nginx-the-second"]
 assert all(p["status"]["phase"] == "Running" for p in pods)
 print("checkpoint passed: etcd is back with both pods, Running")
@@ -277,7 +278,7 @@ lab.start("kubelet")
 # %%
 renewed_again = wait_for(lambda: requests.get(f"{lab.api_url}/apis/coordination.k8s.io/v1/namespaces/"
                                               f"kube-node-lease/leases/{node}", timeout=5).json()["spec"]["renewTime"]
-                         != lease["spec"]["renewTime"], 15, "the kubelet to renew its Lease")
+                         != lease["spec"]["renewTime"], 15, "the kubelet to renew its Lease", progress=progress)
 same = next(c for c in lab.get_pod("nginx")["status"]["containerStatuses"] if c["name"] == "nginx")
 assert same["containerID"] == now["containerID"] and same["restartCount"] == restarts, same
 print("checkpoint passed: the Lease is renewed again and nginx kept its container")
