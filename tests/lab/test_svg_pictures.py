@@ -85,3 +85,23 @@ def test_jupyter_shows_the_svg_and_the_html_export_embeds_it():
     nb.cells = [cell]
     html, _ = HTMLExporter().from_notebook_node(nb)
     assert 'data-mime-type="image/svg+xml"' in html and "data:image/svg+xml;base64," in html
+
+
+def test_the_pod_flow_is_drawn_from_what_the_cluster_recorded(lab, process_runtime_ready):
+    """Notebook 04's picture: the post's flow, its revisions those etcd holds for the pod's key."""
+    lab.catch_up(upto=4)
+    flow = lab.pod_flow("nginx")
+    ET.fromstring(flow.svg)
+    client = lab.etcd_client()
+    try:
+        _, meta = client.get("/registry/pods/default/nginx")
+    finally:
+        client.close()
+    steps = [line.split(". ", 1)[1] for line in repr(flow).splitlines()[1:]]
+    assert steps[0].startswith("you → API server: POST pods")
+    assert steps[2] == f"etcd → API server: ok: revision {meta.create_revision}"
+    assert steps[5] == f"API server → kubelet: watch event: ADDED nginx, revision {meta.create_revision}"
+    assert steps[6:8] == ["kubelet → runtime: create + start container nginx",
+                          "kubelet → runtime: create + start container log-truncator"]
+    assert steps[8] == "kubelet → API server: PATCH pods/nginx/status: Running, 2/2 ready"
+    assert steps[9] == f"API server → etcd: txn: update, revision {meta.mod_revision}"
