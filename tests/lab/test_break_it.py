@@ -3,6 +3,7 @@ import pytest
 import requests
 
 from labserver.lab.supervise import records
+from labserver.lab.supervise.procs import LabError
 
 pytestmark = pytest.mark.integration
 
@@ -36,3 +37,10 @@ def test_start_on_a_running_piece_reuses_it(lab, capsys):
     capsys.readouterr()
     lab.start("etcd")
     assert "already running" in capsys.readouterr().out and records.read_pid("etcd") == pid
+
+
+@pytest.mark.parametrize("verb", ["start", "stop"])
+def test_an_unknown_piece_is_one_clear_error(lab, verb):
+    """lab.start/stop of something the lab does not run names what it can start or stop."""
+    with pytest.raises(LabError, match=rf"lab.{verb}\('scheduler'\): choose one of .*'etcd'"):
+        getattr(lab, verb)("scheduler")

@@ -411,15 +411,20 @@ class Lab:
     def stop(self, what: str) -> None:
         """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
         from ..supervise import teardown
-        stopped = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver,
-                   "etcd": teardown.stop_etcd}[what](say=print)
+        stops = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}
+        if what not in stops:
+            raise LabError(f"lab.stop({what!r}): choose one of {', '.join(map(repr, stops))}")
+        stopped = stops[what](say=print)
         if not stopped:
             print(f"{what}: was not running")
 
     def start(self, what: str) -> None:
         """Start a stopped piece again: 'etcd' on the data it kept, 'apiserver' or 'kubelet'."""
-        started = {"etcd": lambda: self._start_etcd(fresh=False), "apiserver": self._start_apiserver,
-                   "kubelet": self._start_kubelet}[what]()
+        starts = {"etcd": lambda: self._start_etcd(fresh=False), "apiserver": self._start_apiserver,
+                  "kubelet": self._start_kubelet}
+        if what not in starts:
+            raise LabError(f"lab.start({what!r}): choose one of {', '.join(map(repr, starts))}")
+        started = starts[what]()
         if started:
             print(f"{what}: started again")
         if what == "etcd" and records.component_alive("apiserver"):
