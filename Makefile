@@ -114,7 +114,10 @@ fuzz: venv
 		--timeout=$$(( $(FUZZ_SECONDS) + 600 ))
 	$(PY) tests/bench/soak_malformed.py --seconds $(SOAK_SECONDS) --clients 200
 
+# The stored pictures are SVG outputs, which JupyterLab shows only in trusted notebooks
+# (or once their cell is run): the workbook's own notebooks are signed as trusted first.
 lab: venv-lab system-deps
+	@$(VENV)/bin/jupyter trust $(NOTEBOOK_SOURCES:.py=.ipynb) > /dev/null
 	@echo "Open the URL Jupyter prints below (bound to 127.0.0.1)."
 	$(VENV)/bin/jupyter lab --ip=127.0.0.1 --no-browser $(ROOT_FLAG) --notebook-dir=notebooks
 

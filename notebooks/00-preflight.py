@@ -1,13 +1,25 @@
 # %% [markdown]
 # # 0 · Preflight: can this machine run the lab?
 #
-# In the next six notebooks you will build, one piece at a time, the smallest cluster
+# In the next notebooks you will build, one piece at a time, the smallest cluster
 # the 2015 post *Kubernetes from the ground up: the API server* builds: **etcd** to hold
 # the cluster's state, an **API server** in front of it, a **kubelet** that registers
 # this machine as a node and runs pods, and the real **kubectl** to drive it all.
 # Before starting anything, this notebook checks that the machine has what those
 # pieces need, so that a missing program shows up here, with the command that fixes
 # it, and not half-way through notebook 04.
+
+# %% [markdown]
+# The whole post in one picture. Each arrow is a request you will see for real: you POST a
+# pod to the API server (1), which stores it in etcd (2); etcd's watch tells the API server
+# (3), which tells the kubelet watching for its node's pods (4); the kubelet has the
+# container runtime start the containers (5) and reports their status back (6), which is
+# what `kubectl get` shows you (7). Each notebook starts with this picture, its own piece lit.
+
+# %%
+from labserver.lab import architecture
+
+architecture(caption="the cluster you will build, one piece per notebook")
 
 # %% [markdown]
 # ## What the lab needs

@@ -12,6 +12,9 @@ from labserver.lab import Lab
 
 lab = Lab()
 
+# %%
+lab.architecture(highlight="etcd", caption="01 · etcd: where every object of the cluster lives")
+
 # %% [markdown]
 # The first line names the container runtime this lab uses and why (see
 # [notebook 00](00-preflight.ipynb)). Everything the lab starts is recorded in the lab

@@ -13,6 +13,9 @@ from labserver.lab import Lab
 
 lab = Lab()
 
+# %%
+lab.architecture(highlight="apiserver", caption="02 · the API server: the only way in, in front of etcd")
+
 # %% [markdown]
 # ### Catch-up cell
 #

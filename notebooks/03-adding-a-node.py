@@ -12,6 +12,9 @@ from labserver.lab import Lab
 
 lab = Lab()
 
+# %%
+lab.architecture(highlight="kubelet", caption="03 · the kubelet: a node joins, and keeps its Lease")
+
 # %% [markdown]
 # ### Catch-up cell
 #

@@ -13,6 +13,9 @@ from labserver.lab import Lab
 
 lab = Lab()
 
+# %%
+lab.architecture(highlight="runtime", caption="04 · a pod: posted, watched, run by the runtime, reported back")
+
 # %% [markdown]
 # ### Catch-up cell
 #
@@ -139,6 +142,29 @@ print(f"checkpoint passed: nginx is Running at {status['podIP']} and serves its 
 
 # %%
 history = lab.pod_history("nginx")
+
+# %% [markdown]
+# ## The same story, as a picture
+#
+# The post's central flow, drawn from what this run recorded: the revisions etcd holds
+# for the pod's key, and the Events the kubelet posted about it (each names the revision
+# of the pod it acted on, and each container it created and started). The kubelet's
+# status writes before the last one are left out.
+
+# %%
+flow = lab.pod_flow("nginx")
+flow
+
+# %% [markdown]
+# ## Checkpoint: the recorded flow is the post's flow
+
+# %%
+steps = repr(flow).splitlines()[1:]
+assert [s.split(": ", 1)[0].split(". ", 1)[1] for s in steps] == [
+    "you → API server", "API server → etcd", "etcd → API server", "API server → you", "etcd → API server",
+    "API server → kubelet", "kubelet → runtime", "kubelet → runtime", "kubelet → API server", "API server → etcd"]
+assert "Running, 2/2 ready" in steps[-2]
+print("checkpoint passed: POST → etcd txn → watch event → kubelet → runtime → status PATCH → etcd")
 
 # %% [markdown]
 # > **Today vs. 2015**

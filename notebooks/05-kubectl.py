@@ -12,6 +12,9 @@ from labserver.lab import Lab
 
 lab = Lab()
 
+# %%
+lab.architecture(highlight="kubectl", caption="05 · kubectl: the same API, from the real client")
+
 # %% [markdown]
 # ### Catch-up cell
 #
@@ -146,4 +149,4 @@ print("checkpoint passed: kubectl sees both pods 2/2 Running, each with its own 
 # server offers, listed nodes and pods as tables the server built, created a pod
 # from a YAML file, and described it. The kubelet ran the new pod alongside the first one.
 #
-# **Next:** [06 · Tearing down](06-tearing-down.ipynb).
+# **Next:** [06 · Break it on purpose](06-break-it.ipynb).

@@ -14,5 +14,6 @@ they never import the lab (pyproject.toml's import contracts).
 """
 from .machine.preflight import check as check_machine
 from .notebook.lab import Lab
+from .notebook.svg import architecture
 
-__all__ = ["Lab", "check_machine"]
+__all__ = ["Lab", "architecture", "check_machine"]

@@ -34,6 +34,7 @@ from .curl import Curl
 from .kubectl import Kubectl
 from .manifests import post_pod
 from .pictures import Pictures
+from .svg import architecture
 
 
 
@@ -117,10 +118,12 @@ class Lab:
         """Start etcd (the post's container, or the etcd binary) with an empty data dir, or reuse it."""
         self._start_etcd()
 
-    def _start_etcd(self) -> bool:
+    def _start_etcd(self, fresh: bool = True) -> bool:
         """Start etcd (the post's container, or the etcd binary) with an empty data dir.
 
-        Returns True when it was started now, False when a running one is reused.
+        With `fresh` False the data dir is kept, so etcd comes back with
+        everything it stored (notebook 06 stops and starts it). Returns True
+        when it was started now, False when a running one is reused.
         """
         if self.etcd_running():
             print(f"etcd is already running at {self.etcd_url}: reusing it")
@@ -131,11 +134,14 @@ class Lab:
                 raise LabError(f"port {port} is taken by something the lab did not start: stop it "
                                f"(`ss -ltnp 'sport = :{port}'` shows what), or run `python -m labserver teardown`")
         data = self.dir / "etcd-data"
-        if data.exists():
-            shutil.rmtree(data)
-            progress(f"removed {self.shown(data)}/ left by an earlier run")
-        data.mkdir()
-        print(f"etcd's data dir: {self.shown(data)}/, empty, so the cluster starts from nothing")
+        if fresh or not data.is_dir():
+            if data.exists():
+                shutil.rmtree(data)
+                progress(f"removed {self.shown(data)}/ left by an earlier run")
+            data.mkdir()
+            print(f"etcd's data dir: {self.shown(data)}/, empty, so the cluster starts from nothing")
+        else:
+            print(f"etcd's data dir: {self.shown(data)}/, kept, so etcd starts with everything it stored")
         if self.runtime == "docker" and self.ports.etcd == 2379:
             self._start_etcd_container(data)
         else:
@@ -192,6 +198,14 @@ class Lab:
     def etcd_value(self, key: str) -> dict:
         """Print one etcd value as stored, with its revisions; return it parsed."""
         return self.pictures.etcd_value(key)
+
+    def architecture(self, highlight=None, caption: str | None = None):
+        """The post's cluster as an SVG picture, with `highlight` (e.g. 'etcd') lit up."""
+        return architecture(highlight, caption)
+
+    def pod_flow(self, name: str = "nginx"):
+        """The pod's journey (POST, etcd, watch, kubelet, runtime, status) as recorded, as an SVG picture."""
+        return self.pictures.pod_flow(self.api_url, name)
 
     # --- etcd, continued ---------------------------------------------------------------------------
 
@@ -430,10 +444,44 @@ class Lab:
     def stop(self, what: str) -> None:
         """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
         from ..supervise import teardown
-        stopped = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver,
-                   "etcd": teardown.stop_etcd}[what](say=print)
+        stops = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}
+        if what not in stops:
+            raise LabError(f"lab.stop({what!r}): choose one of {', '.join(map(repr, stops))}")
+        stopped = stops[what](say=print)
         if not stopped:
             print(f"{what}: was not running")
+
+    def start(self, what: str) -> None:
+        """Start a stopped piece again: 'etcd' on the data it kept, 'apiserver' or 'kubelet'."""
+        starts = {"etcd": lambda: self._start_etcd(fresh=False), "apiserver": self._start_apiserver,
+                  "kubelet": self._start_kubelet}
+        if what not in starts:
+            raise LabError(f"lab.start({what!r}): choose one of {', '.join(map(repr, starts))}")
+        started = starts[what]()
+        if started:
+            print(f"{what}: started again")
+        if what == "etcd" and records.component_alive("apiserver"):
+            self._wait_reads_again()
+
+    def _wait_reads_again(self, steady: float = 2.0, timeout: float = 30) -> None:
+        """Wait until every read the API server answers has been OK for `steady` seconds.
+
+        It reconnects to etcd by itself, one etcd connection at a time, each
+        with its own retry delay (up to a second): one good answer does not
+        mean the next one is good too.
+        """
+        since: list[float] = []
+
+        def steady_ok():
+            ok = requests.get(f"{self.api_url}/api/v1/pods", timeout=5).ok
+            if not ok:
+                since.clear()
+            elif not since:
+                since.append(time.monotonic())
+            return ok and time.monotonic() - since[0] >= steady
+
+        wait_for(steady_ok, timeout, "the API server to read from etcd again", progress=progress)
+        print(f"the API server reads from etcd again (every answer OK for {steady:g} s)")
 
     def leftovers(self) -> list[str]:
         """What the lab started that still runs or listens; printed, and returned."""

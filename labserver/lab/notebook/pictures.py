@@ -2,7 +2,9 @@
 
 A sequence diagram of the requests two clients sent (from `lab.curl`'s record),
 one of the requests kubectl sent (from its own -v=6 log), a pod's history as
-etcd kept it (its earlier revisions), and one etcd value as stored. Nothing is
+etcd kept it (its earlier revisions), one etcd value as stored, and (as SVG,
+svg.py) the post's central flow for one pod, from its etcd revisions and the
+kubelet's Events, plus the architecture picture. Nothing is
 drawn from a script written beforehand: run it again and the picture follows
 what happened. `Lab` (lab.py) holds one `Pictures` on its own curl record,
 kubectl and etcd client, and hands the notebooks its methods.
@@ -14,7 +16,8 @@ import re
 
 from .curl import HTTP_REASONS
 from .diagram import Message, sequence, timeline
-from ..supervise.procs import LabError
+from . import svg
+from ..supervise.procs import LabError, wait_for
 
 
 def _discovery_in_name_order(requests: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
@@ -121,3 +124,60 @@ class Pictures:
         obj = json.loads(value)
         print(json.dumps(obj, indent=2))
         return obj
+
+    def pod_flow(self, api_url: str, name: str, namespace: str = "default", timeout: float = 10) -> svg.Picture:
+        """The post's central flow for one pod, as it really went, drawn as an SVG sequence diagram.
+
+        Built from what the cluster recorded: the pod key's revisions in etcd
+        (the create, then the kubelet's status writes), and the kubelet's own
+        Events (which name the revision of the pod it acted on, and each
+        container it created and started). Waits (up to `timeout`) until the
+        Started event of every container is there: events are posted in the
+        background.
+        """
+        import requests
+        key = f"/registry/pods/{namespace}/{name}"
+        client = self.etcd_client()
+        try:
+            value, meta = client.get(key)
+            if value is None:
+                raise LabError(f"no key {key} in etcd: create the pod first")
+            create_rev, last_rev = meta.create_revision, meta.mod_revision
+            writes = meta.version           # how many times the key was written
+        finally:
+            client.close()
+        pod = json.loads(value)
+        uid, containers = pod["metadata"]["uid"], [c["name"] for c in pod["spec"]["containers"]]
+
+        def started_events():
+            r = requests.get(f"{api_url}/api/v1/namespaces/{namespace}/events", timeout=5,
+                             params={"fieldSelector": f"involvedObject.uid={uid}"})
+            r.raise_for_status()
+            items = sorted(r.json()["items"], key=lambda e: (e.get("firstTimestamp") or "",
+                                                             int(e["metadata"]["resourceVersion"])))
+            started = {(e["involvedObject"].get("fieldPath") or "") for e in items if e["reason"] == "Started"}
+            return items if all(f"spec.containers{{{c}}}" in started for c in containers) else None
+
+        events = wait_for(started_events, timeout, f"the kubelet's Started events of pod {name}")
+        seen_rv = next(e["involvedObject"].get("resourceVersion") for e in events)
+        status = pod["status"]
+        cs = status.get("containerStatuses") or []
+        ready = f"{sum(1 for c in cs if c.get('ready'))}/{len(containers)} ready"
+        messages = [
+            Message("you", "API server", f"POST pods (the manifest of {name})"),
+            Message("API server", "etcd", f"txn: create {key}"),
+            Message("etcd", "API server", f"ok: revision {create_rev}"),
+            Message("API server", "you", "201 Created, Pending"),
+            Message("etcd", "API server", f"watch: PUT, revision {create_rev}"),
+            Message("API server", "kubelet", f"watch event: ADDED {name}, revision {seen_rv}"),
+        ]
+        for c in containers:
+            messages.append(Message("kubelet", "runtime", f"create + start container {c}"))
+        messages += [
+            Message("kubelet", "API server", f"PATCH pods/{name}/status: {status.get('phase')}, {ready}"),
+            Message("API server", "etcd", f"txn: update, revision {last_rev}"),
+        ]
+        print(f"  … {key} was written {writes} times: the create, then {writes - 1} status writes by the kubelet "
+              f"(the last one is drawn)")
+        return svg.sequence(["you", "API server", "etcd", "kubelet", "runtime"], messages,
+                            title=f"pod {name}, as it really went: from etcd's revisions and the kubelet's events")

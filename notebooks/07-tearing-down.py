@@ -1,5 +1,5 @@
 # %% [markdown]
-# # 6 · Tearing down
+# # 7 · Tearing down
 #
 # The last step of the post: delete both pods with kubectl, make sure their containers
 # are really gone, and stop everything else. Here you will do it in an order that leaves
@@ -11,6 +11,9 @@
 from labserver.lab import Lab
 
 lab = Lab()
+
+# %%
+lab.architecture(highlight=["you", "apiserver", "etcd", "kubelet", "runtime"], caption="07 · tearing down: everything stops")
 
 # %% [markdown]
 # ### Catch-up cell
