@@ -71,20 +71,25 @@ def delete_pods(say=print, timeout: float = 40) -> list[str]:
     return done
 
 
-def _runtime():
-    """The kubelet's runtime object on the lab's kubelet root dir, or None.
+def node_runtime(runtime: str | None, root_dir: str | None, endpoint: str | None = None):
+    """The runtime object a kubelet with these flags used, or None.
 
     Both runtimes scope what they list to one root dir (the Docker runtime
-    labels its containers with it), so what it lists is the lab's and only that.
+    labels its containers with it), so what it lists is that kubelet's and only that.
     """
-    rec = records.kubelet()
-    if not rec.get("runtime") or not rec.get("root_dir"):
+    if not runtime or not root_dir:
         return None
     try:
         from ...kubelet.runtimes import make_runtime
-        return make_runtime(rec["runtime"], rec["root_dir"], endpoint=rec.get("endpoint"))
+        return make_runtime(runtime, root_dir, endpoint=endpoint)
     except Exception:  # no engine answers (so none of its containers run), or runtime missing
         return None
+
+
+def _runtime():
+    """The runtime of the lab's first kubelet, or None."""
+    rec = records.kubelet()
+    return node_runtime(rec.get("runtime"), rec.get("root_dir"), rec.get("endpoint"))
 
 
 def runtime_containers(say=None) -> list:
@@ -105,9 +110,8 @@ def runtime_containers(say=None) -> list:
     return found
 
 
-def sweep_runtime(say=print) -> list[str]:
-    """Remove what the runtime still holds for the lab's pods: containers, sandboxes, volumes."""
-    runtime = _runtime()
+def remove_pods(runtime, say=print) -> list[str]:
+    """Remove everything `runtime` holds (containers, sandboxes, volumes); close it; return what was done."""
     if runtime is None:
         return []
     done = []
@@ -120,6 +124,11 @@ def sweep_runtime(say=print) -> list[str]:
     finally:
         runtime.close()
     return done
+
+
+def sweep_runtime(say=print) -> list[str]:
+    """Remove what the runtime still holds for the lab's pods: containers, sandboxes, volumes."""
+    return remove_pods(_runtime(), say)
 
 
 # --- the servers ---------------------------------------------------------------------------------
