@@ -95,7 +95,8 @@ def _process(report: Report) -> None:
 def _ports(report: Report, ports: dict) -> None:
     from ..supervise import records
     lab_running = {"etcd": records.etcd_alive(), "apiserver": records.component_alive("apiserver"),
-                   "kubelet": records.component_alive("kubelet")}
+                   "kubelet": records.component_alive("kubelet"), "scheduler": records.component_alive("scheduler"),
+                   "controller": records.component_alive("controller-manager")}
     for what, port in ports.items():
         owner = what.split("_")[0]
         if not port_in_use("127.0.0.1", port):

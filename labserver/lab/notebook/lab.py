@@ -25,9 +25,10 @@ from pathlib import Path
 import requests
 
 from ..supervise import records
+from ..supervise import components
 from ..supervise.components import choose_runtime, default_node_name, start_apiserver, start_kubelet
 from ..supervise.etcd import start_etcd as start_etcd_process
-from ..supervise.procs import LabError, port_in_use, wait_for
+from ..supervise.procs import LabError, free_port, port_in_use, wait_for
 from ..supervise.records import Ports
 from ..supervise.state import REPO_ROOT, state_dir
 from .curl import Curl
@@ -263,6 +264,70 @@ class Lab:
                            f"{node['status']['nodeInfo'].get('containerRuntimeVersion')!r}")
         return True
 
+    # --- the scheduler, the controller-manager and more nodes (notebooks 08 and 09) -------------
+
+    def start_scheduler(self) -> None:
+        """Start `python -m labserver scheduler --master=...`, or reuse it."""
+        self._start_loop("scheduler", self.ports.scheduler)
+
+    def start_controller_manager(self) -> None:
+        """Start `python -m labserver controller-manager --master=...`, or reuse it."""
+        self._start_loop("controller-manager", self.ports.controller_manager)
+
+    def _start_loop(self, component: str, port: int) -> bool:
+        """Start a component that watches the API server and serves /healthz on `port`; True if started now."""
+        if self._running(component, f"http://127.0.0.1:{port}/healthz"):
+            print(f"the {component} is already running: reusing it")
+            return False
+        if not self._running("apiserver", f"{self.api_url}/readyz"):
+            raise LabError("the API server is not running: run notebook 02 first (or this notebook's catch-up cell)")
+        if port_in_use("127.0.0.1", port):
+            raise LabError(f"port {port} is taken by something the lab did not start: stop it, "
+                           f"or run `python -m labserver teardown`")
+        start = components.start_scheduler if component == "scheduler" else components.start_controller_manager
+        server = start(self.api_url, self.dir / f"{component}.log", port=port,
+                       pid_path=self.dir / records.pid_file(component), progress=progress)
+        print(self._shown_cmd(server.process.popen.args))
+        print(f"{component} process {server.process.pid} (pid in {self.shown(self.dir / f'{component}.pid')}, "
+              f"log in {self.shown(self.dir / f'{component}.log')}); GET /healthz: 200")
+        return True
+
+    def add_node(self, name: str) -> None:
+        """Start one more kubelet, for node `name`, beside the first; wait until the node is Ready."""
+        self._add_node(name)
+
+    def _add_node(self, name: str) -> bool:
+        """Start a kubelet with --hostname-override=name, its own root dir and port (and, for the process
+        runtime, its own pod range 127.N.0.0/16, so a pod's IP says its node); True if started now."""
+        added = records.added_nodes()
+        rec = added.get(name)
+        if rec and self._running(rec["component"], f"http://127.0.0.1:{rec['port']}/healthz"):
+            print(f"the kubelet of node {name} is already running: reusing it")
+            return False
+        if not self._running("apiserver", f"{self.api_url}/readyz"):
+            raise LabError("the API server is not running: run notebook 02 first (or this notebook's catch-up cell)")
+        if name == self.node_name():
+            raise LabError(f"node {name} is the lab's first node (notebook 03 starts its kubelet)")
+        index = rec["index"] if rec else 2 + len([n for n in added if n != name])
+        port = self.ports.kubelet + 10 * (index - 1)
+        if port_in_use("127.0.0.1", port):
+            port = free_port()   # a lab on other ports than the post's (the tests)
+        component = f"kubelet-{name}"
+        extra = [f"--pod-cidr=127.{index}.0.0/16"] if self.runtime == "process" else []
+        server = start_kubelet(f"127.0.0.1:{self.ports.apiserver}", self.dir / component, self.dir / f"{component}.log",
+                               hostname=name, runtime=self.runtime, endpoint=self.docker_host, port=port,
+                               pid_path=self.dir / records.pid_file(component), extra_args=extra,
+                               progress=progress)
+        flags = server.flags
+        records.save_added_node({"runtime": flags["runtime"], "endpoint": flags.get("container-runtime-endpoint"),
+                                 "root_dir": flags["root-dir"], "node": name, "port": port, "index": index,
+                                 "component": component})
+        print(self._shown_cmd(server.process.popen.args))
+        print(f"kubelet process {server.process.pid} for node {name} (pid in "
+              f"{self.shown(self.dir / records.pid_file(component))}, log in {self.shown(self.dir / f'{component}.log')})")
+        self.wait_for_node(name)
+        return True
+
     @staticmethod
     def _runtime_of(node: dict) -> str | None:
         """'docker' or 'process', from the node's status.nodeInfo.containerRuntimeVersion."""
@@ -369,16 +434,25 @@ class Lab:
 
     # --- bringing a notebook up to date, and taking it all down ----------------------------------
 
-    def catch_up(self, upto: int) -> None:
-        """Start what notebooks 01..upto would have started; print one line per piece."""
+    def catch_up(self, upto: int, pods: bool = True) -> None:
+        """Start what notebooks 01..upto would have started; print one line per piece.
+
+        pods=False leaves out the post's two pods (notebooks 04 and 05): the later
+        notebooks need the servers, not those pods.
+        """
         steps = [(1, "etcd", self._start_etcd, self.etcd_url),
                  (2, "API server", self._start_apiserver, self.api_url),
                  (3, "kubelet", self._start_kubelet, f"node {self.node_name()}"),
                  (4, "pod nginx", lambda: self._ensure_pod("nginx"), "Running"),
-                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running")]
+                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running"),
+                 (8, "scheduler", lambda: self._start_loop("scheduler", self.ports.scheduler),
+                  f"127.0.0.1:{self.ports.scheduler}"),
+                 (8, "kubelet of node-2", lambda: self._add_node("node-2"), "node node-2")]
         for number, what, start, where in steps:
             if number > upto:
                 break
+            if not pods and what.startswith("pod "):
+                continue
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):
@@ -395,10 +469,12 @@ class Lab:
         return teardown.runtime_containers(say=print)
 
     def stop(self, what: str) -> None:
-        """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
+        """Stop one piece: 'controller-manager', 'scheduler', 'kubelet' (the first node's), 'kubelets' (all),
+        'apiserver' or 'etcd', and say what was stopped."""
         from ..supervise import teardown
-        stopped = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver,
-                   "etcd": teardown.stop_etcd}[what](say=print)
+        stopped = {"kubelet": teardown.stop_kubelet, "kubelets": teardown.stop_kubelets,
+                   "scheduler": teardown.stop_scheduler, "controller-manager": teardown.stop_controller_manager,
+                   "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}[what](say=print)
         if not stopped:
             print(f"{what}: was not running")
 
