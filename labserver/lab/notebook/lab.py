@@ -313,7 +313,7 @@ class Lab:
         if port_in_use("127.0.0.1", port):
             port = free_port()   # a lab on other ports than the post's (the tests)
         component = f"kubelet-{name}"
-        extra = [f"--pod-cidr=127.{index}.0.0/16"] if self.runtime == "process" else []
+        extra = [f"--pod-cidr=127.{index}.0.0/16"]   # used by the process runtime; the same line for both
         server = start_kubelet(f"127.0.0.1:{self.ports.apiserver}", self.dir / component, self.dir / f"{component}.log",
                                hostname=name, runtime=self.runtime, endpoint=self.docker_host, port=port,
                                pid_path=self.dir / records.pid_file(component), extra_args=extra,
@@ -386,6 +386,43 @@ class Lab:
         print(f"{name} is Running with {len(pod['spec']['containers'])}/{len(pod['spec']['containers'])} "
               f"containers ready, after {time.monotonic() - start:.1f}s")
         return pod
+
+    def pods(self, selector: str | None = None, namespace: str = "default") -> list[dict]:
+        """The pods of a namespace (those matching a label selector, if given), sorted by name."""
+        params = {"labelSelector": selector} if selector else {}
+        r = requests.get(f"{self.api_url}/api/v1/namespaces/{namespace}/pods", params=params, timeout=5)
+        return sorted(r.json().get("items") or [], key=lambda p: p["metadata"]["name"])
+
+    def wait_for_pods(self, count: int, selector: str | None = None, timeout: float = 60,
+                      namespace: str = "default") -> list[dict]:
+        """Wait until exactly `count` pods (matching `selector`) exist, none being deleted, all Running
+        with every container ready; return them."""
+        what = f"{count} pods" + (f" with {selector}" if selector else "")
+
+        def ready():
+            pods = self.pods(selector, namespace)
+            ok = [p for p in pods if p.get("status", {}).get("phase") == "Running"
+                  and not p["metadata"].get("deletionTimestamp")
+                  and all(c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+            return (pods,) if len(pods) == len(ok) == count else None
+        (pods,) = wait_for(ready, timeout, f"{what} Running", progress=progress, every=5)
+        print(f"{what}: all Running and ready" if count else "no pods left" + (f" with {selector}" if selector else ""))
+        return pods
+
+    def wait_for_deployment(self, name: str, timeout: float = 60, namespace: str = "default") -> dict:
+        """Wait until the Deployment's rollout is complete, as `kubectl rollout status` judges it: its
+        controller saw the latest spec, and every replica is updated and available, none old left."""
+        url = f"{self.api_url}/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+
+        def done():
+            d = requests.get(url, timeout=5).json()
+            st, want = d.get("status") or {}, d["spec"].get("replicas", 1)
+            ok = (st.get("observedGeneration", 0) >= d["metadata"]["generation"]
+                  and st.get("updatedReplicas", 0) == want == st.get("replicas", 0) == st.get("availableReplicas", 0))
+            return d if ok else None
+        d = wait_for(done, timeout, f"deployment {name} rolled out", progress=progress, every=5)
+        print(f"deployment {name}: {d['spec']['replicas']} of {d['spec']['replicas']} replicas updated and available")
+        return d
 
     def ensure_pod(self, name: str) -> None:
         """Create the post's pod under this name unless it exists; wait until Running."""
