@@ -198,11 +198,12 @@ print("checkpoint passed: deleting the Deployment removed its ReplicaSets and po
 #
 # - Roll back: `!kubectl rollout undo deployment/web` (after creating it again and rolling
 #   out once), then `!kubectl rollout history deployment/web`: revision 1 comes back as 3.
-# - Lose a node: with pods on both nodes, stop node-2's kubelet (`python -m labserver
-#   teardown` stops them all; to stop just one, kill the PID in `.lab/kubelet-node-2.pid`).
-#   After the node monitor grace period (40 s) `kubectl get nodes` shows `NotReady`, the
-#   node gets the `node.kubernetes.io/unreachable` taints, and after the pods' toleration
-#   (300 s by default) they are evicted and replaced on the other node.
+# - Lose a node: with pods on both nodes, stop node-2's kubelet with `lab.stop("node-2")`
+#   (its pods keep running: a kubelet that stops stops nothing). After the node monitor
+#   grace period (40 s) `!kubectl get nodes` shows node-2 `NotReady`, it gets the
+#   `node.kubernetes.io/unreachable` taints, and after the pods' toleration (300 s by
+#   default) they are evicted and replaced on the other node. `lab.add_node("node-2")`
+#   brings the node back; its kubelet then finishes the evicted pods.
 #
 # ## What just happened
 #

@@ -80,6 +80,10 @@ def test_scheduler_controller_manager_and_a_second_node_are_known_to_teardown(la
     assert node2_ips and all(ip.startswith("127.2.") for ip in node2_ips)   # node-2's own pod range
     lab.start_scheduler()   # idempotent: reused
     assert "the scheduler is already running: reusing it" in capsys.readouterr().out
+    lab.stop("node-2")      # one added node's kubelet; its pods keep running
+    assert "stopped the kubelet of node node-2" in capsys.readouterr().out
+    lab.add_node("node-2")  # back, with the same pod range
+    assert "--pod-cidr=127.2.0.0/16" in capsys.readouterr().out and spread()
 
     assert teardown.main(["--check"]) == 1
     err = capsys.readouterr().err

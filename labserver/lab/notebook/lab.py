@@ -404,12 +404,15 @@ class Lab(ControlPlane):
         return teardown.runtime_containers(say=print)
 
     def stop(self, what: str) -> None:
-        """Stop one piece: 'controller-manager', 'scheduler', 'kubelet' (the first node's), 'kubelets' (all),
-        'apiserver' or 'etcd', and say what was stopped."""
+        """Stop one piece: 'controller-manager', 'scheduler', 'kubelet' (the first node's), an added node's
+        kubelet by the node's name ('node-2'), 'kubelets' (all), 'apiserver' or 'etcd'; say what was stopped."""
         from ..supervise import teardown
-        stopped = {"kubelet": teardown.stop_kubelet, "kubelets": teardown.stop_kubelets,
-                   "scheduler": teardown.stop_scheduler, "controller-manager": teardown.stop_controller_manager,
-                   "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}[what](say=print)
+        if what in records.added_nodes():
+            stopped = teardown.stop_node_kubelet(what, say=print)
+        else:
+            stopped = {"kubelet": teardown.stop_kubelet, "kubelets": teardown.stop_kubelets,
+                       "scheduler": teardown.stop_scheduler, "controller-manager": teardown.stop_controller_manager,
+                       "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}[what](say=print)
         if not stopped:
             print(f"{what}: was not running")
 

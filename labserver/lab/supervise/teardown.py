@@ -164,11 +164,17 @@ def stop_kubelet(say=print) -> list[str]:
     return _stop_component("kubelet", "kubelet", say)
 
 
+def stop_node_kubelet(node: str, say=print) -> list[str]:
+    """Stop the kubelet of an added node (its pods keep running, as upstream)."""
+    rec = records.added_nodes().get(node)
+    return _stop_component(rec["component"], f"kubelet of node {node}", say) if rec else []
+
+
 def stop_kubelets(say=print) -> list[str]:
     """Stop every kubelet the lab started: the first node's, then each added node's."""
     stopped = stop_kubelet(say)
-    for node, rec in records.added_nodes().items():
-        stopped += _stop_component(rec["component"], f"kubelet of node {node}", say)
+    for node in records.added_nodes():
+        stopped += stop_node_kubelet(node, say)
     return stopped
 
 
