@@ -178,8 +178,9 @@ print("checkpoint passed: the scheduler spread 6 pods over both nodes, at most o
 # !kubectl describe pod picky
 # ```
 #
-# It stays Pending, and this time the scheduler says why: a `FailedScheduling` event,
-# `0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.` Then give
+# It stays Pending, and this time the scheduler says why: a `FailedScheduling` event whose
+# message starts `0/2 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.`
+# (the same words a real scheduler uses), and the pod's `PodScheduled` condition is `False`. Then give
 # one node that label with `!kubectl label node node-2 disk=ssd` and watch the pod get bound
 # (the scheduler tries again when a node changes). Delete it with `!kubectl delete pod picky`.
 #
