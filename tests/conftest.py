@@ -23,6 +23,7 @@ import pytest
 from labserver.lab.supervise.components import start_apiserver, start_controller_manager, start_kubelet
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
+from labserver.lab.supervise.teardown import node_runtime, remove_pods
 
 # Every process the test session starts inherits this mark in its environment,
 # so the session can prove at the end that it left nothing running.
@@ -128,7 +129,8 @@ def apiserver(etcd, etcd_prefix, tmp_path):
 
 @pytest.fixture
 def kubelet_factory(apiserver, tmp_path):
-    """Start kubelets against the apiserver fixture; all are stopped at the end."""
+    """Start kubelets against the apiserver fixture; at the end all are stopped and what their runtimes
+    still hold is removed (a stopped kubelet leaves its pods running, as upstream's does)."""
     started = []
 
     def start(hostname="lab-node", runtime="process", extra_args=None):
@@ -141,6 +143,9 @@ def kubelet_factory(apiserver, tmp_path):
     yield start
     for server in started:
         server.stop()
+    for flags in {s.flags["root-dir"]: s.flags for s in started}.values():
+        remove_pods(node_runtime(flags["runtime"], flags["root-dir"], flags.get("container-runtime-endpoint")),
+                    say=lambda line: None)
 
 
 @pytest.fixture

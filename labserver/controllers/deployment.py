@@ -19,6 +19,11 @@ the next revision). A pass:
 4. status: replicas, updated, ready, available and unavailable counts and the
    Available and Progressing conditions, in upstream's reasons and words
    (what `kubectl rollout status` reads to say "successfully rolled out").
+   A rollout that makes no progress (no pod updated, ready or available more,
+   no old pod gone) for progressDeadlineSeconds (600 by default) gets
+   Progressing=False, reason ProgressDeadlineExceeded (progress.go); the
+   Deployment is looked at again when its deadline comes. Without a deadline
+   there is no Progressing condition at all, as upstream.
 """
 from __future__ import annotations
 
@@ -104,6 +109,37 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+NO_DEADLINE = 2**31 - 1   # math.MaxInt32: progressDeadlineSeconds that means "never"
+
+
+def progress_deadline(deploy: dict) -> int | None:
+    """util.HasProgressDeadline: the deadline in seconds, or None when the Deployment has none."""
+    deadline = deploy["spec"].get("progressDeadlineSeconds")
+    return None if deadline is None or deadline == NO_DEADLINE else deadline
+
+
+def progressed(old: dict, new: dict) -> bool:
+    """util.DeploymentProgressing: more pods updated, ready or available, or fewer old ones, than before."""
+    def old_pods(st: dict) -> int:
+        return st.get("replicas", 0) - st.get("updatedReplicas", 0)
+    return (new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
+            or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
+            or new.get("availableReplicas", 0) > old.get("availableReplicas", 0)
+            or old_pods(old) > old_pods(new))
+
+
+def deadline_left(condition: dict | None, deadline: int, now: datetime) -> float | None:
+    """Seconds until a Progressing condition last updated at lastUpdateTime times out (<= 0: it has);
+    None when it cannot time out (no condition, or the rollout completed)."""
+    if not condition or condition.get("reason") == "NewReplicaSetAvailable":
+        return None
+    try:
+        updated = datetime.strptime(condition.get("lastUpdateTime") or "", "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None
+    return (updated.replace(tzinfo=timezone.utc) - now).total_seconds() + deadline
+
+
 class DeploymentController(Controller):
     name = "deployment"
 
@@ -141,8 +177,7 @@ class DeploymentController(Controller):
             else:
                 self._rolling_update(deploy, new_rs, old)
             self._cleanup(deploy, old)
-        self._write_status(deploy, new_rs, old, created)
-        return None
+        return self._write_status(deploy, new_rs, old, created)
 
     def _claim(self, deploy: dict) -> list[dict]:
         meta = deploy["metadata"]
@@ -302,7 +337,8 @@ class DeploymentController(Controller):
 
     # -- status --------------------------------------------------------------------------------
 
-    def _write_status(self, deploy: dict, new_rs: dict | None, old: list[dict], created: bool) -> None:
+    def _write_status(self, deploy: dict, new_rs: dict | None, old: list[dict], created: bool) -> float | None:
+        """Write the status (when it changed); return when to sync again for the progress deadline."""
         replicas = deploy["spec"].get("replicas", 1)
         every = ([new_rs] if new_rs else []) + old
         every = [self.replicasets.store.get(object_key(rs), rs) for rs in every]
@@ -319,29 +355,19 @@ class DeploymentController(Controller):
             available = ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.")
         else:
             available = ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.")
-        progressing = None
-        if new_rs is not None:
-            name = new_rs["metadata"]["name"]
-            complete = status["updatedReplicas"] == replicas and status["replicas"] == replicas \
-                and status["availableReplicas"] == replicas and status["observedGeneration"] >= \
-                deploy["metadata"].get("generation", 1)
-            if complete:
-                progressing = ("True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.')
-            elif created:
-                progressing = ("True", "NewReplicaSetCreated", f'Created new replica set "{name}"')
-            elif conditions.get("Progressing") is None:
-                progressing = ("True", "FoundNewReplicaSet", f'Found new replica set "{name}"')
-            else:
-                progressing = ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.')
+        progressing, again = self._progressing(deploy, old_status, status, new_rs, created, conditions)
+        # Progress made moves the Progressing condition's lastUpdateTime even when its reason stays.
+        touch = progressing is not None and progressing[1] == "ReplicaSetUpdated" and progressed(old_status, status)
         new_conditions = []
         for kind, value in (("Available", available), ("Progressing", progressing)):
             current = conditions.get(kind)
             if value is None:
-                if current:
+                if current and (kind != "Progressing" or progress_deadline(deploy) is not None):
                     new_conditions.append(current)
                 continue
             state, reason, message = value
-            if current and (current.get("status"), current.get("reason"), current.get("message")) == value:
+            if current and (current.get("status"), current.get("reason"), current.get("message")) == value \
+                    and not (kind == "Progressing" and touch):
                 new_conditions.append(current)
                 continue
             now = _now()
@@ -353,7 +379,7 @@ class DeploymentController(Controller):
         if old_status.get("collisionCount"):
             status["collisionCount"] = old_status["collisionCount"]
         if all(old_status.get(k) == v for k, v in status.items()):
-            return
+            return again
         namespace, name = split_key(object_key(deploy))
         try:
             self.client.patch(f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status",
@@ -361,3 +387,32 @@ class DeploymentController(Controller):
         except APIStatusError as e:
             if e.code != 404:
                 raise
+        return again
+
+    @staticmethod
+    def _progressing(deploy: dict, old_status: dict, status: dict, new_rs: dict | None, created: bool,
+                     conditions: dict, now: datetime | None = None) -> tuple[tuple | None, float | None]:
+        """The Progressing condition (status, reason, message) to have, None to keep the current one, and
+        when to look again for the deadline (seconds, or None) - syncRolloutStatus in progress.go."""
+        deadline = progress_deadline(deploy)
+        if new_rs is None or deadline is None:
+            return None, None
+        replicas = deploy["spec"].get("replicas", 1)
+        name = new_rs["metadata"]["name"]
+        current = conditions.get("Progressing")
+        complete = status["updatedReplicas"] == replicas and status["replicas"] == replicas \
+            and status["availableReplicas"] == replicas and status["observedGeneration"] >= \
+            deploy["metadata"].get("generation", 1)
+        if complete:
+            return ("True", "NewReplicaSetAvailable", f'ReplicaSet "{name}" has successfully progressed.'), None
+        if created:
+            return ("True", "NewReplicaSetCreated", f'Created new replica set "{name}"'), deadline
+        if current is None:
+            return ("True", "FoundNewReplicaSet", f'Found new replica set "{name}"'), deadline
+        if progressed(old_status, status):
+            # lastUpdateTime moves with each bit of progress: the deadline runs from the last one.
+            return ("True", "ReplicaSetUpdated", f'ReplicaSet "{name}" is progressing.'), deadline
+        left = deadline_left(current, deadline, now or datetime.now(timezone.utc))
+        if left is not None and left <= 0:
+            return ("False", "ProgressDeadlineExceeded", f'ReplicaSet "{name}" has timed out progressing.'), None
+        return None, (left + 1 if left is not None else None)

@@ -22,6 +22,12 @@ status survives the kubelet: a new runtime instance reads the files, checks
 that the recorded PIDs are still the same processes (boot id and start time),
 and adopts them. The wrapper learns the program's PID from a one-line shim
 that reports `$$` on an inherited pipe and then execs the program.
+
+The runtime's own processes - the wrapper and the log writer - carry the
+kubelet's `LABSERVER_*` marks (the test session's, say), as containerd's shims
+carry containerd's environment, so whoever started the kubelet can find every
+process it led to; the program itself gets only the container's environment
+(the wrapper unsets the marks before it runs it).
 """
 from __future__ import annotations
 
@@ -52,10 +58,11 @@ VERSION = "0.1.0"
 # $0 is the exitcode file; fd 0 arrives as the pipe the shim reports the PID on.
 WRAPPER = """exec 3>&0 </dev/null
 trap : TERM INT HUP
-"$@"
+{unset}"$@"
 echo $? > "$0"
 kill -KILL 0
 """
+MARK_PREFIX = "LABSERVER_"
 SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
 PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
 # A failed container's status message is the end of its log, as upstream's
@@ -182,9 +189,10 @@ class ProcessRuntime(Runtime):
         log_read, log_write = os.pipe()
         try:
             writer = _start_log_writer(cdir / f"{cid}.log", log_read)
+            marks = runtime_marks()
             wrapper = subprocess.Popen(
-                ["/bin/sh", "-c", WRAPPER, str(cdir / "exitcode"), *argv],
-                stdin=write_end, stdout=log_write, stderr=subprocess.STDOUT, env=launch.env,
+                ["/bin/sh", "-c", wrapper_script(marks), str(cdir / "exitcode"), *argv],
+                stdin=write_end, stdout=log_write, stderr=subprocess.STDOUT, env={**launch.env, **marks},
                 cwd=launch.cwd, start_new_session=True)
             wrapper_ticks = procfs.start_ticks(wrapper.pid)
             os.close(write_end)
@@ -268,7 +276,7 @@ class ProcessRuntime(Runtime):
         path = cdir / f"{container_id}.log"
         if not opts.follow:
             if record and record.get("id") == container_id and not self._running(record):
-                self._wait_log_writer(record, timeout=1.0)   # just ended: its last lines may be in flight
+                self._wait_log_writer(record)   # an ended container's log is whole once its writer ends
             return iter(select_lines(read_log(path)[0], opts))
         return follow_log(path, opts, lambda: self._ended(cdir, container_id))
 
@@ -400,6 +408,17 @@ class ProcessRuntime(Runtime):
     def _log_tail(path: Path, lines: int = 5) -> str:
         text = [line.decode(errors="replace").strip() for _, line in read_log(path)[0][-lines:]]
         return " / ".join(t for t in text if t) or "no output"
+
+
+def runtime_marks() -> dict[str, str]:
+    """The kubelet's LABSERVER_* variables (shell-safe names only): the runtime's own processes carry them."""
+    return {k: v for k, v in os.environ.items()
+            if k.startswith(MARK_PREFIX) and k.replace("_", "").isalnum() and k.isascii()}
+
+
+def wrapper_script(marks: dict[str, str]) -> str:
+    """The wrapper's shell script; it unsets the marks so the program sees only the container's env."""
+    return WRAPPER.format(unset=f"unset {' '.join(sorted(marks))}\n" if marks else "")
 
 
 def _start_log_writer(path: Path, fd: int) -> subprocess.Popen:

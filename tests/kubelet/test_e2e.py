@@ -208,6 +208,27 @@ def test_kubelet_restart_adopts(cluster):
     assert len(cluster.containers_of(pod["metadata"]["uid"])) == 2
 
 
+def test_restarted_kubelet_finishes_pods_deleted_while_it_was_away(cluster):
+    """While the kubelet is down, one pod is force-deleted and one deleted gracefully (it stays Terminating):
+    the restarted kubelet removes the first's containers (no API pod matches them any more) and stops the
+    second's, then deletes it; a third pod is adopted untouched."""
+    pods = {name: cluster.run_nginx(name) for name in ("forced", "graceful", "kept")}
+    uids = {name: pod["metadata"]["uid"] for name, pod in pods.items()}
+    kept_ids = sorted(s["containerID"] for s in pods["kept"]["status"]["containerStatuses"])
+    cluster.kubelet.stop()
+    cluster.client.delete("/api/v1/namespaces/default/pods/forced", {"gracePeriodSeconds": 0})
+    cluster.client.delete("/api/v1/namespaces/default/pods/graceful", {"gracePeriodSeconds": 1})
+    assert cluster.pod("forced") is None and cluster.pod("graceful")["metadata"]["deletionTimestamp"]
+    assert cluster.containers_of(uids["forced"]) and cluster.containers_of(uids["graceful"])  # still there
+    cluster.kubelet = cluster.start_kubelet()
+    wait_for(lambda: cluster.pod("graceful") is None, 30, "the graceful pod finished and deleted", progress=print)
+    wait_for(lambda: not cluster.containers_of(uids["forced"], with_sandbox=True)
+             and not cluster.containers_of(uids["graceful"], with_sandbox=True), 30,
+             "their containers and sandboxes removed", progress=print)
+    again = cluster.pod("kept")
+    assert running_ready(again) and sorted(s["containerID"] for s in again["status"]["containerStatuses"]) == kept_ids
+
+
 def test_missing_image_and_other_node(cluster):
     """A missing image: ErrImagePull with a message, other pods unharmed; a pod bound elsewhere is ignored."""
     bad = nginx_pod("broken", node=NODE)

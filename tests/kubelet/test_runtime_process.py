@@ -269,3 +269,22 @@ def test_pod_ips_skip_used_and_reserved_addresses(tmp_path):
     assert again.get("u0") in got and again.allocate("u0") == again.get("u0")
     again.release("u0")
     assert PodIPs(tmp_path / "ips.json", "127.0.0.0/29").get("u0") is None
+
+
+def _environ(pid: int) -> dict[str, str]:
+    raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
+def test_runtime_processes_carry_the_marks_the_program_does_not(runtime, monkeypatch):
+    """The wrapper and the log writer carry the kubelet's LABSERVER_* marks (so whoever started the kubelet
+    finds them); the program sees only the container's environment."""
+    monkeypatch.setenv("LABSERVER_TEST_MARK", "m-1")
+    pod, _, _, (state,) = start_pod(runtime, "marked", busybox_spec(["sleep", "3600"], name="sleeper"))
+    record = runtime._find(state.id)[1]
+    assert _environ(record["pgid"]).get("LABSERVER_TEST_MARK") == "m-1"
+    assert _environ(record["log_writer"]).get("LABSERVER_TEST_MARK") == "m-1"
+    program = _environ(record["pid"])
+    assert "LABSERVER_TEST_MARK" not in program and program["HOSTNAME"] == "marked"
+    runtime.remove_pod(pod)
+    assert not pid_alive(record["pgid"]) and not pid_alive(record["log_writer"])

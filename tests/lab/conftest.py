@@ -19,7 +19,8 @@ def lab(tmp_path, monkeypatch):
     """A Lab with the process runtime on free ports and a temp state dir; torn down after."""
     monkeypatch.setenv("LABSERVER_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LAB_RUNTIME", "process")
-    ports = Ports(etcd=free_port(), etcd_peer=free_port(), apiserver=free_port(), kubelet=free_port())
+    ports = Ports(etcd=free_port(), etcd_peer=free_port(), apiserver=free_port(), kubelet=free_port(),
+                  scheduler=free_port(), controller_manager=free_port())
     yield Lab(ports=ports, quiet=True)
     teardown.stop_everything(say=lambda line: None)
 

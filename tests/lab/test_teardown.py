@@ -56,3 +56,45 @@ def test_pods_of_a_dead_kubelet_are_removed_from_the_runtime(lab, process_runtim
     assert "removed pod default/nginx's containers from the process runtime" in out
     assert teardown.runtime_containers() == [] and teardown.leftovers() == []
     assert len(stopped) == 4  # the pod object, its containers, the API server, etcd
+
+
+def test_scheduler_controller_manager_and_a_second_node_are_known_to_teardown(lab, process_runtime_ready, capsys):
+    """The lab starts the scheduler, the controller-manager and node-2; --check names them; teardown deletes
+    the Deployment's pods on both nodes (the controller-manager stopped first, so none comes back),
+    stops every component, and leaves no container behind."""
+    lab.catch_up(upto=3)
+    lab.start_scheduler()
+    lab.start_controller_manager()
+    lab.add_node("node-2")
+    node2 = records.added_nodes()["node-2"]
+    assert lab.get_node("node-2") and node2["port"] != lab.ports.kubelet
+    lab.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=4")
+
+    def spread():
+        pods = requests.get(f"{lab.api_url}/api/v1/namespaces/default/pods", timeout=5).json()["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        return len(running) == 4 and {p["spec"]["nodeName"] for p in running} == {lab.node_name(), "node-2"}
+    wait_for(spread, 60, "4 pods Running over both nodes")
+    node2_ips = [p["status"]["podIP"] for p in requests.get(
+        f"{lab.api_url}/api/v1/pods", params={"fieldSelector": "spec.nodeName=node-2"}, timeout=5).json()["items"]]
+    assert node2_ips and all(ip.startswith("127.2.") for ip in node2_ips)   # node-2's own pod range
+    lab.start_scheduler()   # idempotent: reused
+    assert "the scheduler is already running: reusing it" in capsys.readouterr().out
+    lab.stop("node-2")      # one added node's kubelet; its pods keep running
+    assert "stopped the kubelet of node node-2" in capsys.readouterr().out
+    lab.add_node("node-2")  # back, with the same pod range
+    assert "--pod-cidr=127.2.0.0/16" in capsys.readouterr().out and spread()
+
+    assert teardown.main(["--check"]) == 1
+    err = capsys.readouterr().err
+    for line in ("scheduler (pid", "controller-manager (pid", "the kubelet of node node-2 (pid",
+                 "container nginx of pod default/web-", f"127.0.0.1:{lab.ports.scheduler}",
+                 f"127.0.0.1:{lab.ports.controller_manager}", f"127.0.0.1:{node2['port']}"):
+        assert line in err, line
+    assert teardown.main([]) == 0
+    out = capsys.readouterr().out
+    for line in ("stopped the controller-manager", "stopped the scheduler", "stopped the kubelet of node node-2",
+                 "stopped the kubelet (pid"):
+        assert line in out, line
+    assert "from the process runtime" not in out   # the kubelets stopped every pod themselves
+    assert teardown.runtime_containers() == [] and teardown.main(["--check"]) == 0

@@ -72,11 +72,16 @@ class Kubectl:
         self.home = self.dir / "kubectl-home"
         self.server = server
 
-    def env(self) -> dict:
+    def write_config(self) -> Path:
+        """Write the lab's kubeconfig (unless it is already there, unchanged); return its path."""
         self.home.mkdir(parents=True, exist_ok=True)
         text = KUBECONFIG.format(server=self.server)
         if not self.kubeconfig.exists() or self.kubeconfig.read_text() != text:
             self.kubeconfig.write_text(text)
+        return self.kubeconfig
+
+    def env(self) -> dict:
+        self.write_config()
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.home)}
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:

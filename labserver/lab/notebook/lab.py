@@ -30,17 +30,13 @@ from ..supervise.etcd import start_etcd as start_etcd_process
 from ..supervise.procs import LabError, port_in_use, wait_for
 from ..supervise.records import Ports
 from ..supervise.state import REPO_ROOT, state_dir
+from .controlplane import ControlPlane, progress
 from .curl import Curl
 from .kubectl import Kubectl
 from .manifests import post_pod
 from .pictures import Pictures
 from .svg import architecture
 
-
-
-def progress(line: str) -> None:
-    """Progress lines start with '  … ' (timing-dependent: the notebook tests drop them)."""
-    print(f"  … {line.strip()}", flush=True)
 
 
 # Waiting reasons that waiting longer does not cure (the kubelet retries, with a back-off, the same failure).
@@ -68,8 +64,12 @@ def pod_failure(pod: dict) -> str | None:
     return None
 
 
-class Lab:
-    """The post's one-node cluster, driven from notebooks; see the module docstring."""
+class Lab(ControlPlane):
+    """The post's cluster, driven from notebooks; see the module docstring.
+
+    The scheduler, the controller-manager and more nodes (notebooks 08 and 09) are
+    started by the methods it takes from ControlPlane (controlplane.py).
+    """
 
     def __init__(self, runtime: str | None = None, ports: Ports | None = None, quiet: bool = False):
         self.dir = state_dir()
@@ -416,16 +416,25 @@ class Lab:
 
     # --- bringing a notebook up to date, and taking it all down ----------------------------------
 
-    def catch_up(self, upto: int) -> None:
-        """Start what notebooks 01..upto would have started; print one line per piece."""
+    def catch_up(self, upto: int, pods: bool = True) -> None:
+        """Start what notebooks 01..upto would have started; print one line per piece.
+
+        pods=False leaves out the post's two pods (notebooks 04 and 05): the later
+        notebooks need the servers, not those pods.
+        """
         steps = [(1, "etcd", self._start_etcd, self.etcd_url),
                  (2, "API server", self._start_apiserver, self.api_url),
                  (3, "kubelet", self._start_kubelet, f"node {self.node_name()}"),
                  (4, "pod nginx", lambda: self._ensure_pod("nginx"), "Running"),
-                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running")]
+                 (5, "pod nginx-the-second", lambda: self._ensure_pod("nginx-the-second"), "Running"),
+                 (8, "scheduler", lambda: self._start_loop("scheduler", self.ports.scheduler),
+                  f"127.0.0.1:{self.ports.scheduler}"),
+                 (8, "kubelet of node-2", lambda: self._add_node("node-2"), "node node-2")]
         for number, what, start, where in steps:
             if number > upto:
                 break
+            if not pods and what.startswith("pod "):
+                continue
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):
@@ -442,12 +451,18 @@ class Lab:
         return teardown.runtime_containers(say=print)
 
     def stop(self, what: str) -> None:
-        """Stop one piece: 'kubelet', 'apiserver' or 'etcd', and say what was stopped."""
+        """Stop one piece: 'controller-manager', 'scheduler', 'kubelet' (the first node's), an added node's
+        kubelet by the node's name ('node-2'), 'kubelets' (all), 'apiserver' or 'etcd'; say what was stopped."""
         from ..supervise import teardown
-        stops = {"kubelet": teardown.stop_kubelet, "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}
-        if what not in stops:
-            raise LabError(f"lab.stop({what!r}): choose one of {', '.join(map(repr, stops))}")
-        stopped = stops[what](say=print)
+        stops = {"kubelet": teardown.stop_kubelet, "kubelets": teardown.stop_kubelets,
+                 "scheduler": teardown.stop_scheduler, "controller-manager": teardown.stop_controller_manager,
+                 "apiserver": teardown.stop_apiserver, "etcd": teardown.stop_etcd}
+        if what in records.added_nodes():
+            stopped = teardown.stop_node_kubelet(what, say=print)
+        elif what in stops:
+            stopped = stops[what](say=print)
+        else:
+            raise LabError(f"lab.stop({what!r}): choose one of {', '.join(map(repr, stops))} or an added node's name")
         if not stopped:
             print(f"{what}: was not running")
 

@@ -18,10 +18,17 @@ from .state import read_json, state_dir, write_json
 ETCD_PID = "etcd.pid"
 ETCD_CONTAINER = "etcd-container-id"
 KUBELET = "kubelet.json"
+NODES = "nodes.json"
 LAB = "lab.json"
-COMPONENTS = ("kubelet", "apiserver", "etcd")
+COMPONENTS = ("controller-manager", "scheduler", "kubelet", "apiserver", "etcd")
 # What the command line of each recorded PID must contain to still be ours.
-MARKERS = {"etcd": "etcd", "apiserver": "labserver\0apiserver", "kubelet": "labserver\0kubelet"}
+MARKERS = {"etcd": "etcd", "apiserver": "labserver\0apiserver", "kubelet": "labserver\0kubelet",
+           "scheduler": "labserver\0scheduler", "controller-manager": "labserver\0controller-manager"}
+
+
+def _marker(name: str) -> str:
+    """The marker of a component; the kubelets of added nodes (`kubelet-node-2`) are kubelets."""
+    return MARKERS["kubelet"] if name.startswith("kubelet-") else MARKERS[name]
 
 
 def pid_file(name: str) -> str:
@@ -49,7 +56,7 @@ def component_pid(name: str) -> int | None:
     if pid is None or not pid_alive(pid):
         return None
     cmdline = _cmdline(pid)
-    if cmdline is not None and MARKERS[name] not in cmdline:
+    if cmdline is not None and _marker(name) not in cmdline:
         return None  # the PID was reused by another program: not ours any more
     return pid
 
@@ -151,6 +158,23 @@ def save_kubelet(record: dict) -> None:
     write_json(KUBELET, record)
 
 
+def added_nodes() -> dict[str, dict]:
+    """node name -> the record (as kubelet()'s, plus 'component', its pid file's name) of each added node."""
+    return read_json(NODES)
+
+
+def save_added_node(record: dict) -> None:
+    data = read_json(NODES)
+    data[record["node"]] = record
+    write_json(NODES, data)
+
+
+def all_kubelets() -> list[dict]:
+    """The records of every kubelet the lab started: its first node's, then the added nodes'."""
+    first = kubelet()
+    return ([{**first, "component": "kubelet"}] if first else []) + list(added_nodes().values())
+
+
 @dataclass
 class Ports:
     """Where the lab's servers listen: the post's ports unless a lab was told others (tests)."""
@@ -159,9 +183,12 @@ class Ports:
     etcd_peer: int = 2380
     apiserver: int = 8080
     kubelet: int = 10250
+    scheduler: int = 10251           # the health ports the 2015 components served on
+    controller_manager: int = 10252
 
 
-PORT_NAMES = {"etcd": "etcd", "etcd_peer": "etcd peer", "apiserver": "API server", "kubelet": "kubelet"}
+PORT_NAMES = {"etcd": "etcd", "etcd_peer": "etcd peer", "apiserver": "API server", "kubelet": "kubelet",
+              "scheduler": "scheduler", "controller_manager": "controller-manager"}
 
 
 def ports() -> Ports:

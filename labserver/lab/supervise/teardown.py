@@ -4,13 +4,15 @@ Works from any state - a notebook that failed half-way, a kernel that died, a
 machine where the API server is already gone - because it goes by the lab's
 records (records.py), never by process names:
 
-1. the pods on the lab's node: deleted through the API server when it answers
-   (the kubelet then stops their containers, as `kubectl delete` does);
-2. the kubelet, by its recorded PID;
-3. whatever the runtime still holds for the lab's pods (a kubelet that was
+1. the controller-manager and the scheduler, by their recorded PIDs (first, so
+   no ReplicaSet replaces the pods deleted next, and nothing binds new ones);
+2. the pods on the lab's nodes: deleted through the API server when it answers
+   (each node's kubelet then stops their containers, as `kubectl delete` does);
+3. the kubelets (the first node's and every added node's), by their recorded PIDs;
+4. whatever each node's runtime still holds for the lab's pods (a kubelet that was
    already gone could not stop them): removed with the runtime's own calls;
-4. the API server, by its recorded PID;
-5. etcd: the post's container by its recorded id (stopped and removed), or
+5. the API server, by its recorded PID;
+6. etcd: the post's container by its recorded id (stopped and removed), or
    the etcd process by its PID.
 
 The lab's private Docker engine is left alone (`python -m labserver docker
@@ -43,71 +45,83 @@ def _api_url() -> str | None:
 # --- pods ----------------------------------------------------------------------------------------
 
 def delete_pods(say=print, timeout: float = 40) -> list[str]:
-    """Delete the pods bound to the lab's node through the API server, if it answers."""
-    api, node = _api_url(), records.kubelet().get("node")
-    if not api or not node:
+    """Delete the pods bound to the lab's nodes through the API server, if it answers."""
+    api = _api_url()
+    kubelets = {rec["node"]: records.component_alive(rec.get("component", "kubelet"))
+                for rec in records.all_kubelets() if rec.get("node")}
+    if not api or not kubelets:
         return []
-    listed = requests.get(f"{api}/api/v1/pods", params={"fieldSelector": f"spec.nodeName={node}"}, timeout=5)
-    if listed.status_code != 200:
-        return []
-    pods = listed.json().get("items") or []
-    kubelet_up = records.component_alive("kubelet")
-    done = []
-    for pod in pods:
-        meta = pod["metadata"]
-        # Without a kubelet nobody would finish a graceful delete: remove the object at once.
-        body = {} if kubelet_up else {"gracePeriodSeconds": 0}
-        requests.delete(f"{api}/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", json=body, timeout=5)
-        done.append(f"deleted pod {meta['namespace']}/{meta['name']} through the API server")
-        say(done[-1])
-    if pods and kubelet_up:
-        def gone():
+    done, waiting = [], []
+    for node, kubelet_up in kubelets.items():
+        listed = requests.get(f"{api}/api/v1/pods", params={"fieldSelector": f"spec.nodeName={node}"}, timeout=5)
+        if listed.status_code != 200:
+            continue
+        pods = listed.json().get("items") or []
+        for pod in pods:
+            meta = pod["metadata"]
+            # Without a kubelet nobody would finish a graceful delete: remove the object at once.
+            body = {} if kubelet_up else {"gracePeriodSeconds": 0}
+            requests.delete(f"{api}/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}", json=body, timeout=5)
+            done.append(f"deleted pod {meta['namespace']}/{meta['name']} through the API server")
+            say(done[-1])
+        if pods and kubelet_up:
+            waiting.append(node)
+
+    def gone():
+        for node in waiting:
             r = requests.get(f"{api}/api/v1/pods", params={"fieldSelector": f"spec.nodeName={node}"}, timeout=5)
-            return r.status_code == 200 and not r.json().get("items")
+            if r.status_code != 200 or r.json().get("items"):
+                return False
+        return True
+    if waiting:
         try:
-            wait_for(gone, timeout, "the kubelet to stop the deleted pods")
+            wait_for(gone, timeout, "the kubelets to stop the deleted pods")
         except TimeoutError as e:
             say(f"{e}; their containers are removed below")
     return done
 
 
-def _runtime():
-    """The kubelet's runtime object on the lab's kubelet root dir, or None.
+def node_runtime(runtime: str | None, root_dir: str | None, endpoint: str | None = None):
+    """The runtime object a kubelet with these flags used, or None.
 
     Both runtimes scope what they list to one root dir (the Docker runtime
-    labels its containers with it), so what it lists is the lab's and only that.
+    labels its containers with it), so what it lists is that kubelet's and only that.
     """
-    rec = records.kubelet()
-    if not rec.get("runtime") or not rec.get("root_dir"):
+    if not runtime or not root_dir:
         return None
     try:
         from ...kubelet.runtimes import make_runtime
-        return make_runtime(rec["runtime"], rec["root_dir"], endpoint=rec.get("endpoint"))
+        return make_runtime(runtime, root_dir, endpoint=endpoint)
     except Exception:  # no engine answers (so none of its containers run), or runtime missing
         return None
 
 
 def runtime_containers(say=None) -> list:
-    """Containers the runtime still holds for the lab's pods (running or not)."""
-    runtime = _runtime()
-    if runtime is None:
+    """Containers the runtimes still hold for the lab's pods (running or not), on every node."""
+    runtimes = [rt for rec in records.all_kubelets()
+                if (rt := node_runtime(rec.get("runtime"), rec.get("root_dir"), rec.get("endpoint")))]
+    if not runtimes:
         if say:
             say("no container runtime to ask: the lab's kubelet never started, or its engine is gone")
         return []
-    try:
-        found = runtime.list_containers()
-    finally:
-        runtime.close()
+    found = []
+    for runtime in runtimes:
+        try:
+            listed = runtime.list_containers()
+        finally:
+            runtime.close()
+        found += listed
+        if say:
+            for c in listed:
+                say(f"[{runtime.name}] {c.pod.namespace}/{c.pod.name} container {c.name}: {c.state} "
+                    f"({c.container_id[:24]})")
     if say:
-        for c in found:
-            say(f"[{runtime.name}] {c.pod.namespace}/{c.pod.name} container {c.name}: {c.state} ({c.container_id[:24]})")
         say(f"containers of the lab's pods left in the runtime: {len(found)}")
     return found
 
 
-def sweep_runtime(say=print) -> list[str]:
-    """Remove what the runtime still holds for the lab's pods: containers, sandboxes, volumes."""
-    runtime = _runtime()
+def remove_pods(runtime, say=print) -> list[str]:
+    """Remove everything `runtime` holds (containers, sandboxes, volumes); close it; return what was done."""
     if runtime is None:
         return []
     done = []
@@ -119,6 +133,14 @@ def sweep_runtime(say=print) -> list[str]:
             say(done[-1])
     finally:
         runtime.close()
+    return done
+
+
+def sweep_runtime(say=print) -> list[str]:
+    """Remove what each node's runtime still holds for the lab's pods: containers, sandboxes, volumes."""
+    done = []
+    for rec in records.all_kubelets():
+        done += remove_pods(node_runtime(rec.get("runtime"), rec.get("root_dir"), rec.get("endpoint")), say)
     return done
 
 
@@ -138,8 +160,30 @@ def _stop_component(name: str, what: str, say, tag: str = "") -> list[str]:
 
 
 def stop_kubelet(say=print) -> list[str]:
-    """Stop the kubelet by its recorded PID (its pods keep running, as upstream)."""
+    """Stop the first node's kubelet by its recorded PID (its pods keep running, as upstream)."""
     return _stop_component("kubelet", "kubelet", say)
+
+
+def stop_node_kubelet(node: str, say=print) -> list[str]:
+    """Stop the kubelet of an added node (its pods keep running, as upstream)."""
+    rec = records.added_nodes().get(node)
+    return _stop_component(rec["component"], f"kubelet of node {node}", say) if rec else []
+
+
+def stop_kubelets(say=print) -> list[str]:
+    """Stop every kubelet the lab started: the first node's, then each added node's."""
+    stopped = stop_kubelet(say)
+    for node in records.added_nodes():
+        stopped += stop_node_kubelet(node, say)
+    return stopped
+
+
+def stop_scheduler(say=print) -> list[str]:
+    return _stop_component("scheduler", "scheduler", say)
+
+
+def stop_controller_manager(say=print) -> list[str]:
+    return _stop_component("controller-manager", "controller-manager", say)
 
 
 def stop_apiserver(say=print) -> list[str]:
@@ -165,8 +209,10 @@ def stop_etcd(say=print) -> list[str]:
 
 def stop_everything(say=print) -> list[str]:
     """Teardown in the order described in the module docstring; return what was stopped."""
-    stopped = delete_pods(say)
-    stopped += stop_kubelet(say)
+    stopped = stop_controller_manager(say)
+    stopped += stop_scheduler(say)
+    stopped += delete_pods(say)
+    stopped += stop_kubelets(say)
     stopped += sweep_runtime(say)
     stopped += stop_apiserver(say)
     stopped += stop_etcd(say)
@@ -176,10 +222,12 @@ def stop_everything(say=print) -> list[str]:
 def leftovers() -> list[str]:
     """Anything the lab started that still runs, or anything on the lab's ports."""
     found = []
-    for name in records.COMPONENTS:
+    added = {rec["component"]: node for node, rec in records.added_nodes().items()}
+    for name in [*records.COMPONENTS, *added]:
         pid = records.component_pid(name)
         if pid is not None:
-            found.append(f"{name} (pid {pid}) is still running")
+            what = f"the kubelet of node {added[name]}" if name in added else name
+            found.append(f"{what} (pid {pid}) is still running")
     if records.etcd_container_id() and records.etcd_container_running():
         found.append(f"the etcd container {records.etcd_container_id()[:12]} is still running")
     for c in runtime_containers():
@@ -188,6 +236,9 @@ def leftovers() -> list[str]:
     for key, port in asdict(records.ports()).items():
         if port_in_use("127.0.0.1", port):
             found.append(f"something listens on 127.0.0.1:{port} (the lab's {records.PORT_NAMES[key]} port)")
+    for node, rec in records.added_nodes().items():
+        if rec.get("port") and port_in_use("127.0.0.1", rec["port"]):
+            found.append(f"something listens on 127.0.0.1:{rec['port']} (the port of node {node}'s kubelet)")
     return found
 
 
