@@ -14,8 +14,8 @@ them or leave some out.
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import time
+import subprocess
+import threading
 from pathlib import Path
 
 import jupytext
@@ -23,7 +23,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from labserver.lab.supervise import teardown
-from labserver.lab.supervise.procs import wait_for
+from labserver.lab.supervise.procs import LabError, wait_for
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LOCK = Path("/tmp/labserver-notebooks.lock")
@@ -39,23 +39,39 @@ def tags(cell) -> set[str]:
 
 
 @contextlib.contextmanager
-def notebook_lab(say=print):
-    """Hold the notebooks' lock, with a clean lab before and after."""
-    with open(LOCK, "a") as lock:
-        def locked():
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return True
-            except BlockingIOError:
-                return False
-        wait_for(locked, 900, f"the notebooks' lock {LOCK} (another notebook run holds it)",
-                 interval=0.5, progress=lambda line: say(f"  … {line}"), every=10)
+def notebook_lab(say=print, timeout: float = 1200):
+    """Hold the notebooks' lock, with a clean lab before and after.
+
+    The lock is taken by flock(1) itself, blocking in the kernel like every other
+    `flock /tmp/labserver-notebooks.lock make ...` waiter (polling for it would
+    lose every race to them), and held until the block ends.
+    """
+    holder = subprocess.Popen(["flock", "--wait", str(int(timeout)), str(LOCK), "sh", "-c", "echo locked; read _"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(holder.stdout.readline()), daemon=True)
+    reader.start()
+
+    def locked():
+        if holder.poll() is not None and not got:
+            raise LabError(f"flock {LOCK} gave up (exit {holder.returncode})")
+        return bool(got) and got[0].strip() == "locked"
+    try:
+        wait_for(locked, timeout + 5, f"the notebooks' lock {LOCK} (another notebook run holds it)",
+                 interval=0.2, progress=lambda line: say(f"  … {line}"), every=30)
         teardown.stop_everything(say=lambda line: say(f"(clean start) {line}"))
         try:
             yield
         finally:
             teardown.stop_everything(say=lambda line: say(f"(teardown) {line}"))
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        with contextlib.suppress(OSError):
+            holder.stdin.close()  # `read` ends, sh exits, flock releases the lock
+        try:
+            holder.wait(10)
+        except subprocess.TimeoutExpired:
+            holder.kill()
+            holder.wait()
 
 
 def text_of(cell) -> str:
@@ -94,7 +110,3 @@ def kernel(timeout: float = 120):
 def cells(path: Path) -> list:
     """The code cells of a notebook's py:percent source, in order."""
     return [c for c in jupytext.read(path).cells if c.cell_type == "code"]
-
-
-def elapsed(start: float) -> str:
-    return f"{time.monotonic() - start:.1f}s"

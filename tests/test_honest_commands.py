@@ -18,9 +18,9 @@ import re
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from notebook_session import cells, kernel, notebook_lab, sources, tags
+from notebook_session import cells, kernel, notebook_lab, sources
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]  # it may wait for the notebooks lock
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # it may wait for the notebooks lock
 
 SHELL_LINE = re.compile(r"^(?P<indent>\s*)(?:\w+\s*=\s*)?!(?P<command>.+)$", re.M)
 

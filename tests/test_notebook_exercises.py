@@ -13,7 +13,7 @@ import pytest
 
 from notebook_session import cells, kernel, notebook_lab, sources, tags
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1500)]  # it may wait for the notebooks lock
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # it may wait for the notebooks lock
 
 
 def test_each_of_notebooks_01_to_05_has_one_exercise_solution_and_check_in_that_order():
