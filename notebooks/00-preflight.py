@@ -8,6 +8,8 @@
 # Before starting anything, this notebook checks that the machine has what those
 # pieces need, so that a missing program shows up here, with the command that fixes
 # it, and not half-way through notebook 04.
+#
+# *About 5 minutes* (the whole workbook: about 90).
 
 # %% [markdown]
 # The whole post in one picture. Each arrow is a request you will see for real: you POST a
@@ -81,4 +83,16 @@ print("checkpoint passed: this machine can run the lab")
 # runtime: that a pod may listen on port 80, as nginx will), and checked that the
 # ports the post uses are free.
 #
+# ## Questions
+#
+# 1. Which of the lab's pieces are this project's own Python programs, and which are the real ones?
+# 2. What does the process runtime give each pod instead of a Docker network address?
+# 3. Which four ports must be free, and for what?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. The API server and the kubelet are this project's; etcd 3.5 and kubectl 1.37 are the
+# real programs. 2. Its own loopback address, `127.1.x.y`, shared by its containers. 3. 2379 and 2380
+# (etcd's clients and peers), 8080 (the API server), 10250 (the kubelet).
+
+# %% [markdown]
 # **Next:** [01 · Starting etcd](01-starting-etcd.ipynb).

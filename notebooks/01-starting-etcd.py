@@ -6,11 +6,14 @@
 # to etcd; every other component goes through the API server. So etcd comes first.
 # In this notebook you will start it, check that it is healthy, and write and read one
 # key yourself, to see that underneath it all it is a plain key-value store.
+#
+# *About 15 minutes.*
 
 # %%
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight="etcd", caption="01 · etcd: where every object of the cluster lives")
@@ -20,6 +23,12 @@ lab.architecture(highlight="etcd", caption="01 · etcd: where every object of th
 # [notebook 00](00-preflight.ipynb)). Everything the lab starts is recorded in the lab
 # state directory `.lab/` at the top of the checkout, so later notebooks, each in a
 # fresh kernel, can find it again.
+#
+# `lab.shell_setup()` wrote `.lab/env.sh` and set the same variables in this notebook's
+# kernel. From now on, a cell line that starts with `!` is an ordinary shell command:
+# `curl`, `jq`, `etcdctl`, later `kubectl`, find the lab as they would in a terminal.
+# Open one (JupyterLab: *File → New → Terminal*), run `source ../.lab/env.sh` in it,
+# and you can type every command of this workbook there too.
 
 # %% [markdown]
 # ## Step 1: start etcd
@@ -44,54 +53,82 @@ lab.start_etcd()
 # %% [markdown]
 # ## Step 2: is it healthy?
 #
-# etcd answers plain HTTP on its client port. `lab.etcd_http` sends the request and
-# prints the `curl` command you could type in a terminal instead.
+# etcd answers plain HTTP on its client port. `curl -s` (silent: no progress meter)
+# fetches its `/health` page, and `jq .` prints the JSON answer indented.
 # **What to look for:** `"health": "true"`.
 
 # %%
-health = lab.etcd_http("GET", "/health")
+!curl -s http://127.0.0.1:2379/health | jq .
 
 # %% [markdown]
 # ## Step 3: a key, a value, and a revision
 #
-# The API server talks to etcd through etcd's v3 API (gRPC). Here we use the same
-# Python client library it uses. We write a key, read it back, overwrite it and read
-# it again.
+# The API server talks to etcd through etcd's v3 API (gRPC). `etcdctl`, etcd's own
+# command line client, speaks the same API; it finds etcd through `ETCDCTL_ENDPOINTS`,
+# which `.lab/env.sh` set. We write a key, read it back, overwrite it and read it again.
 #
 # **What to look for:** every write moves etcd's single, store-wide **revision**
 # forward. etcd remembers, for each key, the revision that created it
 # (`create_revision`), the revision of its latest write (`mod_revision`), and how many
 # times it was written (`version`). Remember `mod_revision`: in the next notebook it
 # becomes Kubernetes' `resourceVersion`.
+#
+# `etcdctl get --write-out=json` answers with keys and values in base64; the `jq` filter
+# decodes them (`@base64d`) and keeps the revisions.
 
 # %%
-etcd = lab.etcd_client()
+!etcdctl put /hello world
+!etcdctl get /hello --write-out=json | jq '.kvs[] | {key: .key | @base64d, value: .value | @base64d, create_revision, mod_revision, version}'
 
-etcd.put("/hello", "world")
-value, meta = etcd.get("/hello")
-print(f"/hello = {value.decode()!r}  create_revision {meta.create_revision}, "
-      f"mod_revision {meta.mod_revision}, version {meta.version}")
-
-etcd.put("/hello", "again")
-value, meta = etcd.get("/hello")
-print(f"/hello = {value.decode()!r}  create_revision {meta.create_revision}, "
-      f"mod_revision {meta.mod_revision}, version {meta.version}")
-
-etcd.delete("/hello")
-print("deleted /hello:", etcd.get("/hello"))
+# %%
+!etcdctl put /hello again
+!etcdctl get /hello --write-out=json | jq '.kvs[] | {key: .key | @base64d, value: .value | @base64d, create_revision, mod_revision, version}'
 
 # %% [markdown]
 # The same key kept its `create_revision` while its `mod_revision` moved on, and its
-# `version` counted the writes. After the delete, the key is gone (`(None, None)`), and
-# etcd is empty again, ready for the API server.
+# `version` counted the writes.
+#
+# ### Exercise: predict the next revision
+#
+# What revision will etcd give the next write? etcd tells you its current revision in the
+# header of every answer: `etcdctl endpoint status --write-out=json | jq .` shows it as
+# `.[0].Status.header.revision`. Set `predicted` to your answer, then write `/hello` a third
+# time (any value) with `etcdctl put`, and run the check below.
+
+# %% tags=["exercise"]
+predicted = None  # your prediction
+# your command here: !etcdctl put /hello ...
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution: the current revision, plus one.
+revision = !etcdctl endpoint status --write-out=json | jq '.[0].Status.header.revision'
+predicted = int(revision[0]) + 1
+!etcdctl put /hello third
+
+# %% tags=["check"]
+lab.check("revision", predicted=predicted)
+
+# %% [markdown]
+# Now delete the key and ask for it again: `etcdctl get` prints nothing for a key that
+# does not exist.
+
+# %%
+!etcdctl del /hello
+!etcdctl get /hello
+
+# %% [markdown]
+# `del` printed how many keys it deleted (`1`), and the key is gone: etcd is empty
+# again, ready for the API server.
 
 # %% [markdown]
 # ## Checkpoint
 
 # %%
+import requests
+
 assert lab.etcd_running(), "etcd should be running"
-assert health.json["health"] == "true"   # newer etcds add fields; this one has been there since etcd 2
-assert etcd.get("/hello") == (None, None)
+assert requests.get(lab.etcd_url + "/health", timeout=5).json()["health"] == "true"   # newer etcds add fields
+assert "/hello" not in [key for key, _ in lab.etcd_keys("/")]
 if not lab.running("apiserver"):  # until notebook 02 starts the API server, nothing else writes
     assert lab.etcd_keys("/") == [], "etcd should hold no keys yet"
 print("checkpoint passed: etcd is running, healthy and empty")
@@ -119,4 +156,17 @@ print("checkpoint passed: etcd is running, healthy and empty")
 # `127.0.0.1:2379`, and used it as a key-value store whose writes are numbered by one
 # growing revision. Its container id or PID is in `.lab/`.
 #
+# ## Questions
+#
+# 1. You wrote `/hello` three times. What is its `version`, and why did its `create_revision` not change?
+# 2. Who else will write into this etcd from the next notebook on, and through what?
+# 3. Why does `etcdctl get` of a deleted key print nothing, rather than an error?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. `version` 3: it counts the writes of the key since it was created; `create_revision`
+# is the revision of the write that created it, which stays. 2. Only the API server, through etcd's
+# v3 API (gRPC); every other component goes through the API server. 3. A range read that matches no
+# key is a successful answer with zero keys: etcd has nothing to print.
+
+# %% [markdown]
 # **Next:** [02 · The API server](02-the-api-server.ipynb).

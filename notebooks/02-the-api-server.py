@@ -7,11 +7,14 @@
 # will start it, ask it for nodes and pods as the post does with `curl`, see what the
 # fields of its answers mean, watch it refuse a stale update (optimistic concurrency),
 # and look at the keys it wrote into etcd.
+#
+# *About 20 minutes.*
 
 # %%
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight="apiserver", caption="02 · the API server: the only way in, in front of etcd")
@@ -57,7 +60,7 @@ lab.start_apiserver()
 # registered yet.
 
 # %%
-nodes = lab.curl("GET", "/api/v1/nodes")
+!curl -s localhost:8080/api/v1/nodes | jq .
 
 # %% [markdown]
 # Every answer says what it is:
@@ -76,7 +79,7 @@ nodes = lab.curl("GET", "/api/v1/nodes")
 # **What to look for:** `[]`.
 
 # %%
-pods = lab.curl("GET", "/api/v1/pods", jq=".items")
+!curl -s localhost:8080/api/v1/pods | jq .items
 
 # %% [markdown]
 # ## Step 3: optimistic concurrency, for real
@@ -88,47 +91,61 @@ pods = lab.curl("GET", "/api/v1/pods", jq=".items")
 # changed since it was read, and gets **409 Conflict**.
 #
 # We use a **Lease** (`coordination.k8s.io/v1`), a tiny object that exists for exactly
-# this: whoever manages to update it holds it. First, create one held by nobody:
+# this: whoever manages to update it holds it. First, write one held by nobody into
+# `lease.json`, next to this notebook:
 
 # %%
+import json
+
 LEASE = "/apis/coordination.k8s.io/v1/namespaces/default/leases/demo"
-lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-         "metadata": {"name": "demo"}, "spec": {"holderIdentity": "nobody"}}
 lab.remove_leftover(LEASE)  # only does something when you re-run this notebook
-created = lab.curl("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases", lease,
-                   jq="{name: .metadata.name, resourceVersion: .metadata.resourceVersion, spec: .spec}")
+lab.write_file("lease.json", json.dumps({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                         "metadata": {"name": "demo"}, "spec": {"holderIdentity": "nobody"}},
+                                        indent=2) + "\n")
 
 # %% [markdown]
-# Alice and Bob both read it. **What to look for:** they see the same `resourceVersion`.
+# and POST it, as the post POSTs its pod: `--data @lease.json` sends the file's content.
+# **What to look for:** the stored lease, with a `resourceVersion`.
 
 # %%
-SHOW = "{resourceVersion: .metadata.resourceVersion, holderIdentity: .spec.holderIdentity}"
-alice = lab.curl("GET", LEASE, who="alice", jq=SHOW).json
-bob = lab.curl("GET", LEASE, who="bob", jq=SHOW).json
+!curl -s -X POST localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases -H 'Content-Type: application/json' --data @lease.json | jq '{name: .metadata.name, resourceVersion: .metadata.resourceVersion, spec: .spec}'
 
 # %% [markdown]
-# Alice writes first: she takes the lease and sends it back with the
-# `resourceVersion` she read. **What to look for:** `200 OK` and a new, higher
+# Alice and Bob both read it, each into a file of their own.
+# **What to look for:** they see the same `resourceVersion`.
+
+# %%
+!curl -s localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo --output alice.json
+!curl -s localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo --output bob.json
+!jq --compact-output '{resourceVersion: .metadata.resourceVersion, holderIdentity: .spec.holderIdentity}' alice.json bob.json
+
+# %% [markdown]
+# Alice writes first: `jq` sets her name as the holder in what she read, and she PUTs that
+# back, `resourceVersion` included. `--write-out` makes curl print the HTTP status code, and
+# `--output` keeps the answer in a file. **What to look for:** `200` and a new, higher
 # `resourceVersion`.
 
 # %%
-alice["spec"]["holderIdentity"] = "alice"
-alice_put = lab.curl("PUT", LEASE, alice, who="alice", body_file="lease-alice.json", jq=SHOW)
+!jq '.spec.holderIdentity = "alice"' alice.json > lease-alice.json
+!curl -s -X PUT localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo -H 'Content-Type: application/json' --data @lease-alice.json --write-out '%{http_code}\n' --output alice-put.json
+!jq --compact-output '{resourceVersion: .metadata.resourceVersion, holderIdentity: .spec.holderIdentity}' alice-put.json
 
 # %% [markdown]
 # Bob, who read the same version, now tries to take it too.
-# **What to look for:** `409 Conflict`, as a Kubernetes `Status` object with reason
+# **What to look for:** `409`, and an answer that is a Kubernetes `Status` object with reason
 # `Conflict` and the same message a real cluster gives.
 
 # %%
-bob["spec"]["holderIdentity"] = "bob"
-bob_put = lab.curl("PUT", LEASE, bob, who="bob", body_file="lease-bob.json")
+!jq '.spec.holderIdentity = "bob"' bob.json > lease-bob.json
+!curl -s -X PUT localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo -H 'Content-Type: application/json' --data @lease-bob.json --write-out '%{http_code}\n' --output bob-put.json
+!jq . bob-put.json
 
 # %% [markdown]
 # Bob's change was refused, and not lost by accident: Alice's write is still
 # there. A well-behaved client now reads the object again and decides what to do. kubectl
-# and the kubelet retry like this. Here is what happened, drawn from the requests
-# the lab recorded. The etcd arrows show the transaction the API server ran for each update:
+# and the kubelet retry like this. Here is what happened, drawn from the files the curl
+# commands above wrote (what each one read, sent, and got back). The etcd arrows show the
+# transaction the API server ran for each update:
 
 # %%
 picture = lab.sequence(who=("alice", "bob"))
@@ -137,12 +154,17 @@ picture = lab.sequence(who=("alice", "bob"))
 # ## Checkpoint
 
 # %%
-assert nodes.json["kind"] == "NodeList" and pods.json["kind"] == "PodList"
+import requests
+
+api = lab.api_url
+nodes, pods = requests.get(f"{api}/api/v1/nodes").json(), requests.get(f"{api}/api/v1/pods").json()
+assert nodes["kind"] == "NodeList" and pods["kind"] == "PodList"
 if not lab.running("kubelet"):  # until notebook 03 starts one, no node has registered
-    assert nodes.json["items"] == [] and pods.json["items"] == []
-assert alice_put.status == 200 and int(alice_put.json["metadata"]["resourceVersion"]) > int(bob["metadata"]["resourceVersion"])
-assert bob_put.status == 409 and bob_put.json["reason"] == "Conflict"
-holder = lab.curl("GET", LEASE, show=False).json["spec"]["holderIdentity"]
+    assert nodes["items"] == [] and pods["items"] == []
+alice_put, bob_read, bob_put = (json.load(open(f)) for f in ("alice-put.json", "bob.json", "bob-put.json"))
+assert int(alice_put["metadata"]["resourceVersion"]) > int(bob_read["metadata"]["resourceVersion"])
+assert bob_put["code"] == 409 and bob_put["reason"] == "Conflict"
+holder = requests.get(api + LEASE).json()["spec"]["holderIdentity"]
 assert holder == "alice", holder
 print("checkpoint passed: empty lists, and the stale update was refused with 409 Conflict")
 
@@ -151,19 +173,24 @@ print("checkpoint passed: empty lists, and the stale update was refused with 409
 #
 # Every object lives under `/registry/<resource>/...`: cluster-wide ones by name,
 # namespaced ones under their namespace. The API server created the three standard
-# namespaces when it started, and the Lease is there too.
-# **What to look for:** the numbers: each key's `mod_revision`, which is exactly the
-# `resourceVersion` the API showed.
+# namespaces when it started, and the Lease is there too. `etcdctl` lists the keys
+# (`--keys-only` prints each key followed by an empty line):
 
 # %%
-for key, mod_revision in lab.etcd_keys():
-    print(f"mod_revision {mod_revision:>3}  {key}")
+!etcdctl get /registry --prefix --keys-only
 
-stored = lab.etcd_value("/registry/leases/default/demo")
+# %% [markdown]
+# The lease as stored, and its `mod_revision` beside the `resourceVersion` of Alice's
+# answer. **What to look for:** the two numbers are the same.
+
+# %%
+!etcdctl get /registry/leases/default/demo --print-value-only | jq .
+!etcdctl get /registry/leases/default/demo --write-out=json | jq --compact-output '{mod_revision: .kvs[0].mod_revision}'
+!jq --compact-output '{resourceVersion: .metadata.resourceVersion}' alice-put.json
 
 # %%
 _, meta = lab.etcd_client().get("/registry/leases/default/demo")
-assert str(meta.mod_revision) == alice_put.json["metadata"]["resourceVersion"]
+assert str(meta.mod_revision) == alice_put["metadata"]["resourceVersion"]
 assert {"/registry/leases/default/demo", "/registry/namespaces/default",
         "/registry/namespaces/kube-node-lease", "/registry/namespaces/kube-system"} <= {k for k, _ in lab.etcd_keys()}
 print("checkpoint passed: the lease's resourceVersion is its etcd mod_revision")
@@ -176,8 +203,27 @@ print("checkpoint passed: the lease's resourceVersion is its etcd mod_revision")
 # %% [markdown]
 # > **Today:** a real kube-apiserver stores objects in etcd as Protocol Buffers, not
 # > JSON (JSON was the 2015 format). The keys are the same `/registry/...` paths.
-# > Nodes still live under the 2015 name `/registry/minions/`, as you will see in the
-# > next notebook.
+# > Nodes still live under the 2015 name `/registry/minions/`: you will list that key with
+# > `etcdctl` in the next notebook.
+
+# %% [markdown]
+# ### Exercise: be Bob
+#
+# Bob lost because he sent a stale `resourceVersion`. Do what a well-behaved client does:
+# read the lease again, set Bob as the holder in what you read, and PUT it (the commands
+# of Step 3 are all you need). Then run the check.
+
+# %% tags=["exercise"]
+# your commands here
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+# Solution: read again (the current resourceVersion), change, PUT.
+!curl -s localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo --output bob.json
+!jq '.spec.holderIdentity = "bob"' bob.json > lease-bob.json
+!curl -s -X PUT localhost:8080/apis/coordination.k8s.io/v1/namespaces/default/leases/demo -H 'Content-Type: application/json' --data @lease-bob.json --write-out '%{http_code}\n' --output bob-put.json
+
+# %% tags=["check"]
+lab.check("bob-wins")
 
 # %% [markdown]
 # ## What just happened
@@ -186,4 +232,16 @@ print("checkpoint passed: the lease's resourceVersion is its etcd mod_revision")
 # requests with empty lists, refused Bob's stale update with 409 because the etcd
 # revision had moved on, and wrote its objects as JSON under `/registry/` in etcd.
 #
+# ## Questions
+#
+# 1. Bob's PUT was refused although nobody locked the lease. What exactly did etcd compare?
+# 2. Where does a single object's `resourceVersion` come from, given that it is not in the stored JSON?
+# 3. `curl ... | jq .items` printed `[]` for pods. What would `jq '.items | length'` print?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. The key's `mod_revision` in etcd against the `resourceVersion` Bob sent: the
+# transaction writes only if they are equal, and Alice's write had moved it on. 2. The API server
+# sets it, on every read, to the key's etcd `mod_revision`. 3. `0`.
+
+# %% [markdown]
 # **Next:** [03 · Adding a node](03-adding-a-node.ipynb).

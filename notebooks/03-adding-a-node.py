@@ -6,11 +6,14 @@
 # keeps reporting that the node is alive, and watches the API server for pods assigned
 # to it. In this notebook you will start a kubelet pointed at the API server and see
 # this machine appear as a node, named after its hostname and Ready.
+#
+# *About 15 minutes.*
 
 # %%
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight="kubelet", caption="03 · the kubelet: a node joins, and keeps its Lease")
@@ -61,17 +64,15 @@ lab.start_kubelet()
 # `creationTimestamp`.
 
 # %%
-nodes = lab.curl("GET", "/api/v1/nodes", jq=".items[] | .metadata")
+!curl -s localhost:8080/api/v1/nodes | jq '.items[] | .metadata'
 
 # %% [markdown]
 # **Is it Ready?** The kubelet reports conditions in the node's status. **What to look
 # for:** `Ready` is `"True"`, with reason `KubeletReady`. The three *pressure* conditions
-# (memory, disk, process IDs) should be `"False"`.
+# (memory, disk, process IDs) should be `"False"`. (There is one node, so `.items[0]` is it.)
 
 # %%
-node = lab.node_name()
-ready = lab.curl("GET", f"/api/v1/nodes/{node}",
-                 jq=".status.conditions[] | {type: .type, status: .status, reason: .reason}")
+!curl -s localhost:8080/api/v1/nodes | jq --compact-output '.items[0].status.conditions[] | {type, status, reason}'
 
 # %% [markdown]
 # **How does the cluster know the node is still alive?** Every 10 seconds the kubelet
@@ -80,17 +81,28 @@ ready = lab.curl("GET", f"/api/v1/nodes/{node}",
 # is the node, and `renewTime` is recent.
 
 # %%
-lease = lab.curl("GET", f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}", jq=".spec")
+!curl -s localhost:8080/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases | jq '.items[] | .spec'
+
+# %% [markdown]
+# And in etcd: the node itself is stored under `/registry/minions/`, the 2015 name
+# notebook 02 promised (more on it below).
+
+# %%
+!etcdctl get /registry/minions/ --prefix --keys-only
 
 # %% [markdown]
 # ## Checkpoint
 
 # %%
-n = lab.curl("GET", f"/api/v1/nodes/{node}", show=False).json
+import requests
+
+node = lab.node_name()
+n = requests.get(f"{lab.api_url}/api/v1/nodes/{node}", timeout=5).json()
+lease = requests.get(f"{lab.api_url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{node}").json()
 assert n["metadata"]["labels"]["kubernetes.io/hostname"] == node
 assert n["metadata"]["uid"] and n["metadata"]["resourceVersion"] and n["metadata"]["creationTimestamp"]
 assert {c["type"]: c["status"] for c in n["status"]["conditions"]}["Ready"] == "True"
-assert lease.json["spec"]["holderIdentity"] == node
+assert lease["spec"]["holderIdentity"] == node
 assert "/registry/minions/" + node in [k for k, _ in lab.etcd_keys()]
 print(f"checkpoint passed: node {node} is registered and Ready")
 
@@ -111,4 +123,34 @@ print(f"checkpoint passed: node {node} is registered and Ready")
 # seconds. It is also watching the API server for pods bound to this node. None
 # yet.
 #
+# ### Exercise: your own jq filter
+#
+# Write a command that prints just the status of the node's `Ready` condition (`True`),
+# and capture what it prints in `ready`: in a notebook, `ready = !command` does that.
+# jq's `select(...)` keeps only the values for which its test is true, and `jq -r`
+# prints a string without its quotes.
+
+# %% tags=["exercise"]
+ready = None  # your command here: ready = !curl -s localhost:8080/api/v1/nodes | jq -r ...
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+ready = !curl -s localhost:8080/api/v1/nodes | jq -r '.items[0].status.conditions[] | select(.type == "Ready") | .status'
+ready
+
+# %% tags=["check"]
+lab.check("node-ready", answer=ready)
+
+# %% [markdown]
+# ## Questions
+#
+# 1. Which two objects does the kubelet keep writing while the node is alive, and which one changes every 10 seconds?
+# 2. Why is the node stored under `/registry/minions/` and not `/registry/nodes/`?
+# 3. What does the kubelet watch the API server for?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. The Node (its status) and its Lease in `kube-node-lease`; the Lease is renewed every
+# 10 seconds. 2. "Minion" was the pre-1.0 name of a node, and the etcd key never changed. 3. Pods whose
+# `spec.nodeName` is its node.
+
+# %% [markdown]
 # **Next:** [04 · Running a pod through the API server](04-running-a-pod.ipynb).

@@ -7,11 +7,14 @@
 # kubelet pick it up and start both containers, and fetch nginx's welcome page from
 # the pod's own IP address. Nothing here talks to the kubelet directly: the API
 # server, and the object in etcd, are the only meeting point.
+#
+# *About 15 minutes.*
 
 # %%
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight="runtime", caption="04 · a pod: posted, watched, run by the runtime, reported back")
@@ -35,8 +38,7 @@ lab.catch_up(upto=3)
 # nginx writes its logs into it; `log-truncator` empties `access.log` every 10 seconds.
 
 # %%
-print("$ cat nginx.yaml")
-print(open("nginx.yaml").read())
+!cat nginx.yaml
 
 # %% [markdown]
 # ## Step 2: choose the node, and convert to JSON
@@ -44,9 +46,9 @@ print(open("nginx.yaml").read())
 # In a full cluster the **scheduler** picks a node for each pod. There is no scheduler
 # here, so, as in the post, we pick it ourselves: we set `spec.nodeName` to the node
 # from notebook 03. The post did it with `sed`, then converted YAML to JSON with Ruby,
-# because the 2015 API server only spoke JSON. Python does both here.
-# **What to look for:** `nodeName` at the top of `spec`, and `nginx.json` written into
-# `.lab/`, the directory where the lab's curl commands run.
+# because the 2015 API server only spoke JSON. Python does both here, and writes
+# `nginx.json` next to this notebook, where the `!` commands run.
+# **What to look for:** `nodeName` at the top of `spec`.
 
 # %%
 import json
@@ -54,16 +56,16 @@ import yaml
 
 pod = yaml.safe_load(open("nginx.yaml"))
 pod["spec"] = {"nodeName": lab.node_name(), **pod["spec"]}   # the post: sed '/spec:/a\ \ nodeName: <node>'
-
-print("$ head nginx.yaml   # with nodeName added")
-print("\n".join(yaml.safe_dump(pod, sort_keys=False).splitlines()[:10]))
-
 path = lab.write_file("nginx.json", json.dumps(pod, indent=2) + "\n")
+
+# %%
+!jq .spec.nodeName nginx.json
 
 # %% [markdown]
 # ## Step 3: POST it
 #
-# **What to look for:** `HTTP 201 Created`. The answer is the pod *as stored*: the API
+# `tee` keeps a copy of the answer in `nginx-created.json` for the checkpoint.
+# **What to look for:** the answer is the pod *as stored*: the API
 # server added `uid`, `resourceVersion` and `creationTimestamp`, filled in defaults the
 # manifest left out (`restartPolicy: Always`, `dnsPolicy: ClusterFirst`, and more),
 # and set the status to `Pending`: nothing runs yet. As in the post, `jq` drops the
@@ -71,17 +73,17 @@ path = lab.write_file("nginx.json", json.dumps(pod, indent=2) + "\n")
 
 # %%
 lab.remove_leftover("/api/v1/namespaces/default/pods/nginx")  # only does something when you re-run this notebook
-created = lab.curl("POST", "/api/v1/namespaces/default/pods", pod, body_file="nginx.json",
-                   jq="del(.spec.containers, .spec.volumes)")
+!curl -s -X POST localhost:8080/api/v1/namespaces/default/pods -H 'Content-Type: application/json' --data @nginx.json | tee nginx-created.json | jq 'del(.spec.containers, .spec.volumes)'
 
 # %% [markdown]
 # ## Checkpoint: the API server accepted the pod
 
 # %%
-assert created.status == 201, created.text
-assert created.json["status"]["phase"] == "Pending"
-assert created.json["spec"]["restartPolicy"] == "Always" and created.json["spec"]["dnsPolicy"] == "ClusterFirst"
-assert created.json["spec"]["nodeName"] == lab.node_name()
+created = json.load(open("nginx-created.json"))
+assert created["kind"] == "Pod", created
+assert created["status"]["phase"] == "Pending"
+assert created["spec"]["restartPolicy"] == "Always" and created["spec"]["dnsPolicy"] == "ClusterFirst"
+assert created["spec"]["nodeName"] == lab.node_name()
 print("checkpoint passed: pod nginx created, Pending, on node", lab.node_name())
 
 # %% [markdown]
@@ -105,8 +107,7 @@ running = lab.wait_for_pod("nginx")
 # share) and `startTime`.
 
 # %%
-pods = lab.curl("GET", "/api/v1/namespaces/default/pods",
-                jq=".items[] | {name: .metadata.name, status: .status} | del(.status.containerStatuses)")
+!curl -s localhost:8080/api/v1/namespaces/default/pods/nginx | jq '{name: .metadata.name, status: .status} | del(.status.containerStatuses)'
 
 # %% [markdown]
 # ## Step 6: is nginx really serving?
@@ -114,20 +115,24 @@ pods = lab.curl("GET", "/api/v1/namespaces/default/pods",
 # **What to look for:** `<title>Welcome to nginx!</title>`, fetched from the pod's IP.
 # With Docker that IP is on the engine's bridge network (`172.17.x.y`), as in the post.
 # With the process runtime it is a loopback address that belongs to this pod alone.
+# The shell keeps the address, read from the API server with `jq -r` (a raw string,
+# without quotes), in `POD_IP`, and curl fetches the page from it.
 
 # %%
-pod_ip = running["status"]["podIP"]
-page = lab.http_get(f"http://{pod_ip}/")
+!POD_IP=$(curl -s localhost:8080/api/v1/namespaces/default/pods/nginx | jq -r .status.podIP) && curl -s http://$POD_IP/ | head -4
 
 # %% [markdown]
 # ## Checkpoint: the pod runs, and serves
 
 # %%
+import requests
+
 status = lab.get_pod("nginx")["status"]
 assert status["phase"] == "Running"
 assert {c["type"]: c["status"] for c in status["conditions"]}["Ready"] == "True"
 assert status["podIP"] and status["hostIP"] and status["startTime"]
 assert all(c["ready"] for c in status["containerStatuses"]) and len(status["containerStatuses"]) == 2
+page = requests.get(f"http://{status['podIP']}/", timeout=5).text
 assert "<title>Welcome to nginx!</title>" in page
 print(f"checkpoint passed: nginx is Running at {status['podIP']} and serves its welcome page")
 
@@ -183,4 +188,33 @@ print("checkpoint passed: POST → etcd txn → watch event → kubelet → runt
 # started both containers and reported the pod `Running` with its own IP, and nginx
 # answered on that IP.
 #
+# ### Exercise: which containers are ready?
+#
+# Write a command that prints the name of each of the pod's containers that is ready,
+# one per line, and capture them in `ready`. Each entry of `.status.containerStatuses`
+# has a `name` and a `ready` (true or false); jq's `select(.ready)` keeps the ready ones.
+
+# %% tags=["exercise"]
+ready = None  # your command here: ready = !curl -s localhost:8080/api/v1/namespaces/default/pods/nginx | jq -r ...
+
+# %% tags=["solution"] jupyter={"source_hidden": true}
+ready = !curl -s localhost:8080/api/v1/namespaces/default/pods/nginx | jq -r '.status.containerStatuses[] | select(.ready) | .name'
+ready
+
+# %% tags=["check"]
+lab.check("ready-containers", answer=ready)
+
+# %% [markdown]
+# ## Questions
+#
+# 1. Nothing told the kubelet about the pod. How did it find out it had a pod to run?
+# 2. Why was the pod `Pending` in the POST's answer, although nothing was wrong with it?
+# 3. The two containers share one IP address. What else do they share in this pod?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. It watches the API server for pods whose `spec.nodeName` is its node, and saw the new
+# one. 2. Nothing had run yet: the API server only stored it; the kubelet reports `Running` later, through
+# the API server. 3. The `nginx-logs` volume (an `emptyDir`), mounted in both.
+
+# %% [markdown]
 # **Next:** [05 · kubectl](05-kubectl.ipynb).

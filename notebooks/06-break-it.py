@@ -16,6 +16,7 @@
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight=["etcd", "kubelet", "runtime"], caption="06 · break it: the pieces you will stop")
@@ -30,24 +31,6 @@ lab.architecture(highlight=["etcd", "kubelet", "runtime"], caption="06 · break 
 
 # %%
 lab.catch_up(upto=5)
-
-# %% [markdown]
-# ### The shell, set up like a terminal
-#
-# The cells below run real commands with `!`. This cell puts the venv's programs
-# (`kubectl`, `etcdctl`) first on `PATH`, points `KUBECONFIG` at the lab's kubeconfig and
-# moves into the lab's directory, `.lab/`, where `etcd-container-id`, the pid files and
-# the kubelet's files are. (With Docker, `DOCKER_HOST` was set by `Lab()` above.)
-
-# %%
-import os
-import sys
-
-lab.kubectl.env()                                   # writes .lab/kubeconfig
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-os.environ["KUBECONFIG"] = str(lab.kubectl.kubeconfig)
-os.chdir(lab.dir)
-print("commands run in", lab.shown(os.getcwd()))
 
 # %% [markdown]
 # ## Experiment 1: a pod without a node
@@ -115,6 +98,8 @@ print("checkpoint passed: lonely is Pending and no node has it")
 # runtime wrote down in `state.json` in the kubelet's directory for the pod.
 
 # %%
+import os
+
 import requests
 
 nginx = lab.get_pod("nginx")
@@ -125,7 +110,8 @@ restarts = status["restartCount"] + 1                # what RESTARTS should say 
 if runtime == "docker":
     kill = f"docker kill {container}"                  # prints the container's id
 else:                                                  # the same, by hand: kill, then print the id
-    kill = f"kill -KILL $(jq .pid kubelet/pods/{uid}/containers/nginx/state.json) && echo {container}"
+    state = os.path.relpath(lab.dir / "kubelet" / "pods" / uid / "containers" / "nginx" / "state.json")
+    kill = f"kill -KILL $(jq .pid {state}) && echo {container}"
 print(f"[{runtime}] $ {kill}")
 # !{kill}
 

@@ -6,11 +6,14 @@
 # nothing behind: pods first, while the kubelet is still there to stop their
 # containers, then the kubelet, the API server and etcd. At the end, the lab checks
 # that nothing it started is still running or listening.
+#
+# *About 5 minutes.*
 
 # %%
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %%
 lab.architecture(highlight=["you", "apiserver", "etcd", "kubelet", "runtime"], caption="07 · tearing down: everything stops")
@@ -33,20 +36,33 @@ lab.catch_up(upto=5)
 # not removed at once: the API server marks it for deletion (it shows as
 # `Terminating`), the kubelet stops its containers (SIGTERM, then SIGKILL after a grace
 # period) and then removes the object for good. kubectl waits until that is done.
-# **What to look for:** one `deleted` line per pod.
+# `--all` deletes every pod of the namespace: both nginx pods, and the third one if you
+# made it in notebook 05's exercise. **What to look for:** one `deleted` line per pod.
 
 # %%
-deleted = lab.kubectl("delete", "pods/nginx", "pods/nginx-the-second")
+!kubectl delete pods --all
 
 # %%
-pods = lab.kubectl("get", "pods")
+!kubectl get pods
 
 # %% [markdown]
 # ## Step 2: are the containers really gone?
 #
-# The post ran `sleep 20` and then `docker ps`. Here the lab asks the kubelet's container
-# runtime directly (Docker, or the process runtime's own records).
-# **What to look for:** `containers of the lab's pods left in the runtime: 0`.
+# The post ran `sleep 20` and then `docker ps`. With the Docker runtime, the cell below
+# runs `docker ps`, listing (`--quiet`: ids only) every container, running or not
+# (`--all`), that this lab's kubelet made: its root dir is on each as a label.
+# **What to look for:** no container id below the first line. With the process runtime
+# there is no engine to ask, and the cell runs no command.
+
+# %%
+print(f"[{lab.runtime}] containers of this lab's pods that Docker lists:" if lab.runtime == "docker"
+      else f"[{lab.runtime}] no Docker engine to ask: the pods' containers were host processes")
+if lab.runtime == "docker":
+    !docker ps --all --quiet --filter label=io.labserver.kubelet.root-dir={lab.dir}/kubelet
+
+# %% [markdown]
+# The lab can also ask the kubelet's runtime itself (Docker, or the process runtime's own
+# records). **What to look for:** `containers of the lab's pods left in the runtime: 0`.
 
 # %%
 left = lab.pod_containers()
@@ -55,7 +71,10 @@ left = lab.pod_containers()
 # ## Checkpoint: no pods, no containers
 
 # %%
-assert "No resources found" in pods
+import subprocess
+
+pods = subprocess.run(["kubectl", "get", "pods"], capture_output=True, text=True)
+assert "No resources found" in pods.stdout + pods.stderr
 assert left == []
 assert lab.get_pod("nginx") is None and lab.get_pod("nginx-the-second") is None
 print("checkpoint passed: both pods and all their containers are gone")
@@ -108,4 +127,16 @@ print("checkpoint passed: nothing left running or listening")
 # cluster adds next, the scheduler that fills in `nodeName` for you and more nodes, is the
 # post series' next step.
 #
+# ## Questions
+#
+# 1. Why delete the pods before stopping the kubelet?
+# 2. After `kubectl delete` returned, why was no `sleep` needed before checking the containers?
+# 3. What is left on disk after this notebook, and which notebook starts from an empty one?
+
+# %% [markdown] jupyter={"source_hidden": true}
+# **Answers.** 1. The kubelet is what stops a pod's containers; without it they would keep running.
+# 2. kubectl waited until the object was gone, and the kubelet removes it only after stopping the
+# containers. 3. `etcd-data/` in `.lab/` (and the lab's records); notebook 01 starts etcd on an empty one.
+
+# %% [markdown]
 # **Back to the start:** [00 · Preflight](00-preflight.ipynb).

@@ -11,6 +11,7 @@
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %% [markdown]
 # ### Catch-up cell
@@ -21,23 +22,6 @@ lab = Lab()
 
 # %%
 lab.catch_up(upto=3, pods=False)
-
-# %% [markdown]
-# ### kubectl in this notebook's shell
-#
-# From here on, commands run in the notebook's shell (the lines starting with `!`), as you
-# would type them in a terminal. This cell sets the three variables they need: the lab's
-# kubeconfig, a cache directory for kubectl's discovery answers inside the lab dir, and the
-# venv's `bin/` (where kubectl 1.37 is) first on `PATH`.
-
-# %%
-import os
-import sys
-
-os.environ["KUBECONFIG"] = str(lab.kubectl.write_config())
-os.environ["KUBECACHEDIR"] = str(lab.kubectl.home / "cache")
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-print("KUBECONFIG =", lab.shown(os.environ["KUBECONFIG"]))
 
 # %% [markdown]
 # ## Step 1: a pod that names no node

@@ -13,6 +13,7 @@
 from labserver.lab import Lab
 
 lab = Lab()
+lab.shell_setup()
 
 # %% [markdown]
 # ### Catch-up cell
@@ -23,21 +24,6 @@ lab = Lab()
 
 # %%
 lab.catch_up(upto=8, pods=False)
-
-# %% [markdown]
-# ### kubectl in this notebook's shell
-#
-# As in notebook 08: the lab's kubeconfig, kubectl's cache in the lab dir, the venv's kubectl
-# first on `PATH`.
-
-# %%
-import os
-import sys
-
-os.environ["KUBECONFIG"] = str(lab.kubectl.write_config())
-os.environ["KUBECACHEDIR"] = str(lab.kubectl.home / "cache")
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
-print("KUBECONFIG =", lab.shown(os.environ["KUBECONFIG"]))
 
 # %% [markdown]
 # ## Step 1: start the controller-manager

@@ -1,8 +1,9 @@
 """The lab: what runs the workbook's processes, in three parts by job.
 
 - `notebook/`   what the notebooks touch: `Lab` (start each piece, look at it),
-                curl lines, kubectl, pictures and diagrams, the post's manifests,
-                and the headless runner (`walkthrough`). A notebook needs only this.
+                the shell settings for their `!` commands (`.lab/env.sh`), the
+                exercise checks, kubectl, pictures and diagrams, the post's
+                manifests, and the headless runner (`walkthrough`).
 - `supervise/`  process supervision: start, wait for and stop etcd, the API
                 server and the kubelet (one `Server` handle each), the records in
                 `.lab/` that let any kernel find them again, and teardown.

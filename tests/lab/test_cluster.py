@@ -1,5 +1,10 @@
 """Lab(), what the notebooks call, against real etcd, API server, kubelet and kubectl."""
+import json
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -45,38 +50,49 @@ def test_catch_up_starts_then_reuses(lab, capsys):
     assert lab.running("etcd") and lab.running("apiserver") and not lab.running("kubelet")
 
 
-def test_curl_prints_the_command_and_records_the_exchange(lab, capsys):
-    """lab.curl shows the curl | jq line, the filtered answer, and records the request."""
+def test_env_file_lets_a_plain_bash_reach_the_lab(lab, capsys, monkeypatch):
+    """.lab/env.sh alone (no kernel environment) gives bash the venv's kubectl and etcdctl, on the lab's ports."""
     lab.catch_up(upto=2)
-    capsys.readouterr()
-    answer = lab.curl("GET", "/api/v1/nodes", jq=".items")
-    out = capsys.readouterr().out
-    assert out.startswith(f"$ curl --silent http://localhost:{lab.ports.apiserver}/api/v1/nodes")
-    assert "| jq '.items'" in out and out.rstrip().endswith("[]")
-    assert answer.status == 200 and answer.json["kind"] == "NodeList"
-    assert (lab.curl.exchanges[-1].method, lab.curl.exchanges[-1].path) == ("GET", "/api/v1/nodes")
+    monkeypatch.chdir(lab.dir)       # shell_setup moves into notebooks/; come back afterwards
+    for name in ("PATH", "KUBECONFIG", "KUBECACHEDIR", "ETCDCTL_ENDPOINTS", "LAB_RUNTIME"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # restored after the test
+    lab.shell_setup()
+    shown = capsys.readouterr().out
+    env_file = lab.dir / "env.sh"
+    assert env_file.read_text().rstrip() in shown
+    script = (f"source {env_file} && command -v kubectl etcdctl && kubectl get namespaces --no-headers "
+              f"&& etcdctl get /registry/namespaces/default --keys-only && pwd")
+    r = subprocess.run(["bash", "-c", script], env={"HOME": str(lab.dir), "PATH": "/usr/bin:/bin"},
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == str(Path(sys.executable).parent / "kubectl")  # the venv's, never the system's
+    assert any(line.startswith("kube-system ") for line in lines)
+    assert "/registry/namespaces/default" in lines and lines[-1].endswith("/notebooks")
+    assert f"ETCDCTL_ENDPOINTS=http://127.0.0.1:{lab.ports.etcd}" in env_file.read_text()
 
 
-def test_sequence_is_drawn_from_a_real_conflict(lab, capsys):
-    """Two writers from one resourceVersion: the picture shows the 200 and the 409 that really happened."""
+def test_sequence_is_drawn_from_a_real_conflict(lab, tmp_path):
+    """Two writers from one resourceVersion: the picture shows the 200 and the 409 that really happened,
+    read back from the files the notebook's curls write (what each read, sent and got back)."""
     lab.catch_up(upto=2)
-    path = "/apis/coordination.k8s.io/v1/namespaces/default/leases/demo"
-    lab.curl("POST", "/apis/coordination.k8s.io/v1/namespaces/default/leases",
-             {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "demo"}, "spec": {}},
-             show=False)
-    a = lab.curl("GET", path, who="a", show=False).json
-    b = lab.curl("GET", path, who="b", show=False).json
-    assert lab.curl("PUT", path, a, who="a", show=False).status == 200
-    assert lab.curl("PUT", path, b, who="b", show=False).status == 409
-    picture = lab.sequence(who=("a", "b"))
+    base = f"{lab.api_url}/apis/coordination.k8s.io/v1/namespaces/default/leases"
+    requests.post(base, json={"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                              "metadata": {"name": "demo"}, "spec": {}}, timeout=5)
+    read = {w: requests.get(f"{base}/demo", timeout=5).json() for w in ("a", "b")}
+    for w in ("a", "b"):
+        (tmp_path / f"{w}.json").write_text(json.dumps(read[w]))
+        (tmp_path / f"lease-{w}.json").write_text(json.dumps(read[w]))
+        (tmp_path / f"{w}-put.json").write_text(requests.put(f"{base}/demo", json=read[w], timeout=5).text)
+    picture = lab.sequence(who=("a", "b"), files_dir=tmp_path)
     assert picture.index("200 OK") < picture.index("409 Conflict")
-    assert "compare failed: no write" in picture and f"rv {a['metadata']['resourceVersion']}" in picture
+    assert "compare failed: no write" in picture and f"rv {read['a']['metadata']['resourceVersion']}" in picture
 
 
 def test_kubectl_is_the_venv_kubectl_talking_to_the_lab(lab):
     """lab.kubectl runs kubectl 1.37 through the lab's kubeconfig, never the reader's ~/.kube."""
     lab.catch_up(upto=2)
-    out = lab.kubectl("get", "namespaces")
+    out = lab.kubectl.run("get", "namespaces").stdout
     assert "default" in out and "kube-system" in out
     assert lab.kubectl.env()["HOME"].startswith(str(lab.dir))
     sent = lab.kubectl.requests("get", "pods")
@@ -98,7 +114,7 @@ def test_the_post_end_to_end_then_nothing_left(lab, process_runtime_ready, capsy
     ips = {lab.get_pod(n)["status"]["podIP"] for n in ("nginx", "nginx-the-second")}
     assert len(ips) == 2
     for ip in ips:
-        assert "<title>Welcome to nginx!</title>" in lab.http_get(f"http://{ip}/")
+        assert "<title>Welcome to nginx!</title>" in requests.get(f"http://{ip}/", timeout=5).text
     pids = [records.read_pid(n) for n in ("etcd", "apiserver", "kubelet")]
     stopped = teardown.stop_everything(say=print)
     assert len(stopped) == 2 + 3  # two pods deleted through the API, then three servers

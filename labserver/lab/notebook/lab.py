@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,11 +33,14 @@ from ..supervise.procs import LabError, port_in_use, wait_for
 from ..supervise.records import Ports
 from ..supervise.state import REPO_ROOT, state_dir
 from .controlplane import ControlPlane, progress
-from .curl import Curl
+from .curl import Exchange, Exchanges
 from .kubectl import Kubectl
 from .manifests import post_pod
 from .pictures import Pictures
 from .svg import architecture
+from . import exercises, shell
+
+LEASE_DEMO = "/apis/coordination.k8s.io/v1/namespaces/default/leases/demo"
 
 
 
@@ -80,8 +85,7 @@ class Lab(ControlPlane):
             os.environ["DOCKER_HOST"] = self.docker_host
         self.etcd_url = f"http://127.0.0.1:{self.ports.etcd}"
         self.api_url = f"http://127.0.0.1:{self.ports.apiserver}"
-        self.curl = Curl(self.api_url, f"http://localhost:{self.ports.apiserver}", files_dir=self.dir)
-        self.etcd_http = Curl(self.etcd_url)
+        self.curl = Exchanges()  # what notebook 02's curls did, read back from their files for the picture
         self.kubectl = Kubectl(self.dir, self.api_url)
         self.pictures = Pictures(self.curl, self.kubectl, self.etcd_client)
         if not quiet:
@@ -89,6 +93,25 @@ class Lab(ControlPlane):
             print(f"lab state (pid files, container ids, logs): {self.shown(self.dir)}/")
 
     # --- small helpers -----------------------------------------------------------------------
+
+    def shell_setup(self) -> None:
+        """Write .lab/env.sh and set the same in this kernel, so `!` commands reach the lab; print it."""
+        self.kubectl.env()  # writes .lab/kubeconfig
+        path = shell.apply(self.dir, self.ports, self.runtime, self.docker_host)
+        try:
+            from IPython import get_ipython
+            ip = get_ipython()
+        except ImportError:  # pragma: no cover - the venv has IPython
+            ip = None
+        if ip is not None:
+            shell.install_system(ip)
+        print(f"wrote {self.shown(path)}; this notebook's `!` commands now run with bash, with these settings "
+              f"(in a terminal: `source {self.shown(path)}`):")
+        print(path.read_text().rstrip())
+
+    def check(self, exercise: str, **values) -> None:
+        """Check an exercise (exercises.py): print ✓ or a hint; never raises."""
+        exercises.check(self, exercise, **values)
 
     def shown(self, path) -> str:
         """A path as the notebooks show it: relative to the checkout when inside it."""
@@ -154,22 +177,23 @@ class Lab(ControlPlane):
         return True
 
     def _start_etcd_container(self, data: Path) -> None:
-        from ..machine.docker_engine import client
+        """The post's own command, run by a shell in the lab dir exactly as shown.
+
+        Not root (a docker-group user): etcd runs as this user, so that its files in
+        etcd-data/ stay this user's, and the next notebook 01 can remove them.
+        """
         from ..machine.images import ETCD, ETCD_DATA_DIR
-        dc = client()
-        try:
-            print(f"[docker] $ cd {self.shown(self.dir)}")
-            # Not root (a docker-group user): etcd runs as this user, so that its files in
-            # etcd-data/ stay this user's, and the next notebook 01 can remove them.
-            user = None if os.geteuid() == 0 else f"{os.geteuid()}:{os.getegid()}"
-            print(f"[docker] $ docker run {'--user=$(id -u):$(id -g) ' if user else ''}"
-                  f"--volume=$PWD/etcd-data:{ETCD_DATA_DIR} --detach --net=host {ETCD} > etcd-container-id")
-            container = dc.containers.run(ETCD, detach=True, network_mode="host", user=user,
-                                          volumes={str(data): {"bind": ETCD_DATA_DIR, "mode": "rw"}})
-        finally:
-            dc.close()
-        records.save_etcd_container(container.id)
-        print(f"[docker] container {container.id[:12]} started; its id is saved in "
+        user = "--user=$(id -u):$(id -g) " if os.geteuid() != 0 else ""
+        command = (f"docker run {user}--volume=$PWD/{data.name}:{ETCD_DATA_DIR} --detach --net=host "
+                   f"{ETCD} > {records.ETCD_CONTAINER}")
+        print(f"[docker] $ cd {self.shown(self.dir)}")
+        print(f"[docker] $ {command}")
+        r = subprocess.run(["bash", "-c", command], cwd=self.dir, capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            raise LabError(f"docker run {ETCD} exited with {r.returncode}: {r.stderr.strip()[-300:]}")
+        container_id = records.etcd_container_id() or ""
+        records.save_etcd_container(container_id)  # the same id, and no etcd pid file is left to mislead
+        print(f"[docker] container {container_id[:12]} started; its id is saved in "
               f"{self.shown(self.dir / records.ETCD_CONTAINER)}")
 
     def _start_etcd_process(self, data: Path) -> None:
@@ -183,8 +207,27 @@ class Lab(ControlPlane):
 
     # --- pictures (pictures.py) ---------------------------------------------------------------
 
-    def sequence(self, who: tuple[str, ...]) -> str:
-        """Sequence diagram of the requests `who` sent through lab.curl, with the answers."""
+    def sequence(self, who: tuple[str, ...], path: str = LEASE_DEMO, files_dir: Path | None = None) -> str:
+        """Sequence diagram of what each of `who` read, sent and got back, from the files their curls wrote.
+
+        Notebook 02's curl commands leave, for each client, `<who>.json` (the GET
+        answer), `lease-<who>.json` (the PUT body) and `<who>-put.json` (the PUT answer).
+        """
+        exchanges = self.curl.exchanges
+        exchanges.clear()
+        files_dir = files_dir or shell.NOTEBOOKS_DIR
+        files = {w: {part: files_dir / name.format(w) for part, name in
+                     (("read", "{}.json"), ("sent", "lease-{}.json"), ("answer", "{}-put.json"))} for w in who}
+        missing = [str(f.name) for w in who for f in files[w].values() if not f.exists()]
+        if missing:
+            raise LabError(f"run the curl cells above first: no {', '.join(missing)}")
+        loaded = {w: {part: json.loads(f.read_text()) for part, f in files[w].items()} for w in who}
+        for w in who:
+            exchanges.append(Exchange(w, "GET", path, 200, loaded[w]["read"]))
+        for w in who:
+            answer = loaded[w]["answer"]
+            status = answer.get("code", 500) if answer.get("kind") == "Status" else 200
+            exchanges.append(Exchange(w, "PUT", path, status, answer, loaded[w]["sent"]))
         return self.pictures.sequence(who)
 
     def kubectl_sequence(self, *args: str) -> str:
@@ -192,8 +235,18 @@ class Lab(ControlPlane):
         return self.pictures.kubectl_sequence(*args)
 
     def pod_history(self, name: str, namespace: str = "default") -> list[tuple]:
-        """Every revision of the pod's etcd key, oldest first."""
-        return self.pictures.pod_history(name, namespace)
+        """Every revision of the pod's etcd key, oldest first.
+
+        The table's middle rows are progress lines ('  … ', dropped by the notebook
+        tests); the other rows get the same indent, so the columns line up.
+        """
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rows = self.pictures.pod_history(name, namespace)
+        text = out.getvalue().splitlines()
+        for i, line in enumerate(text):
+            print(line if i == 0 or line.startswith("  … ") else f"    {line}")
+        return rows
 
     def etcd_value(self, key: str) -> dict:
         """Print one etcd value as stored, with its revisions; return it parsed."""
@@ -400,16 +453,9 @@ class Lab(ControlPlane):
                  f"{path} to be deleted", progress=progress)
         print(f"(deleted {path.rsplit('/', 1)[-1]}, left by an earlier run of this notebook)")
 
-    def http_get(self, url: str, head: int = 4) -> str:
-        """GET a page (the pod's nginx) and print its first lines, like `curl ... | head -4`."""
-        print(f"$ curl --silent {url} | head -{head}")
-        text = requests.get(url, timeout=5).text
-        print("\n".join(text.splitlines()[:head]))
-        return text
-
     def write_file(self, name: str, text: str) -> Path:
-        """Write a file into the lab dir (where the shown shell commands run); print its path."""
-        path = self.dir / name
+        """Write a file next to the notebooks (where the `!` commands run); print its name."""
+        path = shell.NOTEBOOKS_DIR / name
         path.write_text(text)
         print(f"wrote {self.shown(path)}")
         return path

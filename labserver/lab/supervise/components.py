@@ -36,7 +36,7 @@ def choose_runtime(requested: str | None = None) -> tuple[str, str, str | None]:
                        "`make docker-up images` (or set DOCKER_HOST)")
     if host:
         how = "LAB_RUNTIME=docker" if requested == "docker" else "a Docker engine answers"
-        return "docker", f"{how}: pods run as Docker containers; DOCKER_HOST={host}", host
+        return "docker", f"{how}: pods run as Docker containers", host
     return "process", "no Docker engine answers: pods run as host processes", None
 
 
