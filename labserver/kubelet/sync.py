@@ -23,7 +23,9 @@ from dataclasses import dataclass, field
 
 from . import timefmt
 from .client import APIClient, APIStatusError, APIUnavailable
+from . import init_containers
 from .events import NORMAL, WARNING, EventRecorder
+from .prober import ProbeManager
 from .runtime import ContainerState, ImagePullError, PodRef, Runtime, RuntimeError_
 from .status_manager import StatusManager, Waiting, container_status, pod_status
 
@@ -64,6 +66,7 @@ class PodMemory:
     start_error: dict[str, Waiting] = field(default_factory=dict)
     previous: dict[str, ContainerState] = field(default_factory=dict)   # container -> last exited attempt
     backoff_reported: dict[str, str] = field(default_factory=dict)      # container -> crash reported
+    probe_killed: set[str] = field(default_factory=set)                  # ids stopped for a failed probe
 
 
 def pod_ref(pod: dict) -> PodRef:
@@ -103,6 +106,7 @@ class PodSyncer:
         self.runtime, self.status, self.recorder, self.client, self.cfg = runtime, status, recorder, client, cfg
         self._memory: dict[str, PodMemory] = {}
         self._lock = threading.Lock()
+        self.probes = ProbeManager(runtime, recorder)   # its on_change is set to wake the pod's worker
 
     def memory(self, uid: str) -> PodMemory:
         with self._lock:
@@ -112,6 +116,7 @@ class PodSyncer:
         with self._lock:
             self._memory.pop(uid, None)
         self.status.forget(uid)
+        self.probes.remove_pod(uid)
 
     # -- the sync -------------------------------------------------------------
     def sync(self, pod: dict) -> SyncResult:
@@ -136,23 +141,76 @@ class PodSyncer:
         if not terminal and self.status.last(ref.uid) is None and not any(
                 s.state == "running" for s in current.values()):
             # First sight: report Pending with ContainerCreating (kubectl shows 0/N) before starting.
-            statuses = self._container_statuses(spec, current, {}, {})
-            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+            statuses = self._container_statuses(pod, current, {}, {})
+            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last,
+                                                   self._init_statuses(pod, current, {}, {})))
 
         waiting: dict[str, Waiting] = {}
         wake: list[float] = [self.cfg.resync_interval]
+        self.probes.update(pod, current, sandbox.ip)
+        if not terminal and self._kill_unhealthy(pod, current, mem):
+            current, previous = latest_attempts(self.runtime.list_containers(ref))
         if not terminal:
-            self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
+            ready, failed = True, False
+            if spec.get("initContainers"):
+                ready, failed = init_containers.reconcile(self, pod, ref, sandbox, volumes, current, mem,
+                                                          waiting, wake)
+            if ready:
+                self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
+            self.probes.update(pod, current, sandbox.ip)
 
-        statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, waiting)
-        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+        before = {**mem.previous, **previous}
+        statuses = self._container_statuses(pod, current, before, waiting)
+        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last,
+                                                    self._init_statuses(pod, current, before, waiting)))
         if not ok:
             wake.append(self.cfg.retry_interval)
         return SyncResult(wake_in=max(0.05, min(wake)))
 
-    def _container_statuses(self, spec: dict, current: dict, previous: dict, waiting: dict) -> list[dict]:
-        return [container_status(c, current.get(c["name"]), previous.get(c["name"]), waiting.get(c["name"]),
-                                 self.runtime.name) for c in spec.get("containers", [])]
+    def _container_statuses(self, pod: dict, current: dict, previous: dict, waiting: dict,
+                            containers: list[dict] | None = None) -> list[dict]:
+        """v1 ContainerStatuses of the app containers (or of `containers`), probes applied."""
+        spec = pod.get("spec") or {}
+        uid = pod["metadata"]["uid"]
+        init_names = {c["name"] for c in spec.get("initContainers") or []}
+        out = []
+        for c in spec.get("containers", []) if containers is None else containers:
+            name = c["name"]
+            cur = current.get(name)
+            st = container_status(c, cur, previous.get(name), waiting.get(name), self.runtime.name)
+            if init_names and st["state"] == {"waiting": {"reason": "ContainerCreating"}} and cur is None:
+                st["state"] = {"waiting": {"reason": "PodInitializing"}}   # as upstream with init containers
+            regular_init = name in init_names and not init_containers.is_sidecar(c)
+            out.append(self.probes.container_status(uid, st, cur, regular_init))
+        return out
+
+    def _init_statuses(self, pod: dict, current: dict, previous: dict, waiting: dict) -> list[dict] | None:
+        inits = (pod.get("spec") or {}).get("initContainers")
+        return self._container_statuses(pod, current, previous, waiting, inits) if inits else None
+
+    def _kill_unhealthy(self, pod: dict, current: dict, mem: PodMemory) -> bool:
+        """Stop each running container whose liveness or startup probe failed; True if any was."""
+        spec = pod.get("spec") or {}
+        uid = pod["metadata"]["uid"]
+        restart = spec.get("restartPolicy", "Always") != "Never"
+        init_names = {c["name"]: c for c in spec.get("initContainers") or []}
+        killed = False
+        for name, cur in current.items():
+            kind = self.probes.failed(uid, name, cur.id) if cur.state == "running" else None
+            if kind is None:
+                continue
+            what = "Init container" if name in init_names else "Container"
+            message = f"{what} {name} failed {kind} probe"
+            if restart or init_containers.is_sidecar(init_names.get(name)):
+                message += ", will be restarted"
+            self.recorder.event(pod, NORMAL, "Killing", message, name)
+            grace = self.probes.termination_grace(uid, name, kind)
+            if grace is None:
+                grace = float(spec.get("terminationGracePeriodSeconds", 30))
+            mem.probe_killed.add(cur.id)
+            self._stop_one(cur, grace)
+            killed = True
+        return killed
 
     def _reconcile_containers(self, pod, ref, sandbox, volumes, current, mem, waiting, wake) -> None:
         """Start what is missing and restart what exited (per restartPolicy and back-off), in spec order.
@@ -161,30 +219,37 @@ class PodSyncer:
         and `current` with the containers started now.
         """
         spec = pod.get("spec") or {}
+        policy = spec.get("restartPolicy", "Always")
         for cspec in spec.get("containers", []):
-            name = cspec["name"]
-            cur = current.get(name)
-            if cur is not None and cur.state == "running":
-                mem.start_error.pop(name, None)
-                continue
-            restart_count = 0
+            self.step_container(pod, ref, sandbox, volumes, cspec, policy, current, mem, waiting, wake)
+
+    def step_container(self, pod, ref, sandbox, volumes, cspec, policy, current, mem, waiting, wake) -> None:
+        """One container's next step: start it if missing, restart it if it exited and `policy` says so."""
+        name = cspec["name"]
+        cur = current.get(name)
+        if cur is not None and cur.state == "running":
+            mem.start_error.pop(name, None)
+            return
+        restart_count = 0
+        if cur is not None and cur.state == "exited":
+            probe_killed = cur.id in mem.probe_killed and policy != "Never"
+            if not should_restart(policy, cur.exit_code) and not probe_killed:
+                return
+            held = self._restart_backoff(pod, mem, cur)
+            if held is not None:
+                waiting[name], wait_s = held
+                wake.append(wait_s)
+                return
+            restart_count = cur.restart_count + 1
+        elif cur is not None:  # created but never started: start a fresh attempt
+            restart_count = cur.restart_count
+        started = self._start(pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake)
+        if started is not None:
             if cur is not None and cur.state == "exited":
-                if not should_restart(spec.get("restartPolicy", "Always"), cur.exit_code):
-                    continue
-                held = self._restart_backoff(pod, mem, cur)
-                if held is not None:
-                    waiting[name], wait_s = held
-                    wake.append(wait_s)
-                    continue
-                restart_count = cur.restart_count + 1
-            elif cur is not None:  # created but never started: start a fresh attempt
-                restart_count = cur.restart_count
-            started = self._start(pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake)
-            if started is not None:
-                if cur is not None and cur.state == "exited":
-                    mem.previous[name] = cur
-                    self._bump_backoff(mem, name)
-                current[name] = started
+                mem.previous[name] = cur
+                mem.probe_killed.discard(cur.id)
+                self._bump_backoff(mem, name)
+            current[name] = started
 
     def _volumes(self, pod: dict, ref: PodRef) -> dict[str, str]:
         """Host directories for the pod's volumes (emptyDir from the runtime, hostPath as given)."""
