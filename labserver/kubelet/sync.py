@@ -201,7 +201,7 @@ class PodSyncer:
                 continue
             what = "Init container" if name in init_names else "Container"
             message = f"{what} {name} failed {kind} probe"
-            if restart or init_containers.is_sidecar(init_names.get(name)):
+            if restart and name not in init_names:   # upstream says it for app containers only
                 message += ", will be restarted"
             self.recorder.event(pod, NORMAL, "Killing", message, name)
             grace = self.probes.termination_grace(uid, name, kind)
