@@ -79,8 +79,8 @@ def container_port(port, container: dict) -> int:
     if isinstance(port, str):
         named = next((p.get("containerPort") for p in container.get("ports") or [] if p.get("name") == port), None)
         if named is None:
-            if not port.isdigit():
-                raise ValueError(f"port {port} not found")
+            if not port.isdigit():   # upstream falls back to strconv.Atoi and says so
+                raise ValueError(f'strconv.Atoi: parsing "{port}": invalid syntax')
             named = int(port)
         port = named
     if not isinstance(port, int) or not 0 < port < 65536:
@@ -142,6 +142,10 @@ def http_probe(url: str, headers: dict[str, str], timeout: float) -> tuple[str, 
     return FAILURE, f'Get "{url}": stopped after {MAX_REDIRECTS} redirects'
 
 
+def _timed_out(command: list[str], timeout: float) -> str:
+    return f'command timed out: "{" ".join(command)}" timed out after {timeout:g}s'
+
+
 def exec_probe(runtime: Runtime, container_id: str, command: list[str], timeout: float) -> tuple[str, str]:
     """Run the command in the container: exit status 0 succeeds; the output is stdout and stderr together."""
     try:
@@ -155,7 +159,7 @@ def exec_probe(runtime: Runtime, container_id: str, command: list[str], timeout:
         item = session.output(max(0.0, left)) if left > 0 else None
         if item is None:
             session.kill()
-            return FAILURE, f"command {' '.join(command)!r} timed out"
+            return FAILURE, _timed_out(command, timeout)
         channel, data = item
         if channel == 0:
             break
@@ -165,7 +169,7 @@ def exec_probe(runtime: Runtime, container_id: str, command: list[str], timeout:
     text = output[:MAX_OUTPUT].decode(errors="replace")
     if code is None:
         session.kill()
-        return FAILURE, f"command {' '.join(command)!r} timed out"
+        return FAILURE, _timed_out(command, timeout)
     return (SUCCESS if code == 0 else FAILURE), text
 
 
@@ -254,7 +258,7 @@ class _Worker:
         if self.stop_event.is_set() or m.view(self.uid, self.name)[1] is None:
             return self.spec.period
         if result != SUCCESS:
-            verb = "failed" if result == FAILURE else "errored"
+            verb = "failed" if result == FAILURE else "errored and resulted in unknown state"
             m.recorder.event(pod, WARNING, "Unhealthy", f"{self.kind} probe {verb}: {output}", self.name)
             if result == UNKNOWN:
                 return self.spec.period  # an error keeps the last result, as upstream

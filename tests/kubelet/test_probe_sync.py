@@ -59,6 +59,17 @@ def test_liveness_failure_restarts_the_container_with_events(env, tmp_path):
     assert events["Killing"]["involvedObject"]["fieldPath"] == "spec.containers{app}"
 
 
+def test_failed_startup_probe_restarts_the_container(env, tmp_path):
+    probe = {**probe_file(tmp_path / "never"), "failureThreshold": 2}
+    env.create(busybox_pod("st", [{"name": "app", "image": "busybox", "startupProbe": probe}]))
+    pod = env.wait_pod("st", lambda p: p["status"].get("containerStatuses")
+                       and env.container_status(p, "app")["restartCount"] >= 1, "restarted", 15)
+    assert not env.container_status(pod, "app")["started"] and not env.container_status(pod, "app")["ready"]
+    wait_for(lambda: "Killing" in {e["reason"] for e in env.events(pod)}, 10, "Killing event")
+    assert "Container app failed startup probe, will be restarted" in \
+        {e["message"] for e in env.events(pod) if e["reason"] == "Killing"}
+
+
 def test_init_containers_run_in_order_before_the_app(env):
     env.runtime.exit_on_start.update({"first": 0, "second": 0})
     init = [{"name": "first", "image": "busybox"}, {"name": "second", "image": "busybox"}]

@@ -18,7 +18,7 @@ from labserver.apiserver.printers import pod_cells
 from labserver.kubelet import init_containers, timefmt
 from labserver.kubelet.prober import (FAILURE, SUCCESS, ProbeManager, ProbeSpec, http_probe, run_probe,
                                       tcp_probe)
-from labserver.kubelet.runtime import ContainerState, PodRef
+from labserver.kubelet.runtime import ContainerState, PodRef, RuntimeError_
 from labserver.kubelet.status_manager import container_status, pod_status
 from labserver.kubelet.streams import STDOUT, StreamSession
 from labserver.lab.supervise.procs import wait_for
@@ -40,6 +40,21 @@ class ScriptedExec(StreamSession):
         pass
 
 
+class HangingExec(StreamSession):
+    """An exec that never ends (until killed)."""
+
+    def __init__(self):
+        super().__init__()
+        self.killed = threading.Event()
+        self.pump(lambda: (self.killed.wait(), None)[1])
+
+    def wait(self, timeout):
+        return None
+
+    def kill(self):
+        self.killed.set()
+
+
 class ProbeRuntime(FakeRuntime):
     """Exec answers from `answers[command[0]]` (exit code, output) and is counted per command."""
 
@@ -50,6 +65,10 @@ class ProbeRuntime(FakeRuntime):
 
     def exec(self, container_id, command, tty, stdin):
         self.calls[command[0]] = self.calls.get(command[0], 0) + 1
+        if command[0] == "hang":
+            return HangingExec()
+        if command[0] == "gone":
+            raise RuntimeError_(f"container {container_id} is not running", "NotFound")
         return ScriptedExec(*self.answers.get(command[0], (1, b"no answer\n")))
 
 
@@ -133,6 +152,18 @@ def test_liveness_fails_after_failure_threshold_and_a_new_attempt_starts_over(pr
     assert probes.failed("u1", "app", "c2") is None
     wait_for(lambda: probes.runtime.calls["check"] >= 3, 5, "the new attempt probed")
     assert probes.failed("u1", "app", "c2") is None
+
+
+def test_exec_timeout_fails_and_an_exec_error_keeps_the_result(probes):
+    pod = make_pod(livenessProbe=exec_probe_spec("hang", failureThreshold=1),
+                   readinessProbe=exec_probe_spec("gone"))
+    probes.update(pod, {"app": running()}, "127.1.0.2")
+    wait_for(lambda: probes.failed("u1", "app", "c1") == "liveness", 5, "liveness failed by timing out")
+    messages = {m for r, m, _ in probes.recorder.events}
+    assert 'Liveness probe failed: command timed out: "hang" timed out after 1s' in messages
+    wait_for(lambda: "Readiness probe errored and resulted in unknown state: container c1 is not running"
+             in {m for r, m, _ in probes.recorder.events}, 5, "errored readiness probe")
+    assert not probes.ready("u1", "app", "c1")   # still its initial Failure
 
 
 def test_startup_probe_gates_liveness_and_readiness(probes):
@@ -222,7 +253,7 @@ def test_tcp_probe_and_named_ports(web):
     spec = ProbeSpec.from_v1({"httpGet": {"port": "http", "path": "healthz"}})
     assert run_probe(None, spec, container, running(), "127.0.0.1")[0] == SUCCESS
     spec = ProbeSpec.from_v1({"tcpSocket": {"port": "nope"}})
-    assert run_probe(None, spec, container, running(), "127.0.0.1") == ("Unknown", "port nope not found")
+    assert run_probe(None, spec, container, running(), "127.0.0.1") == ("Unknown", 'strconv.Atoi: parsing "nope": invalid syntax')
 
 
 # -- init containers in the status and in kubectl's STATUS column ---------------------------------
