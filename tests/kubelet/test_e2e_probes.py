@@ -69,7 +69,7 @@ def test_readiness_probe_holds_ready_until_a_file_appears(cluster):
     cluster.kubectl("exec", "ready", "--", "touch", "/tmp/ready")
     wait_row(cluster, "ready", "1/1", "Running", 15)
     described = cluster.kubectl("describe", "pod", "ready")
-    assert re.search(r"Readiness:\s+exec \[cat /tmp/ready\] delay=0s timeout=1s period=1s #success=1 #failure=3",
+    assert re.search(r"Readiness:\s+exec \[cat /tmp/ready\] delay=0s timeout=1s period=1s successThreshold=1 failureThreshold=3",
                      described), described
     assert "Warning  Unhealthy" in described.split("Events:")[1], described
 
