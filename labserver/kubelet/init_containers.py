@@ -12,6 +12,8 @@ sidecars) and the init-container parts of kubelet_pods.go / status/generate.go:
   beside the app containers.
 - Once any app container has run, the pod stays initialized: completed init
   containers are never run again.
+- When every app container has ended for good (restartPolicy Never or
+  OnFailure), the sidecars are stopped, last first, so the pod can complete.
 
 The pure functions here also compute what the pod status says about them:
 the phase (getPhase), the Initialized condition, and which containers count
@@ -46,6 +48,9 @@ def reconcile(syncer, pod: dict, ref, sandbox, volumes, current: dict[str, Conta
     app_names = {c["name"] for c in spec.get("containers", [])}
     previously = any(name in current for name in app_names)
     uid = pod["metadata"]["uid"]
+    if previously and app_finished(spec, current):
+        stop_sidecars(syncer, pod, ref, current)
+        return True, False
     for c in spec.get("initContainers") or []:
         name = c["name"]
         cur = current.get(name)
@@ -73,6 +78,35 @@ def reconcile(syncer, pod: dict, ref, sandbox, volumes, current: dict[str, Conta
             syncer.step_container(pod, ref, sandbox, volumes, c, "OnFailure", current, mem, waiting, wake)
             return False, False
     return True, False
+
+
+def app_finished(spec: dict, current: dict[str, ContainerState]) -> bool:
+    """Every app container has exited and its restart policy will not bring it back."""
+    policy = spec.get("restartPolicy", "Always")
+    if policy == "Always":
+        return False
+    for c in spec.get("containers", []):
+        cur = current.get(c["name"])
+        if cur is None or cur.state != "exited" or (policy == "OnFailure" and cur.exit_code != 0):
+            return False
+    return True
+
+
+def stop_sidecars(syncer, pod: dict, ref, current: dict[str, ContainerState]) -> None:
+    """Stop the running sidecars in reverse order, each within the pod's grace period; `current` follows."""
+    spec = pod.get("spec") or {}
+    grace = float(spec.get("terminationGracePeriodSeconds", 30))
+    stopped = set()
+    for c in reversed(spec.get("initContainers") or []):
+        cur = current.get(c["name"])
+        if is_sidecar(c) and cur is not None and cur.state == "running":
+            syncer.recorder.event(pod, "Normal", "Killing", f"Stopping container {c['name']}", c["name"])
+            syncer.stop_container(cur, grace)
+            stopped.add(cur.id)
+    if stopped:
+        for st in syncer.runtime.list_containers(ref):
+            if st.id in stopped:
+                current[st.name] = st
 
 
 # -- status -------------------------------------------------------------------------------

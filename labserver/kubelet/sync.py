@@ -364,6 +364,10 @@ class PodSyncer:
             t.join()
         self.runtime.remove_pod(ref)
 
+    def stop_container(self, st: ContainerState, grace: float) -> None:
+        """Stop one container within `grace` seconds (a failure is logged)."""
+        self._stop_one(st, grace)
+
     def _stop_one(self, st: ContainerState, grace: float) -> None:
         try:
             self.runtime.stop_container(st.id, grace)

@@ -116,3 +116,15 @@ def test_sidecar_keeps_running_beside_the_app(env):
     env.wait_pod("s", lambda p: p["status"]["initContainerStatuses"][0]["restartCount"] == 1
                  and "running" in p["status"]["initContainerStatuses"][0]["state"], "sidecar restarted", 15)
     assert [c for p, c, _ in env.runtime.started if p == "s"].count("app") == 1
+
+
+def test_sidecars_stop_when_the_app_has_finished(env):
+    """restartPolicy Never: the app exits 0, the sidecar is stopped and the pod Succeeds (Completed)."""
+    init = [{"name": "side", "image": "busybox", "restartPolicy": "Always"}]
+    env.create(busybox_pod("job", [{"name": "app", "image": "busybox"}], init, restartPolicy="Never"))
+    env.wait_pod("job", lambda p: pod_cells(p)[0][1:3] == ["2/2", "Running"], "2/2 Running")
+    env.runtime.exit(env.runtime.running("job", "app").id, 0)
+    pod = env.wait_pod("job", lambda p: p["status"].get("phase") == "Succeeded", "Succeeded", 15)
+    assert "terminated" in pod["status"]["initContainerStatuses"][0]["state"]
+    assert pod_cells(pod)[0][1:3] == ["0/2", "Completed"]
+    assert [c for p, c, _ in env.runtime.started if p == "job"] == ["side", "app"]
