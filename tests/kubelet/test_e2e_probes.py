@@ -121,18 +121,20 @@ def test_init_containers_run_in_order_before_the_app(cluster):
         [("first", "Completed", True), ("second", "Completed", True)]
 
 
-def test_failing_init_container_shows_init_error_then_crash_loop(cluster):
+def test_failing_init_container_shows_init_error_and_crash_loop(cluster):
+    """Retried (restartPolicy Always): Init:CrashLoopBackOff; not retried (Never): Init:Error and Failed."""
     cluster.create(pod("broken", [busybox("app", "sleep 3600")], [busybox("setup", "echo no; exit 3")]))
-    seen = set()
-
-    def crash_loop():
-        seen.add(row(cluster, "broken")[2])
-        return "Init:CrashLoopBackOff" in seen and "Init:Error" in seen
-    wait_for(crash_loop, 40, "Init:Error and Init:CrashLoopBackOff", interval=0.3)
+    cluster.create(pod("once", [busybox("app", "sleep 3600")], [busybox("setup", "exit 3")], restartPolicy="Never"))
+    wait_row(cluster, "broken", "0/1", "Init:CrashLoopBackOff", 40)
     p = cluster.pod("broken")
     assert p["status"]["phase"] == "Pending" and "running" not in cluster.container_status(p, "app")["state"]
     setup = p["status"]["initContainerStatuses"][0]
     assert setup["lastState"]["terminated"]["exitCode"] == 3 and setup["restartCount"] >= 1
+    assert "Back-off restarting failed container setup in pod" in " ".join(events(cluster, "broken")["BackOff"])
+    wait_row(cluster, "once", "0/1", "Init:Error")
+    once = cluster.pod("once")
+    assert once["status"]["phase"] == "Failed"
+    assert once["status"]["initContainerStatuses"][0]["state"]["terminated"]["exitCode"] == 3
 
 
 def test_sidecar_runs_beside_the_app(cluster):
