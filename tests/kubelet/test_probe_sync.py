@@ -128,3 +128,20 @@ def test_sidecars_stop_when_the_app_has_finished(env):
     assert "terminated" in pod["status"]["initContainerStatuses"][0]["state"]
     assert pod_cells(pod)[0][1:3] == ["0/2", "Completed"]
     assert [c for p, c, _ in env.runtime.started if p == "job"] == ["side", "app"]
+
+
+def test_sidecar_startup_probe_holds_the_next_init_container(env, tmp_path):
+    flag = tmp_path / "started"
+    env.runtime.exit_on_start.update({"after": 0})
+    init = [{"name": "side", "image": "busybox", "restartPolicy": "Always",
+             "startupProbe": {**probe_file(flag), "failureThreshold": 30}},
+            {"name": "after", "image": "busybox"}]
+    env.create(busybox_pod("gate", [{"name": "app", "image": "busybox"}], init))
+    pod = env.wait_pod("gate", lambda p: (p["status"].get("initContainerStatuses") or [{}])[0].get("state", {})
+                       .get("running"), "sidecar running")
+    assert not pod["status"]["initContainerStatuses"][0]["started"]
+    assert pod_cells(pod)[0][2] == "Init:0/2"
+    assert [c for p, c, _ in env.runtime.started if p == "gate"] == ["side"]
+    flag.touch()
+    env.wait_pod("gate", lambda p: pod_cells(p)[0][1:3] == ["2/2", "Running"], "2/2 Running once started", 15)
+    assert [c for p, c, _ in env.runtime.started if p == "gate"] == ["side", "after", "app"]
