@@ -2,11 +2,15 @@
 
 Like Kubelet.SyncPod / kuberuntime_manager.go computePodActions: each call
 looks at what the runtime holds for the pod and does the next steps:
-sandbox, emptyDir volumes, then each container in spec order (image per
+sandbox, emptyDir volumes, the init containers first (init_containers.py),
+then each container in spec order (image per
 imagePullPolicy, create and start), restarting exited containers as
 restartPolicy says with a growing back-off (CrashLoopBackOff), and image
 failures as ErrImagePull then ImagePullBackOff — one container's trouble
-never stops the others. A pod with a deletionTimestamp is torn down
+never stops the others. A container whose liveness or startup probe failed
+(prober.py) is stopped first and so restarted like one that exited; the
+probes' results set each container's `started` and `ready`. A pod with a
+deletionTimestamp is torn down
 (containers stopped within its grace period, everything removed) and then
 deleted from the API server with gracePeriodSeconds=0 and a uid precondition.
 
@@ -151,9 +155,9 @@ class PodSyncer:
         if not terminal and self._kill_unhealthy(pod, current, mem):
             current, previous = latest_attempts(self.runtime.list_containers(ref))
         if not terminal:
-            ready, failed = True, False
+            ready = True
             if spec.get("initContainers"):
-                ready, failed = init_containers.reconcile(self, pod, ref, sandbox, volumes, current, mem,
+                ready, _ = init_containers.reconcile(self, pod, ref, sandbox, volumes, current, mem,
                                                           waiting, wake)
             if ready:
                 self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
