@@ -210,6 +210,7 @@ class _Worker:
         self.result = INITIAL[kind]
         self.last, self.run = None, 0
         self.on_hold = False
+        self.steps, self.delay = 0, 0.0     # looks taken, and the wait before the next (for tests)
         self.stop_event = threading.Event()
         self.trigger = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True,
@@ -222,6 +223,7 @@ class _Worker:
             except Exception:  # a probe never takes the kubelet down
                 log.exception("%s probe of %s failed unexpectedly", self.kind, self.name)
                 delay = self.spec.period
+            self.steps, self.delay = self.steps + 1, delay
             self.trigger.wait(delay)
             self.trigger.clear()
 

@@ -9,7 +9,6 @@ import datetime
 import http.server
 import socket
 import threading
-import time
 
 import pytest
 
@@ -145,7 +144,11 @@ def test_liveness_fails_after_failure_threshold_and_a_new_attempt_starts_over(pr
     assert probes.failed("u1", "app", "c1") is None  # one failure is below the threshold
     wait_for(lambda: probes.failed("u1", "app", "c1") == "liveness", 5, "liveness failure")
     assert probes.runtime.calls["check"] == 2
-    time.sleep(1.5)
+    worker = probes._workers[("u1", "app", "Liveness")]
+    assert worker.on_hold
+    steps = worker.steps
+    worker.trigger.set()
+    wait_for(lambda: worker.steps > steps, 5, "the worker looked again")
     assert probes.runtime.calls["check"] == 2, "a failed container is not probed again"
     probes.runtime.answers["check"] = (0, b"")
     probes.update(pod, {"app": running("c2")}, "127.1.0.2")
@@ -182,8 +185,10 @@ def test_startup_probe_gates_liveness_and_readiness(probes):
 def test_initial_delay_holds_the_first_probe(probes):
     pod = make_pod(readinessProbe=exec_probe_spec("late", initialDelaySeconds=30))
     probes.update(pod, {"app": running()}, "127.1.0.2")
-    time.sleep(0.5)
+    worker = probes._workers[("u1", "app", "Readiness")]
+    wait_for(lambda: worker.steps >= 1, 5, "the worker's first look")
     assert "late" not in probes.runtime.calls and not probes.ready("u1", "app", "c1")
+    assert 28 < worker.delay <= 30, "it waits for the rest of the initial delay"
     pod2 = make_pod(readinessProbe=exec_probe_spec("early", initialDelaySeconds=3))
     pod2["metadata"]["uid"] = "u2"
     probes.runtime.answers["early"] = (0, b"")
