@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,7 +144,8 @@ class Images:
             return bin_dir
         applets = subprocess.run([busybox, "--list"], capture_output=True, text=True,
                                  timeout=10).stdout.split()
-        tmp = bin_dir.with_name(f"bin.{os.getpid()}.tmp")
+        # one temp dir per thread: the first pods of a kubelet start in parallel
+        tmp = bin_dir.with_name(f"bin.{os.getpid()}.{threading.get_ident()}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         (tmp / "busybox").touch()  # mount point for the host's busybox binary

@@ -6,6 +6,7 @@ the API server prints, compared with what a real cluster shows.
 """
 from __future__ import annotations
 
+import json
 import re
 import socket
 
@@ -129,7 +130,7 @@ def test_failing_init_container_shows_init_error_and_crash_loop(cluster):
     p = cluster.pod("broken")
     assert p["status"]["phase"] == "Pending" and "running" not in cluster.container_status(p, "app")["state"]
     setup = p["status"]["initContainerStatuses"][0]
-    assert setup["lastState"]["terminated"]["exitCode"] == 3 and setup["restartCount"] >= 1
+    assert setup["lastState"]["terminated"]["exitCode"] == 3 and setup["restartCount"] >= 1, (json.dumps(setup), events(cluster, "broken"))
     assert "Back-off restarting failed container setup in pod" in " ".join(events(cluster, "broken")["BackOff"])
     wait_row(cluster, "once", "0/1", "Init:Error")
     once = cluster.pod("once")
