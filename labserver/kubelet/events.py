@@ -6,7 +6,9 @@ pod (and the container, by fieldPath `spec.containers{nginx}`). A repeat of
 the same event bumps its count and lastTimestamp instead of adding another
 (client-go's correlator does the same). Events are posted from a background
 thread through a bounded queue: recording never blocks a pod's sync, and a
-failed post is logged and dropped.
+failed post is logged and dropped. Like client-go's spam filter, one object's
+events of one type and reason come in a burst of at most 25, then one per
+5 minutes (a probe failing every second does not flood the API server).
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import logging
 import queue
 import secrets
 import threading
+import time
 
 from . import timefmt
 from .client import APIClient, APIStatusError
@@ -21,6 +24,7 @@ from .client import APIClient, APIStatusError
 log = logging.getLogger("kubelet.events")
 
 NORMAL, WARNING = "Normal", "Warning"
+SPAM_BURST, SPAM_REFILL = 25, 300.0   # client-go EventSourceObjectSpamFilter: burst, seconds per token
 
 
 def container_field_path(container: str | None) -> str | None:
@@ -44,6 +48,8 @@ class EventRecorder:
         self.client, self.node_name = client, node_name
         self._queue: queue.Queue = queue.Queue(max_queue)
         self._seen: dict[tuple, tuple[str, str, int]] = {}  # key -> (namespace, event name, count)
+        self._tokens: dict[tuple, tuple[float, float]] = {}  # spam key -> (tokens, monotonic time)
+        self._spam_lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="event-recorder", daemon=True)
         self._thread.start()
 
@@ -60,10 +66,24 @@ class EventRecorder:
         """Queue an event on the object `ref` (an ObjectReference)."""
         log.info("event %s %s %s/%s %s: %s", type_, ref.get("kind"), ref.get("namespace"), ref.get("name"),
                  reason, message)
+        if not self._allowed((ref.get("kind"), ref.get("namespace"), ref.get("name"), ref.get("uid"), type_, reason)):
+            log.debug("event %s on %s dropped by the spam filter", reason, ref.get("name"))
+            return
         try:
             self._queue.put_nowait((ref, type_, reason, message))
         except queue.Full:
             log.warning("event queue full; dropping %s %s", reason, message)
+
+    def _allowed(self, key: tuple) -> bool:
+        """A token-bucket per object, type and reason (burst SPAM_BURST, one token per SPAM_REFILL s)."""
+        now = time.monotonic()
+        with self._spam_lock:
+            tokens, at = self._tokens.get(key, (float(SPAM_BURST), now))
+            tokens = min(float(SPAM_BURST), tokens + (now - at) / SPAM_REFILL)
+            if len(self._tokens) > 10000:
+                self._tokens.clear()
+            self._tokens[key] = (tokens - 1 if tokens >= 1 else tokens, now)
+            return tokens >= 1
 
     def flush(self, timeout: float = 5.0) -> None:
         """Wait until queued events are posted (for tests and clean shutdown)."""

@@ -51,6 +51,7 @@ class Kubelet:
         self.status = StatusManager(client)
         self.syncer = PodSyncer(runtime, self.status, self.recorder, client, cfg.sync)
         self.workers = PodWorkers(self.syncer.sync, self.syncer.kill, cfg.sync.resync_interval)
+        self.syncer.probes.on_change = self.workers.wake   # a probe result changed: sync the pod
         self.source = PodSource(client, name, self._on_set, self._on_event, backoff=cfg.watch_backoff)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -82,6 +83,7 @@ class Kubelet:
         self.node.stop()
         self.source.stop()
         self.workers.stop()
+        self.syncer.probes.stop()
         self.recorder.stop()
 
     # -- pods from the API server -----------------------------------------------

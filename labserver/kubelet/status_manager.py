@@ -17,7 +17,7 @@ import logging
 import threading
 from dataclasses import dataclass
 
-from . import timefmt
+from . import init_containers, timefmt
 from .client import APIClient, APIStatusError
 from .runtime import ContainerState
 
@@ -130,16 +130,22 @@ def _condition(ctype: str, ok: bool, old: dict, now: str, reason: str | None = N
 
 
 def pod_status(pod: dict, statuses: list[dict], host_ip: str, pod_ip: str | None,
-               old: dict | None = None) -> dict:
-    """The full v1 PodStatus for `pod` from its container statuses.
+               old: dict | None = None, init_statuses: list[dict] | None = None) -> dict:
+    """The full v1 PodStatus for `pod` from its container statuses (and init containers' ones).
 
     `old` is the status written last (or the API's); its startTime, qosClass and
     the conditions' lastTransitionTime are kept while nothing changed.
     """
     old = old or {}
     now = timefmt.rfc3339()
-    phase = pod_phase(statuses, (pod.get("spec") or {}).get("restartPolicy", "Always"))
-    unready = [s["name"] for s in statuses if not s.get("ready")]
+    spec = pod.get("spec") or {}
+    if init_statuses is None:
+        phase = pod_phase(statuses, spec.get("restartPolicy", "Always"))
+    else:
+        phase = init_containers.pod_phase(spec, init_statuses, statuses)
+    init_ok, init_reason, init_message = init_containers.initialized(spec, init_statuses or [], statuses, phase)
+    sidecars = init_containers.sidecar_statuses(spec, init_statuses or [])
+    unready = [s["name"] for s in sidecars + statuses if not s.get("ready")]
     old_conds = {c.get("type"): c for c in old.get("conditions") or []}
     if phase == "Succeeded" or (phase == "Failed" and not any("running" in s["state"] for s in statuses)):
         reason, message, ready = "PodCompleted", None, False
@@ -151,7 +157,7 @@ def pod_status(pod: dict, statuses: list[dict], host_ip: str, pod_ip: str | None
         "phase": phase,
         "conditions": [
             _condition("PodReadyToStartContainers", pod_ip is not None, old_conds, now),
-            _condition("Initialized", True, old_conds, now),
+            _condition("Initialized", init_ok, old_conds, now, init_reason, init_message),
             _condition("Ready", ready, old_conds, now, reason, message),
             _condition("ContainersReady", ready, old_conds, now, reason, message),
             _condition("PodScheduled", True, old_conds, now),
@@ -161,6 +167,8 @@ def pod_status(pod: dict, statuses: list[dict], host_ip: str, pod_ip: str | None
         "startTime": old.get("startTime") or now,
         "containerStatuses": statuses,
     }
+    if init_statuses is not None:
+        status["initContainerStatuses"] = init_statuses
     if pod_ip:
         status["podIP"] = pod_ip
         status["podIPs"] = [{"ip": pod_ip}]

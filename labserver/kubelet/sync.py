@@ -3,16 +3,19 @@
 Like Kubelet.SyncPod / kuberuntime_manager.go computePodActions: each call
 looks at what the runtime holds for the pod and does the next steps:
 sandbox, volumes (emptyDir, hostPath, and configMap/secret/downwardAPI/projected
-written and refreshed by volumes.py), then each container in spec order (image per
+written and refreshed by volumes.py), the init containers first
+(init_containers.py), then each container in spec order (image per
 imagePullPolicy, create and start), restarting exited containers as
 restartPolicy says with a growing back-off (CrashLoopBackOff), and image
 failures as ErrImagePull then ImagePullBackOff — one container's trouble
 never stops the others. Each container's env is resolved just before it is
 created (container_env.py); a missing ConfigMap, Secret or key holds it in
-CreateContainerConfigError until it appears. A pod with a deletionTimestamp
-is torn down (containers stopped within its grace period, the final
-terminated status written, everything removed) and then deleted from the API
-server with gracePeriodSeconds=0 and a uid precondition.
+CreateContainerConfigError until it appears. A container whose liveness or
+startup probe failed (prober.py) is stopped first and so restarted like one
+that exited; the probes' results set each container's `started` and `ready`.
+A pod with a deletionTimestamp is torn down (containers stopped within its
+grace period, the final terminated status written, everything removed) and
+then deleted from the API server with gracePeriodSeconds=0 and a uid precondition.
 
 The runtime is the truth about containers (it survives a kubelet restart, so
 running containers are adopted, never duplicated); this module only remembers
@@ -29,8 +32,10 @@ from dataclasses import dataclass, field
 from . import timefmt
 from . import termination, volumes as pod_volumes
 from .client import APIClient, APIStatusError, APIUnavailable
+from . import init_containers
 from .container_env import ConfigError, api_lookup, resolved_spec
 from .events import NORMAL, WARNING, EventRecorder
+from .prober import ProbeManager
 from .runtime import ContainerState, ImagePullError, PodRef, Runtime, RuntimeError_
 from .status_manager import StatusManager, Waiting, container_status, pod_status
 
@@ -74,6 +79,7 @@ class PodMemory:
     backoff_reported: dict[str, str] = field(default_factory=dict)      # container -> crash reported
     mount_errors: dict[str, str] = field(default_factory=dict)          # volume -> FailedMount reported
     final_status_tries: int = 0                                         # failed writes of the final status
+    probe_killed: set[str] = field(default_factory=set)                  # ids stopped for a failed probe
 
 
 def pod_ref(pod: dict) -> PodRef:
@@ -119,6 +125,7 @@ class PodSyncer:
         self._memory: dict[str, PodMemory] = {}
         self._lock = threading.Lock()
         self.lookup = api_lookup(client)   # ConfigMaps and Secrets for volumes and env
+        self.probes = ProbeManager(runtime, recorder)   # its on_change is set to wake the pod's worker
 
     def memory(self, uid: str) -> PodMemory:
         with self._lock:
@@ -128,6 +135,7 @@ class PodSyncer:
         with self._lock:
             self._memory.pop(uid, None)
         self.status.forget(uid)
+        self.probes.remove_pod(uid)
 
     # -- the sync -------------------------------------------------------------
     def sync(self, pod: dict) -> SyncResult:
@@ -152,27 +160,80 @@ class PodSyncer:
         if not terminal and self.status.last(ref.uid) is None and not any(
                 s.state == "running" for s in current.values()):
             # First sight: report Pending with ContainerCreating (kubectl shows 0/N) before starting.
-            statuses = self._container_statuses(spec, current, {}, {})
-            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+            statuses = self._container_statuses(pod, current, {}, {})
+            self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last,
+                                                   self._init_statuses(pod, current, {}, {})))
 
         waiting: dict[str, Waiting] = {}
         wake: list[float] = [self.cfg.resync_interval]
+        self.probes.update(pod, current, sandbox.ip)
+        if not terminal and self._kill_unhealthy(pod, current, mem):
+            current, previous = latest_attempts(self.runtime.list_containers(ref))
         if mount_failed:  # upstream waits for all volumes before it starts any container
             wake.append(min(self.cfg.resync_interval, 2.0))
         elif not terminal:
-            self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
+            ready = True
+            if spec.get("initContainers"):
+                ready, _ = init_containers.reconcile(self, pod, ref, sandbox, volumes, current, mem,
+                                                     waiting, wake)
+            if ready:
+                self._reconcile_containers(pod, ref, sandbox, volumes, current, mem, waiting, wake)
+            self.probes.update(pod, current, sandbox.ip)
 
         # (after the starts: a container may have ended already when its start returns)
         termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
-        statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, waiting)
-        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last))
+        before = {**mem.previous, **previous}
+        statuses = self._container_statuses(pod, current, before, waiting)
+        ok = self.status.set_status(pod, pod_status(pod, statuses, self.cfg.node_ip, sandbox.ip, last,
+                                                    self._init_statuses(pod, current, before, waiting)))
         if not ok:
             wake.append(self.cfg.retry_interval)
         return SyncResult(wake_in=max(0.05, min(wake)))
 
-    def _container_statuses(self, spec: dict, current: dict, previous: dict, waiting: dict) -> list[dict]:
-        return [container_status(c, current.get(c["name"]), previous.get(c["name"]), waiting.get(c["name"]),
-                                 self.runtime.name) for c in spec.get("containers", [])]
+    def _container_statuses(self, pod: dict, current: dict, previous: dict, waiting: dict,
+                            containers: list[dict] | None = None) -> list[dict]:
+        """v1 ContainerStatuses of the app containers (or of `containers`), probes applied."""
+        spec = pod.get("spec") or {}
+        uid = pod["metadata"]["uid"]
+        init_names = {c["name"] for c in spec.get("initContainers") or []}
+        out = []
+        for c in spec.get("containers", []) if containers is None else containers:
+            name = c["name"]
+            cur = current.get(name)
+            st = container_status(c, cur, previous.get(name), waiting.get(name), self.runtime.name)
+            if init_names and st["state"] == {"waiting": {"reason": "ContainerCreating"}} and cur is None:
+                st["state"] = {"waiting": {"reason": "PodInitializing"}}   # as upstream with init containers
+            regular_init = name in init_names and not init_containers.is_sidecar(c)
+            out.append(self.probes.container_status(uid, st, cur, regular_init))
+        return out
+
+    def _init_statuses(self, pod: dict, current: dict, previous: dict, waiting: dict) -> list[dict] | None:
+        inits = (pod.get("spec") or {}).get("initContainers")
+        return self._container_statuses(pod, current, previous, waiting, inits) if inits else None
+
+    def _kill_unhealthy(self, pod: dict, current: dict, mem: PodMemory) -> bool:
+        """Stop each running container whose liveness or startup probe failed; True if any was."""
+        spec = pod.get("spec") or {}
+        uid = pod["metadata"]["uid"]
+        restart = spec.get("restartPolicy", "Always") != "Never"
+        init_names = {c["name"]: c for c in spec.get("initContainers") or []}
+        killed = False
+        for name, cur in current.items():
+            kind = self.probes.failed(uid, name, cur.id) if cur.state == "running" else None
+            if kind is None:
+                continue
+            what = "Init container" if name in init_names else "Container"
+            message = f"{what} {name} failed {kind} probe"
+            if restart and name not in init_names:   # upstream says it for app containers only
+                message += ", will be restarted"
+            self.recorder.event(pod, NORMAL, "Killing", message, name)
+            grace = self.probes.termination_grace(uid, name, kind)
+            if grace is None:
+                grace = float(spec.get("terminationGracePeriodSeconds", 30))
+            mem.probe_killed.add(cur.id)
+            self._stop_one(cur, grace)
+            killed = True
+        return killed
 
     def _reconcile_containers(self, pod, ref, sandbox, volumes, current, mem, waiting, wake) -> None:
         """Start what is missing and restart what exited (per restartPolicy and back-off), in spec order.
@@ -181,30 +242,37 @@ class PodSyncer:
         and `current` with the containers started now.
         """
         spec = pod.get("spec") or {}
+        policy = spec.get("restartPolicy", "Always")
         for cspec in spec.get("containers", []):
-            name = cspec["name"]
-            cur = current.get(name)
-            if cur is not None and cur.state == "running":
-                mem.start_error.pop(name, None)
-                continue
-            restart_count = 0
+            self.step_container(pod, ref, sandbox, volumes, cspec, policy, current, mem, waiting, wake)
+
+    def step_container(self, pod, ref, sandbox, volumes, cspec, policy, current, mem, waiting, wake) -> None:
+        """One container's next step: start it if missing, restart it if it exited and `policy` says so."""
+        name = cspec["name"]
+        cur = current.get(name)
+        if cur is not None and cur.state == "running":
+            mem.start_error.pop(name, None)
+            return
+        restart_count = 0
+        if cur is not None and cur.state == "exited":
+            probe_killed = cur.id in mem.probe_killed and policy != "Never"
+            if not should_restart(policy, cur.exit_code) and not probe_killed:
+                return
+            held = self._restart_backoff(pod, mem, cur)
+            if held is not None:
+                waiting[name], wait_s = held
+                wake.append(wait_s)
+                return
+            restart_count = cur.restart_count + 1
+        elif cur is not None:  # created but never started: start a fresh attempt
+            restart_count = cur.restart_count
+        started = self._start(pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake)
+        if started is not None:
             if cur is not None and cur.state == "exited":
-                if not should_restart(spec.get("restartPolicy", "Always"), cur.exit_code):
-                    continue
-                held = self._restart_backoff(pod, mem, cur)
-                if held is not None:
-                    waiting[name], wait_s = held
-                    wake.append(wait_s)
-                    continue
-                restart_count = cur.restart_count + 1
-            elif cur is not None:  # created but never started: start a fresh attempt
-                restart_count = cur.restart_count
-            started = self._start(pod, ref, sandbox, cspec, volumes, restart_count, mem, waiting, wake)
-            if started is not None:
-                if cur is not None and cur.state == "exited":
-                    mem.previous[name] = cur
-                    self._bump_backoff(mem, name)
-                current[name] = started
+                mem.previous[name] = cur
+                mem.probe_killed.discard(cur.id)
+                self._bump_backoff(mem, name)
+            current[name] = started
 
     def _volumes(self, pod: dict, ref: PodRef, pod_ip: str | None, mem: PodMemory) -> tuple[dict[str, str], bool]:
         """Host directories for the pod's volumes, and whether one failed to set up (FailedMount).
@@ -368,6 +436,10 @@ class PodSyncer:
         for t in threads:
             t.join()
 
+    def stop_container(self, st: ContainerState, grace: float) -> None:
+        """Stop one container within `grace` seconds (a failure is logged)."""
+        self._stop_one(st, grace)
+
     def _stop_one(self, st: ContainerState, grace: float) -> None:
         try:
             self.runtime.stop_container(st.id, grace)
@@ -411,11 +483,13 @@ class PodSyncer:
             return True  # nothing ever ran: nothing to report
         termination.fill_messages(self.runtime, spec, [*current.values(), *previous.values()])
         mem = self.memory(ref.uid)
-        statuses = self._container_statuses(spec, current, {**mem.previous, **previous}, {})
+        before = {**mem.previous, **previous}
+        statuses = self._container_statuses(pod, current, before, {})
         last = self.status.last(ref.uid) or pod.get("status") or {}
         sandbox_ip = last.get("podIP")
         terminal = {**pod, "spec": {**spec, "restartPolicy": "Never"}}  # a terminal pod: Succeeded or Failed
-        return self.status.set_status(pod, pod_status(terminal, statuses, self.cfg.node_ip, sandbox_ip, last))
+        return self.status.set_status(pod, pod_status(terminal, statuses, self.cfg.node_ip, sandbox_ip, last,
+                                                      self._init_statuses(pod, current, before, {})))
 
     def kill(self, pod: dict) -> SyncResult:
         """The pod is gone from the API server (or never was): stop and remove what the runtime holds."""

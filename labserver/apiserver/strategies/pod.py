@@ -81,6 +81,7 @@ class PodStrategy(Strategy):
             c.setdefault("terminationMessagePath", "/dev/termination-log")
             c.setdefault("terminationMessagePolicy", "File")
             c.setdefault("imagePullPolicy", _image_pull_policy(c.get("image")))
+            _default_probes(c)
             for port in v.expect(c.get("ports"), list, "Pod", "Container.spec.containers.ports") or []:
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
@@ -131,6 +132,7 @@ class PodStrategy(Strategy):
             if c.get("imagePullPolicy") not in PULL_POLICIES:
                 causes.append(v.not_supported(f"{path}.imagePullPolicy", c.get("imagePullPolicy"), PULL_POLICIES))
             causes += _port_causes(c, path)
+            causes += _probe_causes(field, c, path)
             for j, mount in enumerate(v.expect(c.get("volumeMounts"), list, "Pod",
                                                "Container.spec.containers.volumeMounts") or []):
                 v.expect(mount, dict, "Pod", "Container.spec.containers.volumeMounts")
@@ -223,3 +225,54 @@ def _comparable_spec(spec, old_spec) -> dict:
     if not (old_spec or {}).get("nodeName"):
         spec.pop("nodeName", None)  # no scheduler here: binding by update is allowed once
     return spec
+
+
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+PROBE_HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
+
+
+def _default_probes(c: dict) -> None:
+    """SetDefaults_Probe and SetDefaults_HTTPGetAction: timeout 1, period 10, thresholds 1 and 3; path /, HTTP."""
+    for name in PROBES:
+        probe = c.get(name)
+        if not isinstance(probe, dict):
+            continue
+        for key, value in (("timeoutSeconds", 1), ("periodSeconds", 10), ("successThreshold", 1),
+                           ("failureThreshold", 3)):
+            if not probe.get(key):
+                probe[key] = value
+        get = probe.get("httpGet")
+        if isinstance(get, dict):
+            get.setdefault("path", "/")
+            get.setdefault("scheme", "HTTP")
+
+
+def _probe_causes(field: str, c: dict, path: str) -> list[dict]:
+    """validateProbe / validateInitContainers: one handler, successThreshold 1 where required, none on plain inits."""
+    causes = []
+    sidecar = c.get("restartPolicy") == "Always"
+    if field == "initContainers" and c.get("restartPolicy") not in (None, "Always"):
+        causes.append(v.not_supported(f"{path}.restartPolicy", c.get("restartPolicy"), ("Always",)))
+    for name in PROBES:
+        probe = c.get(name)
+        if probe is None:
+            continue
+        ppath = f"{path}.{name}"
+        if field == "initContainers" and not sidecar:
+            causes.append(v.forbidden(ppath, "may not be set for init containers without restartPolicy=Always"))
+            continue
+        if not isinstance(probe, dict):
+            continue
+        handlers = [h for h in PROBE_HANDLERS if probe.get(h) is not None]
+        if not handlers:
+            causes.append(v.required(ppath, "must specify a handler type"))
+        for extra in handlers[1:]:
+            causes.append(v.forbidden(f"{ppath}.{extra}", "may not specify more than 1 handler type"))
+        if name != "readinessProbe" and probe.get("successThreshold", 1) != 1:
+            causes.append(v.invalid(f"{ppath}.successThreshold", probe.get("successThreshold"), "must be 1"))
+        for key in ("initialDelaySeconds", "timeoutSeconds", "periodSeconds", "successThreshold",
+                    "failureThreshold"):
+            value = probe.get(key, 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                causes.append(v.invalid(f"{ppath}.{key}", value, "must be greater than or equal to 0"))
+    return causes
