@@ -65,11 +65,11 @@ kill -KILL 0
 MARK_PREFIX = "LABSERVER_"
 SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
 PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
-# A failed container's status message is the end of its log, as upstream's
-# terminationMessagePolicy FallbackToLogsOnError gives (80 lines, 2 KiB at most).
-# The process runtime has no /dev/termination-log for the File policy to read, so
-# it falls back to the log for every failed container: that is how a pod that
-# cannot bind port 80 says so in `kubectl get pod -o yaml` and its events.
+# A failed container whose termination log is empty gets the end of its log as its
+# status message, as upstream's terminationMessagePolicy FallbackToLogsOnError gives
+# (80 lines, 2 KiB at most). This runtime does so whatever the policy: that is how a
+# pod that cannot bind port 80 (a non-root lab) says so in `kubectl get pod -o yaml`
+# and its events. What the container wrote to its termination log comes first.
 MESSAGE_LINES, MESSAGE_BYTES = 80, 2048
 LISTEN_TIMEOUT = 3.0    # seconds for nginx to listen before it is reported running anyway
 
@@ -383,7 +383,7 @@ class ProcessRuntime(Runtime):
         state.reason = "Completed" if code == 0 else "Error"
         with contextlib.suppress(OSError):
             state.finished_at = _rfc3339((cdir / "exitcode").stat().st_mtime)
-        if code != 0:
+        if code != 0 and not termination.read_message(record.get("termination_log")):
             state.message = self._termination_message(cdir, record)
         return state
 

@@ -150,7 +150,8 @@ def test_a_runtime_with_another_root_dir_sees_none_of_these_pods(post_pod, tmp_p
 
 @pytest.mark.parametrize("spec, expected", [
     ({"image": "busybox", "command": ["echo", "from-command"]}, "from-command"),
-    ({"image": ETCD, "args": ["--version"]}, "etcd Version"),              # ENTRYPOINT kept, CMD replaced
+    # the pinned etcd image has a CMD and no ENTRYPOINT (as the real v3.5 one): args alone would replace etcd itself
+    ({"image": ETCD, "command": ["/usr/local/bin/etcd"], "args": ["--version"]}, "etcd Version"),
     ({"image": "busybox", "command": ["/bin/sh", "-c"], "args": ["echo from-$0", "args"]}, "from-args"),
 ])
 def test_command_and_args_map_to_entrypoint_and_cmd(runtime, spec, expected):
