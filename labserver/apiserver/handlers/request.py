@@ -94,15 +94,18 @@ def storage():
 # -- bodies -------------------------------------------------------------------------------
 
 def read_body() -> bytes:
-    """The raw request body; 413 above MAX_BODY without reading more than that."""
+    """The raw request body; 413 above MAX_BODY without reading more than that (and the connection
+    closes after the answer, as Go's net/http closes it, since the rest of the body is still coming)."""
     limit = current_app.config["MAX_BODY"]
     if request.content_length is not None and request.content_length > limit:
+        g.body_left_unread = True
         raise too_large()
     try:
         data = request.stream.read(limit + 1)
     except Exception as e:   # the WSGI server could not decode the body (e.g. bad chunked encoding)
         raise bad_request(f"malformed HTTP request body: {type(e).__name__}: {e}") from None
     if len(data) > limit:
+        g.body_left_unread = True
         raise too_large()
     return data
 
