@@ -7,7 +7,7 @@ import pytest
 import requests
 from kubernetes import client as k8s
 
-from labserver.lab.supervise.components import start_controller_manager, start_scheduler
+from labserver.lab.supervise.components import start_controller_manager
 from labserver.lab.supervise.procs import wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
