@@ -7,11 +7,13 @@ a null leaves the field at its zero value (omitted, except a zero metav1.Time,
 which Go writes as null). `admit` does the same on our
 JSON objects, with the types of schemas.py, on every write path (create,
 update, the four patch types, status): it prunes what upstream would drop
-and raises 422 Invalid with one cause per mismatch, e.g.
-`spec.containers[0].resources: Invalid value: "string": spec.containers[0].resources
-in body must be of type object: "string"` (reason FieldValueTypeInvalid).
-Times must be RFC 3339 with a zone, quantities must parse, integers fit
-int64. The kind's own rules (strategies/) run afterwards, on a well-typed object.
+and refuses a mismatch with the error Go's decoder gives for the first one,
+`json: cannot unmarshal string into Go struct field Container.spec.containers.resources
+of type v1.ResourceRequirements` (Go's integer widths from our protobuf messages),
+as upstream answers it: 400 BadRequest for a body, 422 Invalid on `patch` for
+a patch (decode_error). Times must be RFC 3339 with a zone, quantities must
+parse, integers fit their Go type. The kind's own rules (strategies/) run
+afterwards, on a well-typed object, and are 422 Invalid with causes.
 """
 from __future__ import annotations
 
