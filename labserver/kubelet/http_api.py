@@ -8,14 +8,16 @@
     GET /exec/<ns>/<pod>/<container>?command=...        WebSocket: run a command in the container
     GET /attach/<ns>/<pod>/<container>                  WebSocket: the container's own stdio
     GET /portForward/<ns>/<pod>?ports=80                WebSocket: connect to the pod's ports
+                                                        (or SPDY/3.1 tunneled in it: kubectl, spdy.py)
 
 A WSGI app, served by werkzeug's threaded server (or any WSGI server that lets
 simple-websocket take the socket over, such as gunicorn's threaded worker).
 A log is streamed as it is read, never buffered whole; a followed log ends
 when the container ends or the client goes away. The streaming protocols are
 in remotecommand.py. Every error is a Status, never a traceback or HTML.
-A SPDY upgrade (the streaming protocol clients fall back to) is answered
-with a Status saying that only WebSocket is spoken.
+A bare SPDY upgrade (what clients fall back to) is answered with a Status
+saying that only WebSocket is spoken; kubectl's port-forward tunnels its SPDY
+in a WebSocket first, and that is served.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from simple_websocket import Server
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import remotecommand
+from . import remotecommand, spdy
 from .runtime import RuntimeError_
 from .streams import LogOptions, parse_timestamp
 
@@ -164,10 +166,10 @@ class KubeletAPI:
         upgrade = request.headers.get("Upgrade", "").lower()
         offered = remotecommand.offered_protocols(request.environ)
         port_forward = protocols == remotecommand.PORT_FORWARD_PROTOCOLS
-        if port_forward and ("spdy" in upgrade or any(p.startswith("SPDY/") for p in offered)):
-            raise _bad("port-forward over SPDY (kubectl port-forward, directly or tunneled in a WebSocket) is "
-                       "not supported by this kubelet; it serves the WebSocket port-forward protocol "
-                       "v4.channel.k8s.io (e.g. the Python client's portforward())")
+        if port_forward and "spdy" in upgrade:
+            raise _bad("port-forward over a bare SPDY upgrade is not supported by this kubelet; it serves "
+                       f"WebSocket ({', '.join(protocols[:2])}, and SPDY/3.1 tunneled in one: "
+                       f"{remotecommand.SPDY_TUNNEL})")
         if "spdy" in upgrade:
             raise _bad("this kubelet speaks the streaming protocols over WebSocket only "
                        f"({', '.join(protocols)}), not SPDY/3.1")
@@ -205,6 +207,8 @@ class KubeletAPI:
 
     def port_forward(self, request: Request, namespace: str, pod: str):
         self._check_upgrade(request, remotecommand.PORT_FORWARD_PROTOCOLS)
+        if remotecommand.SPDY_TUNNEL in remotecommand.offered_protocols(request.environ):
+            return self._port_forward_spdy(request, namespace, pod)   # kubectl: the ports come per stream
         ports = []
         for value in ",".join(request.args.getlist("ports")).split(","):
             if value.strip():
@@ -213,13 +217,33 @@ class KubeletAPI:
                 ports.append(int(value))
         if not ports:
             raise _bad("at least one port must be given (ports=...)")
+        sandbox = self._sandbox(namespace, pod)
+        ws = self._websocket(request, remotecommand.PORT_FORWARD_PROTOCOLS)
+        remotecommand.serve_port_forward(ws, lambda port: self.kubelet.runtime.port_forward(sandbox, port), ports)
+        return _Hijacked(request.environ)
+
+    def _sandbox(self, namespace: str, pod: str):
         sandbox = next((s for s in self.kubelet.runtime.list_sandboxes()
                         if s.pod.namespace == namespace and s.pod.name == pod), None)
         if sandbox is None:
             raise _Status(404, "NotFound", f'pod "{pod}" (namespace "{namespace}") is not running on node '
                                            f"{self.kubelet.cfg.node.name}")
-        ws = self._websocket(request, remotecommand.PORT_FORWARD_PROTOCOLS)
-        remotecommand.serve_port_forward(ws, lambda port: self.kubelet.runtime.port_forward(sandbox, port), ports)
+        return sandbox
+
+    def _port_forward_spdy(self, request: Request, namespace: str, pod: str):
+        """kubectl's port-forward: SPDY/3.1 inside the WebSocket (spdy.py), each connection's port in its
+        streams' headers."""
+        sandbox = self._sandbox(namespace, pod)
+        ws = Server.accept(request.environ, subprotocols=[remotecommand.SPDY_TUNNEL])
+        forwarder = spdy.PortForwarder(lambda port: self.kubelet.runtime.port_forward(sandbox, port))
+        session = spdy.Session(lambda: remotecommand.receive_bytes(ws), ws.send, forwarder.on_stream)
+        try:
+            session.serve()
+        except spdy.ProtocolError as e:
+            log.warning("port-forward to %s/%s ended: %s", namespace, pod, e)
+        finally:
+            with contextlib.suppress(Exception):
+                ws.close()
         return _Hijacked(request.environ)
 
 
