@@ -232,11 +232,11 @@ def test_port_forward_python_client(nginx):
         pf.close()
 
 
-def _port_forward(cluster, *args: str) -> tuple[subprocess.Popen, int]:
+def _port_forward(cluster, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, int]:
     """`kubectl port-forward pod/nginx <free port>:<args>` running, once it says it is forwarding."""
     local = free_port()
     pf = subprocess.Popen(kubectl_cmd(cluster, "port-forward", "pod/nginx", *(f"{local}:{a}" for a in args)),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
     try:
         read_until(pf.stdout, b"Forwarding from 127.0.0.1:%d" % local, 30)
     except BaseException:
@@ -246,11 +246,13 @@ def _port_forward(cluster, *args: str) -> tuple[subprocess.Popen, int]:
     return pf, local
 
 
-def test_kubectl_port_forward(nginx):
-    """kubectl 1.37's port-forward (SPDY/3.1 tunneled in a WebSocket): nginx's page through it, several
-    connections in turn and at once, each its own pair of SPDY streams."""
+@pytest.mark.parametrize("websockets", ["true", "false"], ids=["spdy-in-websocket", "bare-spdy-upgrade"])
+def test_kubectl_port_forward(nginx, websockets):
+    """kubectl 1.37's port-forward: SPDY/3.1 tunneled in a WebSocket (its default), or on a bare SPDY upgrade
+    (its fallback; KUBECTL_PORT_FORWARD_WEBSOCKETS=false): nginx's page through it, several connections in
+    turn and at once, each its own pair of SPDY streams."""
     cluster, _ = nginx
-    pf, local = _port_forward(cluster, "80")
+    pf, local = _port_forward(cluster, "80", env={"KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets})
     try:
         for _ in range(2):
             assert "Welcome to nginx!" in requests.get(f"http://127.0.0.1:{local}/", timeout=10).text
