@@ -3,9 +3,11 @@
 kubectl 1.37 opens a WebSocket on pods/portforward offering the subprotocol
 `SPDY/3.1+portforward.k8s.io`, and then speaks SPDY/3.1 inside it: the SPDY
 bytes are carried in binary WebSocket messages, with no framing of their own
-(client-go's tunneling connection). Only when that upgrade fails does it fall
-back to a bare SPDY upgrade. So a kubelet that reads SPDY frames from the
-WebSocket serves kubectl's port-forward.
+(client-go's tunneling connection). Only when that upgrade fails (or with
+KUBECTL_PORT_FORWARD_WEBSOCKETS=false) does it fall back to a bare
+`Upgrade: SPDY/3.1`, and then the same frames travel on the connection
+itself. The kubelet serves both (http_api.py); a Session only needs bytes in
+and out.
 
 What the client does (client-go tools/portforward): for each local
 connection it opens two streams with SYN_STREAM, headers `streamtype: error`
