@@ -90,6 +90,8 @@ def create_app(config: dict | None = None) -> Flask:
             value = warning_header(text)   # client-go's ParseWarningHeader unescapes \" and \\
             if value is not None:
                 response.headers.add("Warning", value)
+        if g.get("body_left_unread"):   # the rest of a refused body is on the socket: not reusable
+            response.headers["Connection"] = "close"
         return response
 
     return app

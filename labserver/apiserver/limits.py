@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import json
 import math
 
@@ -119,6 +120,16 @@ def query_int(name: str, raw: str) -> int:
     return value
 
 
+@functools.cache
+def _libc_function(name: str):
+    """A function of the C library by name, or None (no glibc, or it lacks it)."""
+    path = ctypes.util.find_library("c")
+    try:
+        return getattr(ctypes.CDLL(path), name) if path else None
+    except (OSError, AttributeError):
+        return None
+
+
 def return_big_buffers_to_the_os() -> None:
     """Make glibc mmap every allocation of 128 KiB or more, and use at most 2 malloc arenas.
 
@@ -129,13 +140,16 @@ def return_big_buffers_to_the_os() -> None:
     requests left the server ~11% bigger for good (tests/bench/soak_malformed.py).
     Fixed here, freed big buffers go back to the OS at once. No-op without glibc.
     """
-    name = ctypes.util.find_library("c")
-    try:
-        libc = ctypes.CDLL(name) if name else None
-        mallopt = libc.mallopt if libc is not None else None
-    except (OSError, AttributeError):
-        return
+    mallopt = _libc_function("mallopt")
     if mallopt is not None:
         m_mmap_threshold, m_arena_max = -3, -8     # <malloc.h>
         mallopt(m_mmap_threshold, 128 * 1024)
         mallopt(m_arena_max, 2)
+
+
+def trim_heap() -> None:
+    """Give glibc's free heap pages back to the OS (malloc_trim), e.g. once a burst of requests is over:
+    freed memory below the top of the heap otherwise stays in the process. No-op without glibc."""
+    trim = _libc_function("malloc_trim")
+    if trim is not None:
+        trim(0)

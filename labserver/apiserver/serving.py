@@ -41,6 +41,8 @@ from gunicorn.util import write_nonblock
 from gunicorn.workers.gthread import ThreadWorker
 
 from .errors import APIError
+from .limits import trim_heap
+from .threadpool import ElasticPool
 
 THREADS = 1000             # per worker, started on demand: each open watch holds one
 CONNECTIONS = 4000         # per worker: open watches + kept-alive connections + requests
@@ -71,9 +73,36 @@ class APIWorker(ThreadWorker):
     """gunicorn's threaded worker, ending open watches when it stops and answering parse errors as Status."""
 
     alone = False   # serving without an arbiter (--workers=1): no parent to watch
+    app_itself = None   # the Flask app (self.wsgi is it behind load_wsgi's shim)
+
+    def get_thread_pool(self):
+        """Threads started on demand that end when idle (threadpool.py), so a burst's memory goes back."""
+        return ElasticPool(self.cfg.threads, on_shrink=trim_heap)
+
+    def load_wsgi(self):
+        """The app, behind a shim that turns its `Connection: close` into gunicorn's own.
+
+        gunicorn drops hop-by-hop headers an app sets, and announces keep-alive;
+        but a request whose body the app refused unread (413) leaves that body on
+        the socket, and gunicorn then closes the connection rather than drain
+        megabytes. Told in advance, the response says `Connection: close`, as
+        Go's net/http does, and the client does not reuse a connection about to end."""
+        super().load_wsgi()
+        app = self.app_itself = self.wsgi
+
+        def closing(environ, start_response):
+            def start(status, headers, exc_info=None):
+                if any(k.lower() == "connection" and v.strip().lower() == "close" for k, v in headers):
+                    response = getattr(start_response, "__self__", None)   # gunicorn's Response
+                    if hasattr(response, "force_close"):
+                        response.force_close()
+                return start_response(status, headers, exc_info)
+            return app(environ, start)
+
+        self.wsgi = closing
 
     def _end_watches(self) -> None:
-        app = getattr(self, "wsgi", None)
+        app = getattr(self, "app_itself", None)
         if app is not None:
             from .handlers.watch import end_all
             end_all(app)
@@ -113,7 +142,7 @@ class APIWorker(ThreadWorker):
         try:
             super().run()
         finally:
-            storage = getattr(getattr(self, "wsgi", None), "extensions", {}).get("labserver.storage")
+            storage = getattr(getattr(self, "app_itself", None), "extensions", {}).get("labserver.storage")
             if storage is not None:
                 storage.close()
 

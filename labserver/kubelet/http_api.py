@@ -8,19 +8,23 @@
     GET /exec/<ns>/<pod>/<container>?command=...        WebSocket: run a command in the container
     GET /attach/<ns>/<pod>/<container>                  WebSocket: the container's own stdio
     GET /portForward/<ns>/<pod>?ports=80                WebSocket: connect to the pod's ports
+                                                        (or SPDY/3.1 tunneled in it: kubectl, spdy.py)
 
 A WSGI app, served by werkzeug's threaded server (or any WSGI server that lets
 simple-websocket take the socket over, such as gunicorn's threaded worker).
 A log is streamed as it is read, never buffered whole; a followed log ends
 when the container ends or the client goes away. The streaming protocols are
 in remotecommand.py. Every error is a Status, never a traceback or HTML.
-A SPDY upgrade (the streaming protocol clients fall back to) is answered
-with a Status saying that only WebSocket is spoken.
+Port-forward also speaks SPDY/3.1 (spdy.py), as kubectl does: tunneled in a
+WebSocket first, or after a bare `Upgrade: SPDY/3.1` (kubectl's fallback);
+other SPDY upgrades (exec, attach) are answered with a Status saying that
+only WebSocket is spoken there.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import logging
 import select
@@ -31,7 +35,7 @@ from simple_websocket import Server
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import remotecommand
+from . import remotecommand, spdy
 from .runtime import RuntimeError_
 from .streams import LogOptions, parse_timestamp
 
@@ -67,6 +71,13 @@ def client_gone(environ: dict) -> bool:
         return sock.recv(1, socket.MSG_PEEK) == b""
     except (OSError, ValueError):
         return True
+
+
+def _recv(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(1 << 16)
+    except OSError:
+        return b""
 
 
 class _Hijacked:
@@ -164,10 +175,12 @@ class KubeletAPI:
         upgrade = request.headers.get("Upgrade", "").lower()
         offered = remotecommand.offered_protocols(request.environ)
         port_forward = protocols == remotecommand.PORT_FORWARD_PROTOCOLS
-        if port_forward and ("spdy" in upgrade or any(p.startswith("SPDY/") for p in offered)):
-            raise _bad("port-forward over SPDY (kubectl port-forward, directly or tunneled in a WebSocket) is "
-                       "not supported by this kubelet; it serves the WebSocket port-forward protocol "
-                       "v4.channel.k8s.io (e.g. the Python client's portforward())")
+        if port_forward and upgrade == "spdy/3.1":
+            streams = [p.strip() for p in request.headers.get("X-Stream-Protocol-Version", "").split(",")]
+            if "portforward.k8s.io" not in streams:
+                raise _Status(403, "Forbidden", f"unable to upgrade: unable to negotiate protocol: client supports "
+                                                f"{streams}, server supports ['portforward.k8s.io']")
+            return
         if "spdy" in upgrade:
             raise _bad("this kubelet speaks the streaming protocols over WebSocket only "
                        f"({', '.join(protocols)}), not SPDY/3.1")
@@ -205,6 +218,10 @@ class KubeletAPI:
 
     def port_forward(self, request: Request, namespace: str, pod: str):
         self._check_upgrade(request, remotecommand.PORT_FORWARD_PROTOCOLS)
+        if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
+            return self._port_forward_spdy(request, namespace, pod, tunneled=False)   # kubectl's fallback
+        if remotecommand.SPDY_TUNNEL in remotecommand.offered_protocols(request.environ):
+            return self._port_forward_spdy(request, namespace, pod)   # kubectl: the ports come per stream
         ports = []
         for value in ",".join(request.args.getlist("ports")).split(","):
             if value.strip():
@@ -213,13 +230,45 @@ class KubeletAPI:
                 ports.append(int(value))
         if not ports:
             raise _bad("at least one port must be given (ports=...)")
+        sandbox = self._sandbox(namespace, pod)
+        ws = self._websocket(request, remotecommand.PORT_FORWARD_PROTOCOLS)
+        remotecommand.serve_port_forward(ws, lambda port: self.kubelet.runtime.port_forward(sandbox, port), ports)
+        return _Hijacked(request.environ)
+
+    def _sandbox(self, namespace: str, pod: str):
         sandbox = next((s for s in self.kubelet.runtime.list_sandboxes()
                         if s.pod.namespace == namespace and s.pod.name == pod), None)
         if sandbox is None:
             raise _Status(404, "NotFound", f'pod "{pod}" (namespace "{namespace}") is not running on node '
                                            f"{self.kubelet.cfg.node.name}")
-        ws = self._websocket(request, remotecommand.PORT_FORWARD_PROTOCOLS)
-        remotecommand.serve_port_forward(ws, lambda port: self.kubelet.runtime.port_forward(sandbox, port), ports)
+        return sandbox
+
+    def _port_forward_spdy(self, request: Request, namespace: str, pod: str, tunneled: bool = True):
+        """kubectl's port-forward: SPDY/3.1 (spdy.py) inside the WebSocket, or, when kubectl falls back
+        (or KUBECTL_PORT_FORWARD_WEBSOCKETS=false), on the connection itself after a `101` to
+        `Upgrade: SPDY/3.1`. Each connection's port comes in its streams' headers."""
+        sandbox = self._sandbox(namespace, pod)
+        forwarder = spdy.PortForwarder(lambda port: self.kubelet.runtime.port_forward(sandbox, port))
+        if tunneled:
+            ws = Server.accept(request.environ, subprotocols=[remotecommand.SPDY_TUNNEL])
+            session = spdy.Session(lambda: remotecommand.receive_bytes(ws), ws.send, forwarder.on_stream)
+            end = ws.close
+        else:
+            sock = request.environ.get("werkzeug.socket") or request.environ.get("gunicorn.socket")
+            if sock is None:
+                raise _Status(500, "InternalError", "this server cannot hand the connection over for SPDY")
+            sock.settimeout(None)
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n"
+                         b"X-Stream-Protocol-Version: portforward.k8s.io\r\n\r\n")
+            session = spdy.Session(lambda: _recv(sock), sock.sendall, forwarder.on_stream)
+            end = functools.partial(sock.shutdown, socket.SHUT_RDWR)
+        try:
+            session.serve()
+        except spdy.ProtocolError as e:
+            log.warning("port-forward to %s/%s ended: %s", namespace, pod, e)
+        finally:
+            with contextlib.suppress(Exception):
+                end()
         return _Hijacked(request.environ)
 
 

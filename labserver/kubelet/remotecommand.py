@@ -35,9 +35,23 @@ log = logging.getLogger("kubelet.remotecommand")
 
 V5, V4 = "v5.channel.k8s.io", "v4.channel.k8s.io"
 EXEC_PROTOCOLS = (V5, V4)
-PORT_FORWARD_PROTOCOLS = (V4, "portforward.k8s.io")
+SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"   # kubectl's port-forward: SPDY inside the WebSocket (spdy.py)
+PORT_FORWARD_PROTOCOLS = (V4, "portforward.k8s.io", SPDY_TUNNEL)
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 EXIT_WAIT = 10.0   # seconds to wait for an exit code once the command's output has ended
+
+
+def receive_bytes(ws: Server) -> bytes:
+    """The next binary message's bytes; b"" once the WebSocket is closed (text messages are skipped)."""
+    while True:
+        try:
+            message = ws.receive()
+        except ConnectionClosed:
+            return b""
+        if message is None:
+            return b""
+        if isinstance(message, (bytes, bytearray)) and message:
+            return bytes(message)
 
 
 def offered_protocols(environ: dict) -> list[str]:

@@ -52,34 +52,40 @@ COPY_BOMB = json.dumps([{"op": "add", "path": "/metadata/annotations", "value": 
 REFUSED = [
     # id, method, path, body, content type, code, reason, message fragment
     ("status-not-object", "PATCH", PODS + "/exists/status", b'{"status":"x"}', MERGE, 422, "Invalid",
-     'status: Invalid value: "string": status in body must be of type object'),
-    ("event-count-string", "POST", EVENTS, json.dumps(event(count="abc")).encode(), JSON, 422, "Invalid",
-     "count in body must be of type integer"),
+     'json: cannot unmarshal string into Go struct field Pod.status of type v1.PodStatus'),
+    ("event-count-string", "POST", EVENTS, json.dumps(event(count="abc")).encode(), JSON, 400, "BadRequest",
+     'Event in version "v1" cannot be handled as a Event: json: cannot unmarshal string into Go struct field '
+     'Event.count of type int32'),
     ("event-naive-time", "POST", EVENTS, json.dumps(event(lastTimestamp="2026-01-01T00:00:00")).encode(), JSON,
-     422, "Invalid", "lastTimestamp: Invalid value: \"2026-01-01T00:00:00\": must be an RFC 3339 date-time"),
-    ("event-source-string", "POST", EVENTS, json.dumps(event(source="kubelet")).encode(), JSON, 422, "Invalid",
-     "source in body must be of type object"),
+     400, "BadRequest", 'parsing time "2026-01-01T00:00:00" as "2006-01-02T15:04:05Z07:00": cannot parse "" as '
+                        '"Z07:00"'),
+    ("event-source-string", "POST", EVENTS, json.dumps(event(source="kubelet")).encode(), JSON, 400, "BadRequest",
+     "json: cannot unmarshal string into Go struct field Event.source of type v1.EventSource"),
     ("delete-all-namespaces", "DELETE", "/api/v1/namespaces", b"", JSON, 405, "MethodNotAllowed",
      "does not allow this method"),
     ("nan-in-json", "POST", PODS, b'{"kind":"Pod","apiVersion":"v1","metadata":{"name":"n"},"spec":{"containers":'
      b'[{"name":"c","image":"i"}],"terminationGracePeriodSeconds":NaN}}', JSON, 400, "BadRequest", "NaN"),
     ("infinity-in-yaml", "POST", PODS, b"kind: Pod\napiVersion: v1\nmetadata: {name: n}\nspec:\n  containers:"
      b" [{name: c, image: i}]\n  overhead: {cpu: .inf}\n", YAML, 400, "BadRequest", "not a JSON number"),
-    ("yaml-integer-label-key", "POST", PODS, b"kind: Pod\napiVersion: v1\nmetadata:\n  name: n\n  labels: {1: a}\n"
-     b"spec:\n  containers: [{name: c, image: i}]\n", YAML, 422, "Invalid", "metadata.labels[1]"),
     ("yaml-bool-annotation", "POST", PODS, b"kind: Pod\napiVersion: v1\nmetadata:\n  name: n\n  annotations: "
-     b"{a: true}\nspec:\n  containers: [{name: c, image: i}]\n", YAML, 422, "Invalid",
-     "metadata.annotations[a] in body must be of type string"),
+     b"{a: true}\nspec:\n  containers: [{name: c, image: i}]\n", YAML, 400, "BadRequest",
+     "json: cannot unmarshal bool into Go struct field ObjectMeta.metadata.annotations of type string"),
     ("null-volume", "POST", PODS, pod_with(volumes=[None]), JSON, 422, "Invalid", "spec.volumes[0].name: Required"),
     ("null-container", "POST", PODS, json.dumps({**pod("bad"), "spec": {"containers": [None]}}).encode(), JSON,
      422, "Invalid", "spec.containers[0].name: Required"),
     ("resources-string", "POST", PODS, pod_with(containers=[{"name": "c", "image": "i", "resources": "x"}]), JSON,
-     422, "Invalid", "spec.containers[0].resources in body must be of type object"),
+     400, "BadRequest", "json: cannot unmarshal string into Go struct field Container.spec.containers.resources "
+                        "of type v1.ResourceRequirements"),
     ("mount-name-list", "POST", PODS, pod_with(containers=[{"name": "c", "image": "i", "volumeMounts": [
-        {"name": ["v"], "mountPath": "/v"}]}]), JSON, 422, "Invalid",
-     "spec.containers[0].volumeMounts[0].name in body must be of type string"),
+        {"name": ["v"], "mountPath": "/v"}]}]), JSON, 400, "BadRequest",
+     "json: cannot unmarshal array into Go struct field VolumeMount.spec.containers.volumeMounts.name of type "
+     "string"),
     ("bad-quantity", "POST", PODS, pod_with(containers=[{"name": "c", "image": "i", "resources": {
-        "limits": {"cpu": "lots"}}}]), JSON, 422, "Invalid", "quantities must match the regular expression"),
+        "limits": {"cpu": "lots"}}}]), JSON, 400, "BadRequest", "quantities must match the regular expression"),
+    ("replicas-past-int32", "POST", "/apis/apps/v1/namespaces/default/deployments", json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1 << 31}}
+    ).encode(), JSON, 400, "BadRequest", "json: cannot unmarshal number 2147483648 into Go struct field "
+                                         "DeploymentSpec.spec.replicas of type int32"),
     ("yaml-alias-bomb", "POST", PODS, ALIAS_BOMB, YAML, 400, "BadRequest", "excessive aliasing"),
     ("json-patch-copy-bomb", "PATCH", PODS + "/exists", COPY_BOMB, JSONPATCH, 422, "Invalid", "Unable to copy"),
     ("json-patch-too-many-ops", "PATCH", PODS + "/exists", json.dumps(
@@ -131,13 +137,57 @@ def test_refused_and_nothing_written(client, revision, method, path, body, ctype
     assert revision() == before
 
 
-def test_type_error_names_the_field_like_upstream(client):
-    """A 422 for a type mismatch carries upstream's details.causes: field, FieldValueTypeInvalid, message."""
-    r = client.post(PODS, data=pod_with(containers=[{"name": "c", "image": "i", "resources": "x"}]),
-                    content_type=JSON)
-    assert r.get_json()["details"]["causes"] == [{
-        "reason": "FieldValueTypeInvalid", "field": "spec.containers[0].resources",
-        "message": 'Invalid value: "string": spec.containers[0].resources in body must be of type object: "string"'}]
+DEPLOYMENTS = "/apis/apps/v1/namespaces/default/deployments"
+
+
+def deployment(**spec) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+                "metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}},
+                **spec}}
+
+
+def test_wrong_json_type_is_a_decode_error_like_upstream(client, revision):
+    """A body that cannot decode into its Go type is upstream's 400 BadRequest from transformDecodeError,
+    naming the Go struct, the field path and the Go type, the first mismatch only; nothing is written."""
+    before = revision()
+    r = client.post(DEPLOYMENTS, data=json.dumps(deployment(replicas="x", paused="no")), content_type=JSON)
+    assert r.status_code == 400 and r.get_json() == {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "reason": "BadRequest",
+        "details": {}, "code": 400,
+        "message": 'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string '
+                   'into Go struct field DeploymentSpec.spec.replicas of type int32'}
+    r = client.post(PODS, json={**pod("bad"), "metadata": []})
+    assert (r.status_code, r.get_json()["message"]) == (400, 'Pod in version "v1" cannot be handled as a Pod: json: '
+                                                             'cannot unmarshal array into Go struct field '
+                                                             'Pod.metadata of type v1.ObjectMeta')
+    env = [{"name": "PORT", "value": 7070}]
+    r = client.post(PODS, json=pod("bad", containers=[{"name": "c", "image": "i", "env": env}]))
+    assert r.status_code == 400 and r.get_json()["message"].endswith(
+        "json: cannot unmarshal number into Go struct field EnvVar.spec.containers.env.value of type string")
+    assert revision() == before
+
+
+def test_wrong_json_type_in_a_patch_is_invalid_patch_like_upstream(client, revision):
+    """A patched object that cannot decode is 422 Invalid on the field `patch` (handlers/patch.go): its value
+    is the patched object's JSON (merge, JSON patch) or the strategic merge patch as Go prints a map."""
+    assert client.post(DEPLOYMENTS, json=deployment()).status_code == 201
+    before = revision()
+    r = client.patch(DEPLOYMENTS + "/web", data=b'{"spec":{"replicas":"x"}}',
+                     content_type="application/strategic-merge-patch+json")
+    body = ('Invalid value: "map[spec:map[replicas:x]]": json: cannot unmarshal string into Go struct field '
+            'DeploymentSpec.spec.replicas of type int32')
+    assert r.status_code == 422 and r.get_json()["reason"] == "Invalid"
+    assert r.get_json()["message"] == f' "" is invalid: patch: {body}'
+    assert r.get_json()["details"] == {"causes": [{"reason": "FieldValueInvalid", "field": "patch", "message": body}]}
+    r = client.patch(DEPLOYMENTS + "/web", data=b'{"spec":{"replicas":"x"}}', content_type=MERGE)
+    cause = r.get_json()["details"]["causes"][0]
+    assert r.status_code == 422 and cause["field"] == "patch"
+    assert cause["message"].startswith('Invalid value: "{\\"apiVersion\\":\\"apps/v1\\",')
+    assert '\\"replicas\\":\\"x\\"' in cause["message"]
+    assert cause["message"].endswith("json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas"
+                                     " of type int32")
+    assert revision() == before
 
 
 def test_nulls_decode_as_go_zero_values(client):
@@ -153,6 +203,15 @@ def test_nulls_decode_as_go_zero_values(client):
     assert r.status_code == 200, r.get_data(as_text=True)
     assert r.get_json()["status"]["conditions"] == [{"type": "Ready", "status": "True", "lastProbeTime": None,
                                                      "lastTransitionTime": "2026-01-01T00:00:00Z"}]
+
+
+def test_yaml_keys_become_strings(client):
+    """YAML map keys that are not strings become strings, as sigs.k8s.io/yaml converts them to JSON."""
+    body = b"kind: Pod\napiVersion: v1\nmetadata:\n  name: n\n  labels: {1: a, 2.5: b}\n" \
+           b"spec:\n  containers: [{name: c, image: i}]\n"
+    r = client.post(PODS, data=body, content_type=YAML)
+    assert r.status_code == 201, r.get_data(as_text=True)
+    assert client.get(PODS + "/n").get_json()["metadata"]["labels"] == {"1": "a", "2.5": "b"}
 
 
 def test_yaml_dates_stay_strings(client):
@@ -197,12 +256,15 @@ def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd
 
 
 def test_strict_still_refuses_unknown_fields(client, revision):
-    """Strict: unknown fields are a 422 naming each; nothing written."""
+    """Strict: unknown fields are upstream's 400 strict decoding error naming each; nothing written."""
     before = revision()
     body = pod("strict")
     body["spec"]["bogus"] = 1
+    body["spec"]["other"] = 2
     r = client.post(PODS + "?fieldValidation=Strict", json=body)
-    assert r.status_code == 422 and 'unknown field "spec.bogus"' in r.get_json()["message"]
+    assert (r.status_code, r.get_json()["message"]) == (400, 'Pod in version "v1" cannot be handled as a Pod: strict '
+                                                             'decoding error: unknown field "spec.bogus", unknown '
+                                                             'field "spec.other"')
     assert revision() == before
 
 
@@ -234,7 +296,7 @@ def test_malformed_stored_objects_are_still_listed_printed_and_deleted(client, e
 
 def test_deeply_nested_stored_objects_are_patchable_or_refused_clearly(client, etcd_client, etcd_prefix):
     """A pod stored 900 levels deep (before the limits) in an unknown field: a patch succeeds and drops it.
-    Deep in a free-form field (managedFields.fieldsV1): a clear 422, never a 500."""
+    Deep in a free-form field (managedFields.fieldsV1): a clear 422 (an invalid patch), never a 500."""
     assert client.post(PODS, json=pod("deep")).status_code == 201
     stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/deep")[0])
     deep = json.loads(nested(900))
@@ -246,7 +308,7 @@ def test_deeply_nested_stored_objects_are_patchable_or_refused_clearly(client, e
     stored["metadata"]["managedFields"] = [{"manager": "m", "fieldsV1": {"f": deep}}]
     put_raw(etcd_client, f"{etcd_prefix}/pods/default/deep", stored)
     r = client.patch(PODS + "/deep", data=b'{"metadata":{"labels":{"a":"c"}}}', content_type=MERGE)
-    assert r.status_code == 422 and "nests deeper than 100 levels" in r.get_json()["message"]
+    assert r.status_code == 422 and r.get_json()["message"].endswith("exceeded max depth of 100")
 
 
 def lightkube_verbs() -> dict[tuple[str, str, str], set[str]]:

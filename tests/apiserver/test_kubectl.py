@@ -201,14 +201,16 @@ spec:
 
 
 def test_unknown_field_rejected_under_strict(api, kubectl, tmp_path, etcd_client):
-    """kubectl's default (strict) validation hands the check to the server: 422, nothing written;
-    --validate=warn creates the pod and prints the server's warning."""
+    """kubectl's default (strict) validation hands the check to the server: upstream's 400 strict decoding
+    error, nothing written; --validate=warn creates the pod and prints the server's warning."""
     manifest = tmp_path / "typo.yaml"
     manifest.write_text(BAD_POD)
     before = etcd_client.get_response("/").header.revision
     strict = kubectl("create", "-f", str(manifest), ok=False)
     assert strict.returncode == 1
-    assert 'spec.containers[0].imagePullPolcy: unknown field' in strict.stderr
+    assert ('Error from server (BadRequest): error when creating "' in strict.stderr and
+            'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field '
+            '"spec.containers[0].imagePullPolcy"' in strict.stderr), strict.stderr
     assert etcd_client.get_response("/").header.revision == before
     assert api.get("/api/v1/namespaces/default/pods/typo").status_code == 404
     warn = kubectl("create", "-f", str(manifest), "--validate=warn")

@@ -75,7 +75,8 @@ def _exchange(sock, request: bytes) -> bytes:
 
 
 def test_connections_are_kept_alive(apiserver):
-    """Requests share one connection; an oversized body is refused with 413 before the client sends it."""
+    """Requests share one connection; an oversized body is refused with 413 before the client sends it,
+    and that answer says `Connection: close` (the body is still coming), so no client reuses the connection."""
     host, port = apiserver.url.split("//")[1].split(":")
     body = json.dumps(pod("keep")).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
@@ -86,6 +87,9 @@ def test_connections_are_kept_alive(apiserver):
         head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
                                b"Content-Length: %d\r\n\r\n" % (4 << 20))
         assert b" 413 " in head and b"application/json" in head.lower()
+        assert b"connection: close" in head.lower()
+        sock.settimeout(10)
+        assert sock.recv(65536) == b""    # closed by the server, as announced
 
 
 def test_expect_continue_is_answered_before_the_body(apiserver):

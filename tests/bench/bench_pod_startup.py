@@ -14,19 +14,14 @@ calls run().
 """
 from __future__ import annotations
 
-import contextlib
-import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
 
 import requests
 
@@ -34,6 +29,7 @@ from labserver.lab.supervise.components import start_apiserver, start_kubelet
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.notebook.manifests import post_pod
 from labserver.lab.supervise.procs import free_port, wait_for
+from watching import PodEvents
 
 PODS = 20
 FLOOR_RUNS = 5
@@ -57,60 +53,32 @@ def _served(url: str) -> bool:
 
 # --- the watch: when did each pod become ready, or vanish ----------------------------------
 
-class PodWatch:
+class PodWatch(PodEvents):
     """One watch on the node's pods; records when each pod was first seen 2/2 Running and deleted."""
 
     def __init__(self, api: str, node: str):
         self.ready: dict[str, float] = {}
         self.first_status: dict[str, float] = {}
         self.deleted: dict[str, float] = {}
-        self.cond = threading.Condition()
-        rv = requests.get(f"{api}/api/v1/namespaces/default/pods", timeout=5).json()["metadata"]["resourceVersion"]
-        url = urlparse(api)
-        # http.client rather than requests: close() can shut the socket down under the reading thread
-        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-        query = urlencode({"watch": "1", "resourceVersion": rv, "fieldSelector": f"spec.nodeName={node}"})
-        self.conn.request("GET", f"/api/v1/namespaces/default/pods?{query}")
-        self.sock = self.conn.sock          # the response may take it over (Connection: close)
-        self.resp = self.conn.getresponse()
-        self.sock.settimeout(None)
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        super().__init__(api, "/api/v1/namespaces/default/pods", fieldSelector=f"spec.nodeName={node}")
 
-    def _loop(self) -> None:
-        try:
-            while line := self.resp.readline():
-                if not line.strip():
-                    continue
-                now = time.monotonic()
-                event = json.loads(line)
-                pod = event.get("object") or {}
-                name = (pod.get("metadata") or {}).get("name")
-                status = pod.get("status") or {}
-                with self.cond:
-                    if event.get("type") == "DELETED":
-                        self.deleted.setdefault(name, now)
-                    elif status.get("containerStatuses"):
-                        self.first_status.setdefault(name, now)
-                    statuses = status.get("containerStatuses") or []
-                    if (status.get("phase") == "Running" and len(statuses) == 2
-                            and all(s.get("ready") for s in statuses)):
-                        self.ready.setdefault(name, now)
-                    self.cond.notify_all()
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
+    def on_event(self, event: dict, now: float) -> None:
+        pod = event.get("object") or {}
+        name = (pod.get("metadata") or {}).get("name")
+        status = pod.get("status") or {}
+        if event.get("type") == "DELETED":
+            self.deleted.setdefault(name, now)
+        elif status.get("containerStatuses"):
+            self.first_status.setdefault(name, now)
+        statuses = status.get("containerStatuses") or []
+        if status.get("phase") == "Running" and len(statuses) == 2 and all(s.get("ready") for s in statuses):
+            self.ready.setdefault(name, now)
 
     def wait(self, table: dict, name: str, timeout: float) -> float:
         with self.cond:
             if not self.cond.wait_for(lambda: name in table, timeout):
                 raise TimeoutError(f"pod {name}: not seen in the watch after {timeout:g}s")
             return table[name]
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.thread.join(5)
-        self.conn.close()
 
 
 def measure_pods(api: str, node: str, prefix: str, count: int = PODS) -> dict:

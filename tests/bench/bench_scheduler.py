@@ -18,10 +18,8 @@ goal was pod startup under 5 s at p99 (binding is only its first step).
 """
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -29,16 +27,17 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
 
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for where in (REPO, Path(__file__).parent):
+    if str(where) not in sys.path:
+        sys.path.insert(0, str(where))
 
 from labserver.lab.supervise.components import start_apiserver, start_scheduler  # noqa: E402
 from labserver.lab.supervise.etcd import start_etcd  # noqa: E402
+from watching import PodEvents  # noqa: E402
 
 NODES, PODS, CLIENTS = 100, 1000, 4
 TARGET_SECONDS = 10.0
@@ -51,49 +50,23 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[int(rank) - 1]
 
 
-class BoundWatch:
+class BoundWatch(PodEvents):
     """One watch on all pods; records when each pod is first seen with a node."""
 
     def __init__(self, api: str):
         self.bound: dict[str, float] = {}
-        self.cond = threading.Condition()
-        rv = requests.get(f"{api}/api/v1/pods", params={"limit": 1}, timeout=10).json()["metadata"]["resourceVersion"]
-        url = urlparse(api)
-        self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-        self.conn.request("GET", f"/api/v1/pods?{urlencode({'watch': '1', 'resourceVersion': rv})}")
-        self.sock = self.conn.sock
-        self.resp = self.conn.getresponse()
-        self.sock.settimeout(None)
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
+        super().__init__(api, "/api/v1/pods")
 
-    def _loop(self) -> None:
-        try:
-            while line := self.resp.readline():
-                if not line.strip():
-                    continue
-                now = time.monotonic()
-                pod = json.loads(line).get("object") or {}
-                if (pod.get("spec") or {}).get("nodeName"):
-                    with self.cond:
-                        self.bound.setdefault(pod["metadata"]["name"], now)
-                        self.cond.notify_all()
-        except (OSError, ValueError, http.client.HTTPException):
-            pass
+    def on_event(self, event: dict, now: float) -> None:
+        pod = event.get("object") or {}
+        if (pod.get("spec") or {}).get("nodeName"):
+            self.bound.setdefault(pod["metadata"]["name"], now)
 
     def wait_all(self, names: list[str], timeout: float) -> None:
         with self.cond:
             if not self.cond.wait_for(lambda: all(n in self.bound for n in names), timeout):
                 missing = sum(n not in self.bound for n in names)
                 raise TimeoutError(f"{missing} of {len(names)} pods not bound after {timeout:g}s")
-
-    def close(self) -> None:
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.thread.join(5)
-        self.conn.close()
 
 
 def node(name: str) -> dict:

@@ -232,9 +232,49 @@ def test_port_forward_python_client(nginx):
         pf.close()
 
 
-def test_kubectl_port_forward_says_why_not(nginx):
-    """kubectl 1.37's port-forward tunnels SPDY, which is not served: a clear error, promptly, no hang."""
+def _port_forward(cluster, *args: str, env: dict | None = None) -> tuple[subprocess.Popen, int]:
+    """`kubectl port-forward pod/nginx <free port>:<args>` running, once it says it is forwarding."""
+    local = free_port()
+    pf = subprocess.Popen(kubectl_cmd(cluster, "port-forward", "pod/nginx", *(f"{local}:{a}" for a in args)),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
+    try:
+        read_until(pf.stdout, b"Forwarding from 127.0.0.1:%d" % local, 30)
+    except BaseException:
+        pf.kill()
+        pf.communicate()
+        raise
+    return pf, local
+
+
+@pytest.mark.parametrize("websockets", ["true", "false"], ids=["spdy-in-websocket", "bare-spdy-upgrade"])
+def test_kubectl_port_forward(nginx, websockets):
+    """kubectl 1.37's port-forward: SPDY/3.1 tunneled in a WebSocket (its default), or on a bare SPDY upgrade
+    (its fallback; KUBECTL_PORT_FORWARD_WEBSOCKETS=false): nginx's page through it, several connections in
+    turn and at once, each its own pair of SPDY streams."""
     cluster, _ = nginx
-    out = run(cluster, "port-forward", "pod/nginx", f"{free_port()}:80", timeout=30)
-    assert out.returncode != 0
-    assert "port-forward over SPDY" in out.stderr and "not supported" in out.stderr, out.stderr
+    pf, local = _port_forward(cluster, "80", env={"KUBECTL_PORT_FORWARD_WEBSOCKETS": websockets})
+    try:
+        for _ in range(2):
+            assert "Welcome to nginx!" in requests.get(f"http://127.0.0.1:{local}/", timeout=10).text
+        with requests.Session() as a, requests.Session() as b:
+            pages = [s.get(f"http://127.0.0.1:{local}/", timeout=10) for s in (a, b, a, b)]
+        assert all(p.status_code == 200 and "Welcome to nginx!" in p.text for p in pages)
+        assert pf.poll() is None
+    finally:
+        pf.terminate()
+        _, err = pf.communicate(timeout=10)
+    assert b"error" not in err.lower(), err
+
+
+def test_kubectl_port_forward_to_a_closed_port_says_why(nginx):
+    """A port nothing listens on in the pod: kubectl prints the kubelet's reason from the error stream."""
+    cluster, _ = nginx
+    pf, local = _port_forward(cluster, "81")
+    try:
+        with pytest.raises(requests.ConnectionError):
+            requests.get(f"http://127.0.0.1:{local}/", timeout=10)
+        err = read_until(pf.stderr, b"refused", 15)
+    finally:
+        pf.terminate()
+        pf.communicate(timeout=10)
+    assert b"error forwarding port 81 to pod nginx" in err, err

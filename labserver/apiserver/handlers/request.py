@@ -94,15 +94,18 @@ def storage():
 # -- bodies -------------------------------------------------------------------------------
 
 def read_body() -> bytes:
-    """The raw request body; 413 above MAX_BODY without reading more than that."""
+    """The raw request body; 413 above MAX_BODY without reading more than that (and the connection
+    closes after the answer, as Go's net/http closes it, since the rest of the body is still coming)."""
     limit = current_app.config["MAX_BODY"]
     if request.content_length is not None and request.content_length > limit:
+        g.body_left_unread = True
         raise too_large()
     try:
         data = request.stream.read(limit + 1)
     except Exception as e:   # the WSGI server could not decode the body (e.g. bad chunked encoding)
         raise bad_request(f"malformed HTTP request body: {type(e).__name__}: {e}") from None
     if len(data) > limit:
+        g.body_left_unread = True
         raise too_large()
     return data
 
@@ -130,6 +133,7 @@ def decode(data: bytes, content_type: str | None) -> dict:
         except (yaml.YAMLError, ValueError) as e:
             raise bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
         limits.check_shape(obj, len(data))   # aliases, depth, non-JSON values (JSON: typecheck walks it)
+        obj = limits.copy_json(obj)   # keys become strings (1 -> "1", true -> "true"), as sigs.k8s.io/yaml makes them
     else:
         raise unsupported_media_type(mt, (JSON, "application/yaml", protobuf.MEDIA_TYPE))
     if not isinstance(obj, dict):
@@ -161,7 +165,7 @@ def check_object(scope: Scope, obj: dict) -> None:
     meta = obj.get("metadata")
     if meta is None:
         meta = obj["metadata"] = {}
-    v.expect(meta, dict, res.kind, f"{res.kind}.metadata")
+    v.expect(meta, dict, res.kind, f"{res.kind}.metadata", "v1.ObjectMeta")
     if res.namespaced:
         ns = meta.get("namespace")
         if ns and ns != scope.namespace:
@@ -178,15 +182,16 @@ def check_object(scope: Scope, obj: dict) -> None:
         meta["name"] = scope.name
 
 
-def check_fields(scope: Scope, obj: dict) -> None:
-    """Check `obj` against its type before it is stored (every write path calls this): 422 on a type
-    mismatch; unknown fields are dropped, and ?fieldValidation= (default Warn, as upstream) says
-    whether they are also refused (Strict) or reported as Warning headers (Warn)."""
+def check_fields(scope: Scope, obj: dict, patch: str | None = None) -> None:
+    """Check `obj` against its type before it is stored (every write path calls this): a type mismatch
+    is upstream's decode error (400 BadRequest; for a patch, 422 Invalid showing `patch`, see
+    typecheck.decode_error); unknown fields are dropped, and ?fieldValidation= (default Warn, as
+    upstream) says whether they are also refused (Strict) or reported as Warning headers (Warn)."""
     mode = request.args.get("fieldValidation") or "Warn"
     if mode not in FIELD_VALIDATION:
         raise bad_request(f'fieldValidation parameter unsupported: "{mode}", supported values are '
                           f'"Ignore", "Warn", "Strict"')
-    for text in typecheck.admit(scope.resource, obj, mode):
+    for text in typecheck.admit(scope.resource, obj, mode, patch):
         add_warning(text)
 
 

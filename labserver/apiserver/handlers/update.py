@@ -15,12 +15,14 @@ carry the pod's uid for this).
 from __future__ import annotations
 
 import copy
+import json
 
 from flask import Response, request
 
 from ..errors import APIError, conflict
-from ..limits import copy_json
-from ..patch import apply_patch
+from ..limits import copy_json, loads_json
+from ..patch import STRATEGIC_MERGE_PATCH, apply_patch
+from ..typecheck import go_print
 from .create import create
 from .request import Scope, check_fields, check_object, dry_run, object_body, read_body, respond_object, storage
 
@@ -81,6 +83,18 @@ def update(scope: Scope) -> Response:
     return create(scope, new)
 
 
+def _shown_in_errors(data: bytes, content_type: str, patched: dict) -> str | None:
+    """What upstream shows as the invalid value when a patched object does not decode (patch.go): the
+    patched object's JSON, or the strategic merge patch as Go prints a map; None for server-side apply,
+    whose decode errors are a 400 like a create's."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == APPLY_PATCH:
+        return None
+    if media == STRATEGIC_MERGE_PATCH:
+        return go_print(loads_json(data))
+    return json.dumps(patched, separators=(",", ":"), sort_keys=True)
+
+
 def patch(scope: Scope) -> Response:
     """PATCH: merge, strategic-merge, JSON or apply patch applied to the current object."""
     data = read_body()
@@ -91,7 +105,7 @@ def patch(scope: Scope) -> Response:
         check_object(scope, patched)
         _precondition(scope, patched["metadata"].get("resourceVersion"), current, patched["metadata"].get("uid"))
         patched["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        check_fields(scope, patched)
+        check_fields(scope, patched, _shown_in_errors(data, content_type, patched))
         return patched
 
     try:

@@ -7,6 +7,6 @@ upstream's field numbers; `codec` converts them to and from the JSON objects
 the rest of the server works with. The `*_pb2.py` modules are generated and
 committed; after editing a .proto, regenerate them with `make protobuf`.
 """
-from .codec import MEDIA_TYPE, ProtobufError, can_encode, decode, encode
+from .codec import MEDIA_TYPE, ProtobufError, can_encode, decode, encode, int_bits
 
-__all__ = ["MEDIA_TYPE", "ProtobufError", "can_encode", "decode", "encode"]
+__all__ = ["MEDIA_TYPE", "ProtobufError", "can_encode", "decode", "encode", "int_bits"]

@@ -33,6 +33,7 @@ import json
 import time
 from datetime import datetime
 
+from google.protobuf import descriptor_pool
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import DecodeError, Message
 from google.protobuf.unknown_fields import UnknownFieldSet
@@ -366,3 +367,19 @@ def from_json(message: Message, obj: dict, path: str = "") -> Message:
         else:
             setattr(holder, field.name, _scalar_from_json(field, value, where))
     return message
+
+
+@functools.cache
+def int_bits(component: str, json_name: str) -> int | None:
+    """32 or 64: the Go integer width of a field, as our messages (upstream's generated.proto) declare it;
+    None when no message of that OpenAPI component (io.k8s.api.apps.v1.DeploymentSpec) is defined here."""
+    if not component.startswith("io.k8s."):
+        return None
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName("k8s.io." + component[len("io.k8s."):])
+    except KeyError:
+        return None
+    field = _json_fields(descriptor).get(json_name, (None, None))[0]
+    if field is None:
+        return None
+    return {FieldDescriptor.TYPE_INT32: 32, FieldDescriptor.TYPE_INT64: 64}.get(field.type)

@@ -124,13 +124,15 @@ def new_finalizer_causes(meta: dict, old_meta: dict) -> list[dict]:
                       f"found new finalizers []string{{{shown}}}")]
 
 
-_TYPE_NAMES = {dict: "object", list: "array", str: "string", int: "integer", bool: "boolean"}
+_GO_VALUES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "bool"}
+_GO_TYPES = {dict: "object", list: "array", str: "string", int: "int64", bool: "bool"}
 
 
-def expect(value, typ, kind: str, path: str):
-    """Return `value` if it has JSON type `typ` (None passes); else 400 like upstream's decoder."""
+def expect(value, typ, kind: str, path: str, go_type: str | None = None):
+    """Return `value` if it has JSON type `typ` (None passes); else 400 in the words of upstream's decoder
+    (`go_type`: the Go type named there, e.g. v1.ObjectMeta)."""
     if value is None or (isinstance(value, typ) and not (typ is int and isinstance(value, bool))):
         return value
-    got = _TYPE_NAMES.get(type(value), type(value).__name__)
+    got = _GO_VALUES.get(type(value), type(value).__name__)
     raise bad_request(f'{kind} in version "v1" cannot be handled as a {kind}: json: cannot unmarshal {got} '
-                      f'into Go struct field {path} of type {_TYPE_NAMES[typ]}')
+                      f'into Go struct field {path} of type {go_type or _GO_TYPES[typ]}')
