@@ -9,7 +9,7 @@
 # pieces need, so that a missing program shows up here, with the command that fixes
 # it, and not half-way through notebook 04.
 #
-# *About 5 minutes* (the whole workbook: about 90).
+# *About 5 minutes* (notebooks 00 to 05 and 07, the post itself: about 90; 06, 08 and 09 add about 45).
 
 # %% [markdown]
 # The whole post in one picture. Each arrow is a request you will see for real: you POST a

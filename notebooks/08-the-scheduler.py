@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 8 · The scheduler, and a second node
 #
+# *About 15 minutes.*
+#
 # The post ended: "Next time we'll bring in the scheduler and add a couple more nodes into
 # the mix." So far every pod named its node itself (`nodeName` in the manifest). In this
 # notebook you will create a pod that does not, see that nothing runs it, start the

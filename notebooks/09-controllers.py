@@ -1,6 +1,8 @@
 # %% [markdown]
 # # 9 · Controllers: declared state that keeps itself
 #
+# *About 15 minutes.*
+#
 # So far you told the cluster *what to do*: run this pod. Here you tell it *what should be
 # true*: three copies of nginx, always. A **Deployment** says so. The **controller-manager**
 # runs small loops, each watching one kind of object through the API server and making
