@@ -34,16 +34,18 @@ import kopf
 SEEN = os.environ["KOPF_TEST_SEEN"]
 
 
-def record(handler, meta):
+def record(handler, meta, retry=0):
     with open(SEEN, "a") as f:
-        f.write(json.dumps({"handler": handler, "name": meta["name"], "uid": meta["uid"],
+        f.write(json.dumps({"handler": handler, "name": meta["name"], "uid": meta["uid"], "retry": retry,
                             "deletionTimestamp": meta.get("deletionTimestamp"),
                             "finalizers": list(meta.get("finalizers") or [])}) + "\\n")
 
 
 @kopf.on.create("pods")
-def created(body, meta, **_):
-    record("create", meta)
+def created(body, meta, retry, **_):
+    record("create", meta, retry)
+    if os.environ.get("KOPF_TEST_FAIL_ONCE") and retry == 0:
+        raise kopf.TemporaryError("not yet", delay=1)
     kopf.info(body, reason="Seen", message="on.create saw the pod")
 
 
@@ -87,8 +89,10 @@ def start_operator(apiserver, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "KOPF_TEST_SEEN": str(seen), "KUBECONFIG": str(kubeconfig)}
     started = []
 
-    def start():
-        started.append(Operator(source, seen, env, tmp_path / f"kopf-{len(started)}.log"))
+    def start(fail_once=False):
+        """fail_once: on.create raises kopf.TemporaryError on its first try."""
+        started.append(Operator(source, seen, {**env, "KOPF_TEST_FAIL_ONCE": "1"} if fail_once else env,
+                                tmp_path / f"kopf-{len(started)}.log"))
         return started[-1]
     try:
         yield start
@@ -168,3 +172,20 @@ def test_a_restarted_operator_does_not_create_again(apiserver, start_operator):
     wait_for(lambda: api.get(apiserver.url + PODS + "/web", timeout=10).status_code == 404, 30,
              "the pod to be removed")
     assert [r["handler"] for r in second()] == ["create", "delete"]
+
+
+def test_a_failed_handler_is_retried_with_its_progress_in_an_annotation(apiserver, start_operator):
+    """kopf records a temporary failure in a per-handler annotation (merge patch), retries, and on
+    success removes that annotation (a merge patch with null) and writes last-handled."""
+    operator = start_operator(fail_once=True)
+    api = requests.Session()
+    api.post(apiserver.url + PODS, json=pod("web"), timeout=10)
+    tries = wait_for(lambda: [r["retry"] for r in operator() if r["handler"] == "create"] == [0, 1] and
+                     [r["retry"] for r in operator()], 60, "kopf's on.create to fail once and be retried")
+    assert tries == [0, 1]
+
+    def settled():
+        annotations = api.get(apiserver.url + PODS + "/web", timeout=10).json()["metadata"].get("annotations") or {}
+        return "kopf.zalando.org/last-handled-configuration" in annotations and annotations
+    annotations = wait_for(settled, 30, "kopf's last-handled annotation after the retry")
+    assert "kopf.zalando.org/created" not in annotations, annotations
