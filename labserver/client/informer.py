@@ -32,6 +32,13 @@ def _ignore(*_args) -> None:
     return None
 
 
+def _revision(obj: dict) -> int | None:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion"))
+    except (TypeError, ValueError):
+        return None
+
+
 class Informer:
     """Calls on_list(items) after each list and on_event(type, obj) per watch event, in its own thread.
 
@@ -46,6 +53,7 @@ class Informer:
         self.backoff, self.watch_timeout = backoff, watch_timeout
         self.resource_version: str | None = None
         self.store: dict[str, dict] = {}
+        self._lock = threading.Lock()        # the watch thread and remember()/forget() both write the store
         self.synced = threading.Event()      # the first list was delivered
         self.lists = 0                       # how many times we listed (tests check relists)
         self._away = False                   # the last attempt failed: say so when it works again
@@ -63,6 +71,27 @@ class Informer:
 
     def items(self) -> list[dict]:
         return list(self.store.values())
+
+    def remember(self, obj: dict) -> dict:
+        """Put an object the controller just wrote (the API server's answer) into the store at once.
+
+        The watch brings the same object a moment later; until then the
+        controller must not act on what it saw before its own write (upstream's
+        expectations). A late answer must not undo a newer watch event, though:
+        an older resourceVersion than the stored one is not stored. (Our API
+        server's resourceVersions are etcd revisions, so they compare as numbers.)
+        """
+        key, rev = object_key(obj), _revision(obj)
+        with self._lock:
+            held = _revision(self.store[key]) if key in self.store else None
+            if held is None or rev is None or rev >= held:
+                self.store[key] = obj
+        return obj
+
+    def forget(self, obj: dict) -> None:
+        """Take out an object the controller just deleted (its DELETED event may come later)."""
+        with self._lock:
+            self.store.pop(object_key(obj), None)
 
     def _loop(self) -> None:
         delay = self.backoff[0]
@@ -89,7 +118,8 @@ class Informer:
     def _list(self) -> None:
         body = self.client.get(self.path, params=self.params or None)
         items = body.get("items") or []
-        self.store = {object_key(obj): obj for obj in items}
+        with self._lock:
+            self.store = {object_key(obj): obj for obj in items}
         self.resource_version = (body.get("metadata") or {}).get("resourceVersion") or "0"
         self.lists += 1
         self._back()
@@ -118,10 +148,11 @@ class Informer:
             rv = (obj.get("metadata") or {}).get("resourceVersion")
             if rv:
                 self.resource_version = rv
-            if kind in ("ADDED", "MODIFIED"):
-                self.store[object_key(obj)] = obj
-            elif kind == "DELETED":
-                self.store.pop(object_key(obj), None)
+            with self._lock:
+                if kind in ("ADDED", "MODIFIED"):
+                    self.store[object_key(obj)] = obj
+                elif kind == "DELETED":
+                    self.store.pop(object_key(obj), None)
             if kind in ("ADDED", "MODIFIED", "DELETED"):
                 self.on_event(kind, obj)
         # A stream the server closed cleanly after a while is normal (timeoutSeconds).

@@ -198,7 +198,7 @@ class DeploymentController(Controller):
         meta = rs["metadata"]
         new = self.client.patch(f"/apis/apps/v1/namespaces/{meta['namespace']}/replicasets/{meta['name']}",
                                 body, "merge")
-        self.replicasets.store[object_key(new)] = new
+        self.replicasets.remember(new)
         return new
 
     def _scale(self, deploy: dict, rs: dict, replicas: int) -> dict:
@@ -260,7 +260,7 @@ class DeploymentController(Controller):
             self.client.patch(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}/status",
                               {"status": {"collisionCount": collisions + 1}}, "merge")
             return None, False
-        self.replicasets.store[object_key(created)] = created
+        self.replicasets.remember(created)
         log.info("deployment %s: created replicaset %s (revision %d)", object_key(deploy),
                  created["metadata"]["name"], max_old + 1)
         self._set_deployment_revision(deploy, str(max_old + 1))
@@ -333,7 +333,7 @@ class DeploymentController(Controller):
         for rs in sorted(empty, key=revision)[:max(0, len(empty) - limit)]:
             meta = rs["metadata"]
             self.delete(f"/apis/apps/v1/namespaces/{meta['namespace']}/replicasets/{meta['name']}")
-            self.replicasets.store.pop(object_key(rs), None)
+            self.replicasets.forget(rs)
 
     # -- status --------------------------------------------------------------------------------
 

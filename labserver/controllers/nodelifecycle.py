@@ -123,7 +123,7 @@ class NodeLifecycleController(Controller):
                                 lastTransitionTime=stamp)
             node["status"]["conditions"] = list(conditions.values())
         node = self.client.update(f"/api/v1/nodes/{name}/status", unknown)
-        self.nodes.store[name] = node
+        self.nodes.remember(node)
         for pod in self.pods.items():   # MarkPodsNotReady
             if (pod.get("spec") or {}).get("nodeName") == name and is_pod_active(pod):
                 self._pod_not_ready(pod)
@@ -163,7 +163,7 @@ class NodeLifecycleController(Controller):
 
         name = node["metadata"]["name"]
         log.info("node %s: Ready=%s: taints %s", name, status, key or "removed")
-        self.nodes.store[name] = self.client.update(f"/api/v1/nodes/{name}", retaint)
+        self.nodes.remember(self.client.update(f"/api/v1/nodes/{name}", retaint))
 
     def _evict(self, node: dict) -> float | None:
         """Delete the pods whose tolerations of the node's NoExecute taints have run out; seconds to the next."""

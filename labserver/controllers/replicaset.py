@@ -103,7 +103,7 @@ class ReplicaSetController(Controller):
         if any(old.get(k, 0) != v for k, v in status.items()):
             path = f"/apis/apps/v1/namespaces/{namespace}/replicasets/{name}/status"
             try:
-                self.replicasets.store[key] = self.client.patch(path, {"status": status}, "merge")
+                self.replicasets.remember(self.client.patch(path, {"status": status}, "merge"))
             except APIStatusError as e:
                 if e.code != 404:
                     raise
@@ -140,7 +140,7 @@ class ReplicaSetController(Controller):
             if e.code in (404, 409, 422):
                 return None
             raise
-        self.pods.store[object_key(new)] = new
+        self.pods.remember(new)
         return new
 
     def _manage(self, rs: dict, pods: list[dict]) -> None:
@@ -159,12 +159,12 @@ class ReplicaSetController(Controller):
                 pod["metadata"]["annotations"] = dict(tmeta["annotations"])
             for _ in range(min(-diff, self.burst)):
                 created = self.client.post(f"/api/v1/namespaces/{meta['namespace']}/pods", pod)
-                self.pods.store[object_key(created)] = created
+                self.pods.remember(created)
                 log.info("replicaset %s/%s: created pod %s", meta["namespace"], meta["name"],
                          created["metadata"]["name"])
         elif diff > 0:
             for pod in deletion_order(pods)[:min(diff, self.burst)]:
                 pmeta = pod["metadata"]
                 self.delete(f"/api/v1/namespaces/{pmeta['namespace']}/pods/{pmeta['name']}")
-                self.pods.store.pop(object_key(pod), None)
+                self.pods.forget(pod)
                 log.info("replicaset %s/%s: deleted pod %s", meta["namespace"], meta["name"], pmeta["name"])

@@ -73,3 +73,24 @@ def test_deployment_and_scale_protobuf_round_trip():
     back = protobuf.decode(protobuf.encode(scale))
     assert "creationTimestamp" not in back["metadata"]   # a zero metav1.Time is omitted (upstream since 1.34, omitzero)
     assert back == scale
+
+
+def test_a_late_write_answer_does_not_undo_a_newer_watch_event():
+    """A controller's own write answer (remember) goes into the informer's store at once, unless the
+    watch already brought a newer version: the Deployment controller scaled a ReplicaSet to 0 while
+    the ReplicaSet controller's status PATCH (answered at an older revision) was in flight, and the
+    stale spec.replicas=1 stayed in the store with no event left to correct it."""
+    from labserver.client.informer import Informer
+
+    informer = Informer(client=None, path="/apis/apps/v1/replicasets")
+    rs = lambda rv, replicas: {"metadata": {"namespace": "default", "name": "web-1", "resourceVersion": rv},
+                               "spec": {"replicas": replicas}}
+    informer.store["default/web-1"] = rs("322", 0)        # the watch: scaled to 0 at revision 322
+    informer.remember(rs("318", 1))                         # the status PATCH's answer, from before
+    assert informer.store["default/web-1"]["spec"]["replicas"] == 0
+    informer.remember(rs("330", 0))                         # a newer answer is taken
+    assert informer.store["default/web-1"]["metadata"]["resourceVersion"] == "330"
+    informer.forget(rs("330", 0))
+    assert informer.store == {}
+    created = informer.remember({"metadata": {"namespace": "default", "name": "web-1-abcde", "resourceVersion": "331"}})
+    assert informer.items() == [created]                    # a new object, before its ADDED event
