@@ -153,11 +153,12 @@ lab.stop("etcd")
 
 # %% [markdown]
 # **What to look for:** no pod list, but a `Status` object, the API's own error format:
-# `code` 503, `reason` `ServiceUnavailable`, and a `message` saying why.
+# `code` 503, `reason` `ServiceUnavailable`, and a `message` saying why. kubectl gets the
+# same answer, prints its message, and exits with a non-zero code, as scripts expect.
 
 # %%
 # !curl -s localhost:8080/api/v1/pods | jq .
-# !kubectl get pods
+# !kubectl get pods; echo "kubectl exited with code $?"
 
 # %% [markdown]
 # Notice what did *not* stop: nginx. The pods run on the node, not in etcd.

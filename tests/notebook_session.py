@@ -29,7 +29,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 LOCK = Path("/tmp/labserver-notebooks.lock")
 
 
-def sources(numbers=range(1, 7)) -> list[Path]:
+def sources(numbers=range(1, 10)) -> list[Path]:
     """notebooks/NN-*.py for each NN in numbers, in order."""
     return [p for n in numbers for p in sorted(NOTEBOOKS.glob(f"{n:02d}-*.py"))]
 

@@ -42,5 +42,5 @@ def test_start_on_a_running_piece_reuses_it(lab, capsys):
 @pytest.mark.parametrize("verb", ["start", "stop"])
 def test_an_unknown_piece_is_one_clear_error(lab, verb):
     """lab.start/stop of something the lab does not run names what it can start or stop."""
-    with pytest.raises(LabError, match=rf"lab.{verb}\('scheduler'\): choose one of .*'etcd'"):
-        getattr(lab, verb)("scheduler")
+    with pytest.raises(LabError, match=rf"lab.{verb}\('coredns'\): choose one of .*'etcd'"):
+        getattr(lab, verb)("coredns")

@@ -68,7 +68,8 @@ def test_scheduler_controller_manager_and_a_second_node_are_known_to_teardown(la
     lab.add_node("node-2")
     node2 = records.added_nodes()["node-2"]
     assert lab.get_node("node-2") and node2["port"] != lab.ports.kubelet
-    lab.kubectl("create", "deployment", "web", "--image=nginx", "--replicas=4")
+    created = lab.kubectl.run("create", "deployment", "web", "--image=nginx", "--replicas=4")
+    assert created.returncode == 0, created.stderr
 
     def spread():
         pods = requests.get(f"{lab.api_url}/api/v1/namespaces/default/pods", timeout=5).json()["items"]
