@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from labserver.lab.supervise.components import start_apiserver, start_controller_manager, start_kubelet
+from labserver.lab.supervise.components import (start_apiserver, start_controller_manager, start_kubelet,
+                                                start_scheduler)
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 from labserver.lab.supervise.teardown import node_runtime, remove_pods
@@ -32,7 +33,8 @@ SESSION_MARK = "LABSERVER_TEST_SESSION"
 
 # Fixtures that start (or need) a real process: a test using any of them is an integration test.
 PROCESS_FIXTURES = {"etcd", "etcd_client", "etcd_prefix", "apiserver", "kubelet_factory", "app", "client", "api",
-                    "revision", "make_env", "env", "lab", "etcd_cluster", "storage", "engine"}
+                    "revision", "make_env", "env", "lab", "etcd_cluster", "storage", "engine",
+                    "component_factory"}
 
 
 def pytest_configure(config):
@@ -149,8 +151,23 @@ def kubelet_factory(apiserver, tmp_path):
 
 
 @pytest.fixture
-def controller_manager(apiserver, tmp_path):
+def component_factory(apiserver, tmp_path):
+    """start("scheduler" | "controller-manager", *flags): that component on the apiserver fixture,
+    its log in tmp_path; every one started is stopped at the end."""
+    starters = {"scheduler": start_scheduler, "controller-manager": start_controller_manager}
+    started = []
+
+    def start(name: str, *flags: str):
+        server = starters[name](apiserver.url, tmp_path / f"{name}.log", extra_args=list(flags))
+        started.append(server)
+        return server
+
+    yield start
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def controller_manager(component_factory):
     """`python -m labserver controller-manager` on the apiserver fixture, /healthz on a free port."""
-    server = start_controller_manager(apiserver.url, tmp_path / "controller-manager.log")
-    yield server
-    server.stop()
+    return component_factory("controller-manager")

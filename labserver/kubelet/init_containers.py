@@ -21,6 +21,8 @@ for readiness.
 """
 from __future__ import annotations
 
+from collections import Counter
+
 from .runtime import ContainerState
 
 
@@ -126,74 +128,46 @@ def any_regular_started(spec: dict, statuses: list[dict]) -> bool:
     return False
 
 
-def pod_phase(spec: dict, init_statuses: list[dict], statuses: list[dict]) -> str:
-    """getPhase of kubelet_pods.go, init containers and sidecars included."""
+def count_init(spec: dict, init_statuses: list[dict], counts: Counter) -> tuple[int, int]:
+    """getPhase's init-container half: (pending, failed) init containers.
+
+    Sidecars (restartPolicy Always) also add to the pod's running / waiting /
+    unknown `counts`, which status_manager.pod_phase then fills from the app containers.
+    """
     by_name = {s["name"]: s for s in init_statuses}
-    pending_init = failed_init = 0
-    unknown = running = waiting = stopped = succeeded = 0
+    pending = failed = 0
     for c in spec.get("initContainers") or []:
         st = by_name.get(c["name"])
         state = (st or {}).get("state") or {}
         last = (st or {}).get("lastState") or {}
         if is_sidecar(c):
             if st is None:
-                unknown += 1
+                counts["unknown"] += 1
             elif "running" in state:
-                pending_init += 0 if st.get("started") else 1
-                running += 1
+                pending += 0 if st.get("started") else 1
+                counts["running"] += 1
             elif "terminated" in state:
                 pass
             elif "waiting" in state:
                 if "terminated" not in last:
-                    pending_init += 1
-                    waiting += 1
+                    pending += 1
+                    counts["waiting"] += 1
             else:
-                pending_init += 1
-                unknown += 1
+                pending += 1
+                counts["unknown"] += 1
             continue
         if st is None or "running" in state:
-            pending_init += 1
+            pending += 1
         elif "terminated" in state:
-            failed_init += state["terminated"].get("exitCode") != 0
+            failed += state["terminated"].get("exitCode") != 0
         elif "waiting" in state:
             if "terminated" in last:
-                failed_init += last["terminated"].get("exitCode") != 0
+                failed += last["terminated"].get("exitCode") != 0
             else:
-                pending_init += 1
+                pending += 1
         else:
-            pending_init += 1
-    app = {s["name"]: s for s in statuses}
-    for c in spec.get("containers", []):
-        st = app.get(c["name"])
-        state = (st or {}).get("state") or {}
-        if st is None:
-            unknown += 1
-        elif "running" in state:
-            running += 1
-        elif "terminated" in state:
-            stopped += 1
-            succeeded += state["terminated"].get("exitCode") == 0
-        elif "waiting" in state:
-            if "terminated" in (st.get("lastState") or {}):
-                stopped += 1
-            else:
-                waiting += 1
-        else:
-            unknown += 1
-    policy = spec.get("restartPolicy", "Always")
-    if failed_init and policy == "Never":
-        return "Failed"
-    if (pending_init and not any_regular_started(spec, statuses)) or waiting:
-        return "Pending"
-    if running and not unknown:
-        return "Running"
-    if not running and stopped and not unknown:
-        if policy == "Always":
-            return "Running"
-        if stopped == succeeded:
-            return "Succeeded"
-        return "Failed" if policy == "Never" else "Running"
-    return "Pending"
+            pending += 1
+    return pending, failed
 
 
 def initialized(spec: dict, init_statuses: list[dict], statuses: list[dict], phase: str

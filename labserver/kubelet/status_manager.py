@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from dataclasses import dataclass
 
 from . import init_containers, timefmt
@@ -83,35 +84,44 @@ def container_status(spec: dict, current: ContainerState | None, previous: Conta
     return status
 
 
-def pod_phase(statuses: list[dict], restart_policy: str) -> str:
-    """getPhase from kubelet_pods.go: Pending, Running, Succeeded or Failed."""
-    waiting = running = stopped = succeeded = unknown = 0
-    for st in statuses:
-        state = st.get("state") or {}
-        if "running" in state:
-            running += 1
+def pod_phase(spec: dict, statuses: list[dict], init_statuses: list[dict] = ()) -> str:
+    """getPhase from kubelet_pods.go: Pending, Running, Succeeded or Failed.
+
+    Each app container of the spec counts by its status (none yet: unknown);
+    init containers and sidecars are counted by init_containers.count_init.
+    """
+    counts = Counter()
+    pending_init, failed_init = init_containers.count_init(spec, init_statuses, counts)
+    by_name = {s["name"]: s for s in statuses}
+    for container in spec.get("containers", []):
+        st = by_name.get(container["name"])
+        state = (st or {}).get("state") or {}
+        if st is None:
+            counts["unknown"] += 1
+        elif "running" in state:
+            counts["running"] += 1
         elif "terminated" in state:
-            stopped += 1
-            succeeded += state["terminated"].get("exitCode") == 0
+            counts["stopped"] += 1
+            counts["succeeded"] += state["terminated"].get("exitCode") == 0
+        elif "waiting" in state and "terminated" in (st.get("lastState") or {}):
+            counts["stopped"] += 1   # crash-looping: it ran and will run again
         elif "waiting" in state:
-            if "terminated" in (st.get("lastState") or {}):
-                stopped += 1
-            else:
-                waiting += 1
+            counts["waiting"] += 1
         else:
-            unknown += 1
-    if waiting:
+            counts["unknown"] += 1
+    policy = spec.get("restartPolicy", "Always")
+    if failed_init and policy == "Never":
+        return "Failed"
+    if (pending_init and not init_containers.any_regular_started(spec, statuses)) or counts["waiting"]:
         return "Pending"
-    if running and not unknown:
+    if counts["running"] and not counts["unknown"]:
         return "Running"
-    if not running and stopped and not unknown:
-        if restart_policy == "Always":
+    if not counts["running"] and counts["stopped"] and not counts["unknown"]:
+        if policy == "Always":
             return "Running"
-        if stopped == succeeded:
+        if counts["stopped"] == counts["succeeded"]:
             return "Succeeded"
-        if restart_policy == "Never":
-            return "Failed"
-        return "Running"
+        return "Failed" if policy == "Never" else "Running"
     return "Pending"
 
 
@@ -139,10 +149,7 @@ def pod_status(pod: dict, statuses: list[dict], host_ip: str, pod_ip: str | None
     old = old or {}
     now = timefmt.rfc3339()
     spec = pod.get("spec") or {}
-    if init_statuses is None:
-        phase = pod_phase(statuses, spec.get("restartPolicy", "Always"))
-    else:
-        phase = init_containers.pod_phase(spec, init_statuses, statuses)
+    phase = pod_phase(spec, statuses, init_statuses or [])
     init_ok, init_reason, init_message = init_containers.initialized(spec, init_statuses or [], statuses, phase)
     sidecars = init_containers.sidecar_statuses(spec, init_statuses or [])
     unready = [s["name"] for s in sidecars + statuses if not s.get("ready")]

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from labserver.lab.supervise.components import start_controller_manager, start_scheduler
 from labserver.lab.supervise.procs import wait_for
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -55,7 +54,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(apiserver, kubelet_factory, tmp_path):
+def cluster(apiserver, kubelet_factory, component_factory, tmp_path):
     reason = _process_runtime_missing()
     if reason:
         pytest.skip(reason)
@@ -64,19 +63,16 @@ def cluster(apiserver, kubelet_factory, tmp_path):
         kubelet_factory(hostname=name, runtime="process",
                         extra_args=[f"--pod-cidr={cidr}", "--node-lease-renew-interval=0.5s",
                                     "--node-status-update-frequency=1s"])
-    scheduler = start_scheduler(apiserver.url, tmp_path / "scheduler.log",
-                                extra_args=["--pod-initial-backoff=0.2", "--pod-max-backoff=1"])
-    manager = start_controller_manager(apiserver.url, tmp_path / "controller-manager.log",
-                                       extra_args=["--node-monitor-grace-period=3s", "--node-monitor-period=0.5s"])
+    component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
+    manager = component_factory("controller-manager", "--node-monitor-grace-period=3s", "--node-monitor-period=0.5s")
     try:
         yield c
     finally:
+        manager.stop()   # first, so no ReplicaSet replaces the pods deleted here
         for pod in c.get("/api/v1/pods")["items"]:
             meta = pod["metadata"]
             c.http.delete(f"{c.url}/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
                           json={"gracePeriodSeconds": 0}, timeout=30)
-        manager.stop()
-        scheduler.stop()
 
 
 def _deploy(c: Cluster) -> dict:

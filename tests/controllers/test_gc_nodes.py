@@ -8,7 +8,6 @@ import requests
 from kubernetes import client as k8s
 
 from labserver.kubelet.runtime_process import ProcessRuntime
-from labserver.lab.supervise.components import start_controller_manager, start_scheduler
 from labserver.lab.supervise.procs import wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
@@ -25,11 +24,8 @@ def _get(url: str, path: str, **params) -> requests.Response:
 
 
 @pytest.fixture
-def manager(apiserver, tmp_path):
-    server = start_controller_manager(apiserver.url, tmp_path / "controller-manager.log",
-                                      extra_args=["--node-monitor-grace-period=3s", "--node-monitor-period=0.5s"])
-    yield server
-    server.stop()
+def manager(component_factory):
+    return component_factory("controller-manager", "--node-monitor-grace-period=3s", "--node-monitor-period=0.5s")
 
 
 @pytest.fixture
@@ -104,7 +100,7 @@ def test_default_serviceaccount_in_new_namespace(apiserver, manager, apps):
              "default ServiceAccount again", progress=print)
 
 
-def test_node_lost_pods_evicted_and_replaced(apiserver, kubelet_factory, manager, tmp_path):
+def test_node_lost_pods_evicted_and_replaced(apiserver, kubelet_factory, manager, component_factory, tmp_path):
     """A node stops heartbeating: NotReady (Unknown) and tainted, its pods evicted and replaced on the other
     node; its kubelet comes back, finishes the evicted pods (containers stopped, objects deleted), the taints go."""
     reason = _process_runtime_missing()
@@ -115,47 +111,43 @@ def test_node_lost_pods_evicted_and_replaced(apiserver, kubelet_factory, manager
     kubelets = {name: kubelet_factory(hostname=name, runtime="process", extra_args=[f"--pod-cidr={cidr}", *fast])
                 for name, cidr in (("node-1", "127.1.0.0/24"), ("node-2", "127.2.0.0/24"))}
     node2_runtime = ProcessRuntime(tmp_path / "kubelet-node-2", pod_cidr="127.2.0.0/24")
-    scheduler = start_scheduler(url, tmp_path / "scheduler.log",
-                                extra_args=["--pod-initial-backoff=0.2", "--pod-max-backoff=1"])
-    try:
-        rs = _replicaset("web", replicas=4)
-        rs["spec"]["template"]["spec"]["tolerations"] = [
-            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-             "tolerationSeconds": 2}]
-        assert requests.post(url + RS, json=rs, timeout=30).status_code == 201
+    component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
+    rs = _replicaset("web", replicas=4)
+    rs["spec"]["template"]["spec"]["tolerations"] = [
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 2}]
+    assert requests.post(url + RS, json=rs, timeout=30).status_code == 201
 
-        def running():
-            return [p for p in _pods(url, "web") if p["status"].get("phase") == "Running"
-                    and not p["metadata"].get("deletionTimestamp")]
-        wait_for(lambda: len(running()) == 4 and {p["spec"]["nodeName"] for p in running()} == {"node-1", "node-2"},
-                 60, "4 pods Running on both nodes", progress=print)
-        lost = {p["metadata"]["uid"]: p["metadata"]["name"] for p in running() if p["spec"]["nodeName"] == "node-2"}
-        kubelets["node-2"].stop()
+    def running():
+        return [p for p in _pods(url, "web") if p["status"].get("phase") == "Running"
+                and not p["metadata"].get("deletionTimestamp")]
+    wait_for(lambda: len(running()) == 4 and {p["spec"]["nodeName"] for p in running()} == {"node-1", "node-2"},
+             60, "4 pods Running on both nodes", progress=print)
+    lost = {p["metadata"]["uid"]: p["metadata"]["name"] for p in running() if p["spec"]["nodeName"] == "node-2"}
+    kubelets["node-2"].stop()
 
-        def node2() -> dict:
-            return _get(url, "/api/v1/nodes/node-2").json()
-        wait_for(lambda: {(t["key"], t["effect"]) for t in node2()["spec"].get("taints", [])} ==
-                 {("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")},
-                 30, "node-2 tainted unreachable", progress=print)
-        ready = next(c for c in node2()["status"]["conditions"] if c["type"] == "Ready")
-        assert (ready["status"], ready["reason"], ready["message"]) == \
-            ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
-        wait_for(lambda: len(running()) == 4 and all(p["spec"]["nodeName"] == "node-1" for p in running()), 60,
-                 "4 pods Running on node-1", progress=print)
-        for name in lost.values():   # evicted: marked for deletion; no kubelet is there to finish them
-            assert _get(url, f"{PODS}/{name}").json()["metadata"]["deletionTimestamp"]
-        # Their containers still run on the lost node (a stopped kubelet stops nothing).
-        assert {c.pod.uid for c in node2_runtime.list_containers() if c.state == "running"} == set(lost)
+    def node2() -> dict:
+        return _get(url, "/api/v1/nodes/node-2").json()
+    wait_for(lambda: {(t["key"], t["effect"]) for t in node2()["spec"].get("taints", [])} ==
+             {("node.kubernetes.io/unreachable", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute")},
+             30, "node-2 tainted unreachable", progress=print)
+    ready = next(c for c in node2()["status"]["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"], ready["message"]) == \
+        ("Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status.")
+    wait_for(lambda: len(running()) == 4 and all(p["spec"]["nodeName"] == "node-1" for p in running()), 60,
+             "4 pods Running on node-1", progress=print)
+    for name in lost.values():   # evicted: marked for deletion; no kubelet is there to finish them
+        assert _get(url, f"{PODS}/{name}").json()["metadata"]["deletionTimestamp"]
+    # Their containers still run on the lost node (a stopped kubelet stops nothing).
+    assert {c.pod.uid for c in node2_runtime.list_containers() if c.state == "running"} == set(lost)
 
-        kubelets["node-2"] = kubelet_factory(hostname="node-2", runtime="process",
-                                             extra_args=["--pod-cidr=127.2.0.0/24", *fast])
-        wait_for(lambda: all(_get(url, f"{PODS}/{name}").status_code == 404 for name in lost.values()), 30,
-                 "the restarted kubelet to finish the evicted pods", progress=print)
-        assert not set(lost) & {sb.pod.uid for sb in node2_runtime.list_sandboxes()}
-        wait_for(lambda: not node2()["spec"].get("taints"), 30, "node-2 untainted", progress=print)
-        requests.delete(f"{url}{RS}/web", timeout=30)   # the garbage collector deletes its pods gracefully
-        wait_for(lambda: not _pods(url, "web"), 60, "the kubelets to finish the ReplicaSet's pods", progress=print)
-        for name in kubelets:   # every container, and every log writer, ended by its own kubelet
-            assert ProcessRuntime(tmp_path / f"kubelet-{name}").list_sandboxes() == []
-    finally:
-        scheduler.stop()
+    kubelets["node-2"] = kubelet_factory(hostname="node-2", runtime="process",
+                                         extra_args=["--pod-cidr=127.2.0.0/24", *fast])
+    wait_for(lambda: all(_get(url, f"{PODS}/{name}").status_code == 404 for name in lost.values()), 30,
+             "the restarted kubelet to finish the evicted pods", progress=print)
+    assert not set(lost) & {sb.pod.uid for sb in node2_runtime.list_sandboxes()}
+    wait_for(lambda: not node2()["spec"].get("taints"), 30, "node-2 untainted", progress=print)
+    requests.delete(f"{url}{RS}/web", timeout=30)   # the garbage collector deletes its pods gracefully
+    wait_for(lambda: not _pods(url, "web"), 60, "the kubelets to finish the ReplicaSet's pods", progress=print)
+    for name in kubelets:   # every container, and every log writer, ended by its own kubelet
+        assert ProcessRuntime(tmp_path / f"kubelet-{name}").list_sandboxes() == []

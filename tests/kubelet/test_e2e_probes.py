@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 import re
-import socket
 
 from test_e2e import Cluster, cluster, runtime_name  # noqa: F401  (fixtures)
-from labserver.lab.supervise.procs import wait_for
+from labserver.lab.supervise.procs import free_port, wait_for
 
 
 def row(cluster: Cluster, name: str) -> list[str]:
@@ -47,14 +46,6 @@ def events(cluster: Cluster, name: str) -> dict[str, list[str]]:
     for e in cluster.events(cluster.pod(name)):
         found.setdefault(e["reason"], []).append(e["message"])
     return found
-
-
-def free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_readiness_probe_holds_ready_until_a_file_appears(cluster):

@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import socket
 import threading
 
 import pytest
 
 from fake_runtime import FakeRuntime
 from labserver.apiserver.printers import pod_cells
-from labserver.kubelet import init_containers, timefmt
+from labserver.kubelet import timefmt
 from labserver.kubelet.prober import (FAILURE, SUCCESS, ProbeManager, ProbeSpec, http_probe, run_probe,
                                       tcp_probe)
 from labserver.kubelet.runtime import ContainerState, PodRef, RuntimeError_
-from labserver.kubelet.status_manager import container_status, pod_status
+from labserver.kubelet.status_manager import container_status, pod_phase, pod_status
 from labserver.kubelet.streams import STDOUT, StreamSession
-from labserver.lab.supervise.procs import wait_for
+from labserver.lab.supervise.procs import free_port, wait_for
 
 
 class ScriptedExec(StreamSession):
@@ -233,26 +232,18 @@ def web():
     server.server_close()
 
 
-def _free_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_http_probe_results_and_upstream_messages(web):
     assert http_probe(f"http://127.0.0.1:{web}/healthz", {}, 1)[0] == SUCCESS
     assert http_probe(f"http://127.0.0.1:{web}/moved", {}, 1)[0] == SUCCESS
     assert http_probe(f"http://127.0.0.1:{web}/broken", {}, 1) == (FAILURE, "HTTP probe failed with statuscode: 500")
-    port = _free_port()
+    port = free_port()
     assert http_probe(f"http://127.0.0.1:{port}/healthz", {}, 1) == (
         FAILURE, f'Get "http://127.0.0.1:{port}/healthz": dial tcp 127.0.0.1:{port}: connect: connection refused')
 
 
 def test_tcp_probe_and_named_ports(web):
     assert tcp_probe("127.0.0.1", web, 1) == (SUCCESS, "")
-    port = _free_port()
+    port = free_port()
     assert tcp_probe("127.0.0.1", port, 1) == (FAILURE, f"dial tcp 127.0.0.1:{port}: connect: connection refused")
     container = {"name": "app", "ports": [{"name": "http", "containerPort": web}]}
     spec = ProbeSpec.from_v1({"httpGet": {"port": "http", "path": "healthz"}})
@@ -330,7 +321,7 @@ def test_init_container_status_and_kubectl_column(init, app, phase, ready, colum
 def test_failed_init_container_fails_a_never_restarting_pod():
     spec = {**INIT_POD["spec"], "restartPolicy": "Never"}
     init = [_status("first", "exited", 1), _status("second")]
-    assert init_containers.pod_phase(spec, init, [_status("app", regular_init=False)]) == "Failed"
+    assert pod_phase(spec, [_status("app", regular_init=False)], init) == "Failed"
 
 
 def test_sidecar_counts_for_readiness_and_total():

@@ -64,14 +64,27 @@ def test_restarted_container_has_previous_as_last_state():
 ])
 def test_phase_follows_upstream_get_phase(states, policy, phase):
     """pod_phase matches kubelet_pods.go getPhase for each restartPolicy."""
-    assert pod_phase([{"state": s, "lastState": {}} for s in states], policy) == phase
+    assert _phase([{"state": s, "lastState": {}} for s in states], policy) == phase
+
+
+def _phase(statuses: list[dict], policy: str) -> str:
+    """pod_phase of a pod with one app container per status, named c0, c1, ..."""
+    named = [{**st, "name": f"c{i}"} for i, st in enumerate(statuses)]
+    spec = {"restartPolicy": policy, "containers": [{"name": st["name"]} for st in named]}
+    return pod_phase(spec, named)
+
+
+def test_container_without_status_keeps_the_pod_pending():
+    """An app container the runtime has not reported yet is unknown: the pod is not Running."""
+    spec = {"containers": [{"name": "a"}, {"name": "b"}]}
+    assert pod_phase(spec, [{"name": "a", "state": {"running": {}}}]) == "Pending"
 
 
 def test_crashlooping_container_counts_as_stopped():
     """A waiting container with a last termination does not make the pod Pending."""
     statuses = [{"state": {"waiting": {"reason": "CrashLoopBackOff"}},
                  "lastState": {"terminated": {"exitCode": 1}}}, {"state": {"running": {}}, "lastState": {}}]
-    assert pod_phase(statuses, "Always") == "Running"
+    assert _phase(statuses, "Always") == "Running"
 
 
 def test_pod_status_ready_conditions_ips_and_kept_fields():

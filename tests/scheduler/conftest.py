@@ -10,8 +10,6 @@ from __future__ import annotations
 import pytest
 import requests
 
-from labserver.lab.supervise.components import start_scheduler
-
 
 @pytest.fixture
 def api(apiserver):
@@ -28,9 +26,6 @@ def api(apiserver):
 
 
 @pytest.fixture
-def scheduler(apiserver, tmp_path):
+def scheduler(component_factory):
     """`python -m labserver scheduler --master=...`, stopped at the end (short back-offs for tests)."""
-    server = start_scheduler(apiserver.url, tmp_path / "scheduler.log",
-                             extra_args=["--pod-initial-backoff=0.2", "--pod-max-backoff=1"])
-    yield server
-    server.stop()
+    return component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
