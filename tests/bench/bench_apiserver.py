@@ -201,9 +201,12 @@ def watch_latency_ms(api: API, url: str, count: int = WATCH_EVENTS) -> tuple[flo
     response = conn.getresponse()
 
     def read():
-        while line := response.readline():   # one event per line, as soon as it is written
-            if line.strip():
-                arrived[json.loads(line)["object"]["metadata"]["name"]] = time.perf_counter()
+        try:
+            while line := response.readline():   # one event per line, as soon as it is written
+                if line.strip():
+                    arrived[json.loads(line)["object"]["metadata"]["name"]] = time.perf_counter()
+        except (OSError, ValueError, http.client.HTTPException):
+            pass   # the socket was shut down below: the measurement is over
 
     threading.Thread(target=read, daemon=True).start()
     latencies = []
