@@ -278,11 +278,11 @@ class Storage:
             ok, responses = self._txn(compare, [t.put(key, self.encode(obj))] + [t.put(k, v) for k, v in also.items()],
                                       failure if (guard is not None or also) else None)
         if not ok:
-            if (guard is not None or also) and not responses[0]:
-                if guard is not None:
-                    found = responses[1]
-                    if not found or found[0][1].mod_revision != guard[1]:
-                        raise GuardChanged(guard[0])
+            if guard is not None:   # the namespace first, as admission comes before the write upstream
+                found = responses[1]
+                if not found or found[0][1].mod_revision != guard[1]:
+                    raise GuardChanged(guard[0])
+            if also and not responses[0]:
                 raise KeysTaken(list(also))
             raise already_exists(resource.name, name, resource.group)
         obj.setdefault("metadata", {})["resourceVersion"] = str(responses[0].response_put.header.revision)

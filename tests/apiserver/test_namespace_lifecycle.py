@@ -7,8 +7,10 @@ several API server processes (--workers) no process may let a create into a Term
 """
 from __future__ import annotations
 
+import pytest
 import requests
 
+from labserver.apiserver import create_app
 from labserver.lab.supervise.components import start_apiserver
 from api_testing import pod
 
@@ -127,3 +129,70 @@ def test_several_workers_never_admit_into_a_terminating_namespace(etcd, etcd_pre
             assert codes == [403] * 40
     finally:
         server.stop()
+
+
+@pytest.fixture
+def other(app, etcd, etcd_prefix):
+    """A second API server app on the same etcd and prefix: another process, as far as `client` can tell."""
+    second = create_app({"ETCD_SERVERS": [etcd.client_url], "ETCD_PREFIX": etcd_prefix, "TESTING": True})
+    yield second.test_client()
+    second.extensions["labserver.shutdown"].set()
+    second.extensions["labserver.storage"].close()
+
+
+def etcd_calls(app) -> list[tuple[str, str]]:
+    """Every etcd call the app's Storage makes from now on, as (operation, resource)."""
+    storage, calls = app.extensions["labserver.storage"], []
+    recorded = storage.on_request
+
+    def record(operation, resource, seconds):
+        calls.append((operation, resource.name))
+        recorded(operation, resource, seconds)
+    storage.on_request = record
+    return calls
+
+
+def test_a_create_in_a_namespace_seen_active_is_one_etcd_call(app, client):
+    """The namespace is read once; later creates in it are one transaction (which re-checks it)."""
+    client.post(NS, json={"metadata": {"name": "dev"}})
+    calls = etcd_calls(app)
+    assert client.post(NS + "/dev/pods", json=pod("a")).status_code == 201
+    assert calls == [("get", "namespaces"), ("create", "pods")]
+    calls.clear()
+    assert client.post(NS + "/dev/pods", json=pod("b")).status_code == 201
+    assert calls == [("create", "pods")]
+
+
+def test_a_namespace_remembered_active_still_refuses_once_terminating_elsewhere(app, client, other):
+    """Another process marks the namespace Terminating: this one, which saw it Active, answers 403 all the
+    same (for an existing name first: not 409 AlreadyExists; then a new name, a dry run), then 404 once it
+    is gone, and admits again
+    into a namespace of the same name created anew."""
+    client.post(NS, json={"metadata": {"name": "dev"}})
+    assert client.post(NS + "/dev/pods", json=pod("old")).status_code == 201   # dev is remembered Active
+    assert other.delete(NS + "/dev").status_code == 200
+    for body, query in ((pod("old"), ""), (pod("new"), ""), (pod("dry"), "?dryRun=All")):
+        r = client.post(NS + "/dev/pods" + query, json=body)
+        assert r.status_code == 403, r.get_json()
+        assert r.get_json()["details"]["causes"][0]["reason"] == "NamespaceTerminating"
+    assert client.post(NS + "/dev/pods", json=pod("new")).status_code == 403   # no stale answer kept
+    assert client.get(NS + "/dev/pods/new").status_code == 404
+
+    other.delete(NS + "/dev/pods/old?gracePeriodSeconds=0")
+    last = other.get(NS + "/dev").get_json()
+    last["spec"]["finalizers"] = []
+    assert other.put(NS + "/dev/finalize", json=last).status_code == 200
+    r = client.post(NS + "/dev/pods", json=pod("new"))
+    assert r.status_code == 404 and r.get_json()["message"] == 'namespaces "dev" not found'
+
+    assert other.post(NS, json={"metadata": {"name": "dev"}}).status_code == 201
+    assert client.post(NS + "/dev/pods", json=pod("new")).status_code == 201
+
+
+def test_a_dry_run_reads_the_namespace_live(app, client):
+    """A dry run writes nothing, so no transaction could check a remembered revision: it reads the namespace."""
+    client.post(NS, json={"metadata": {"name": "dev"}})
+    client.post(NS + "/dev/pods", json=pod("a"))
+    calls = etcd_calls(app)
+    assert client.post(NS + "/dev/pods?dryRun=All", json=pod("b")).status_code == 201
+    assert calls == [("get", "namespaces")]

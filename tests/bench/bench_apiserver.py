@@ -16,6 +16,12 @@ clients: creates >= 0.4, GETs >= 0.5) and API / raw for LIST time (<= 1.5).
 Rates are the median of REPEATS runs: the machine is shared. Also the watch
 delivery latency, from the start of a POST to the ADDED event on an open watch.
 
+Then, unless BENCH_WORKERS already asked for more than one, the 4-client
+creates and GETs again against a second API server with --workers=2 (one
+process per core of a 2-core machine), with raw etcd measured again beside
+it: the same 4 clients, labelled as such, so both figures are on one screen
+(BENCH_ALSO_WORKERS=0 skips it, =N picks another number).
+
 `python tests/bench/bench_apiserver.py` runs it alone; tests/bench/run.py calls run().
 """
 from __future__ import annotations
@@ -36,6 +42,7 @@ from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.notebook.manifests import post_pod
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
+ALSO_WORKERS = int(os.environ.get("BENCH_ALSO_WORKERS", "2"))   # 0: no second server
 CLIENTS = (1, 4)
 REPEATS = 3
 CREATES = 400          # per run, split over the clients
@@ -145,16 +152,20 @@ class API:
         assert status == 200 and body.count(b'"kind":"Pod"') == LIST_SIZE
 
 
-def side_by_side(raw: Raw, api: API) -> dict:
+def side_by_side(raw: Raw, api: API, clients_counts=CLIENTS, ops=("create", "get", "list"),
+                 label: str = "", tag: str = "") -> dict:
+    """Rates of raw etcd and the API server side by side; `label` ends each printed line, `tag` each
+    created name (a second server creates names of its own)."""
     rows = {}
-    for clients in CLIENTS:
-        for op, total in (("create", CREATES), ("get", GETS), ("list", LISTS)):
+    totals = {"create": CREATES, "get": GETS, "list": LISTS}
+    for clients in clients_counts:
+        for op, total in ((op, totals[op]) for op in ops):
             rates = {}
             for name, side in (("raw", raw), ("api", api)):
                 runs = []
                 for r in range(REPEATS):
                     if op == "create":
-                        run_id = f"c{clients}-{name}-{r}"
+                        run_id = f"c{clients}-{name}-{r}{tag}"
 
                         def do(conn, i, n, side=side, run_id=run_id):
                             side.create(conn, i, n, run_id)
@@ -174,7 +185,7 @@ def side_by_side(raw: Raw, api: API) -> dict:
                 ok = "" if clients != 4 else \
                     f"  (target >= {TARGETS[op]}: {'met' if ratio >= TARGETS[op] else 'MISSED'})"
                 print(f"{clients} client(s)  {op:<9}   raw {rates['raw']:7.0f} /s   API {rates['api']:7.0f} /s   "
-                      f"API/raw {ratio:4.2f}{ok}", flush=True)
+                      f"API/raw {ratio:4.2f}{ok}{label}", flush=True)
                 rows[f"{op}_per_s_{clients}"] = {"raw": round(rates["raw"]), "api": round(rates["api"]),
                                                  "api_over_raw": round(ratio, 2)}
     return rows
@@ -190,9 +201,12 @@ def watch_latency_ms(api: API, url: str, count: int = WATCH_EVENTS) -> tuple[flo
     response = conn.getresponse()
 
     def read():
-        while line := response.readline():   # one event per line, as soon as it is written
-            if line.strip():
-                arrived[json.loads(line)["object"]["metadata"]["name"]] = time.perf_counter()
+        try:
+            while line := response.readline():   # one event per line, as soon as it is written
+                if line.strip():
+                    arrived[json.loads(line)["object"]["metadata"]["name"]] = time.perf_counter()
+        except (OSError, ValueError, http.client.HTTPException):
+            pass   # the socket was shut down below: the measurement is over
 
     threading.Thread(target=read, daemon=True).start()
     latencies = []
@@ -214,7 +228,8 @@ def watch_latency_ms(api: API, url: str, count: int = WATCH_EVENTS) -> tuple[flo
 def run() -> dict:
     load = os.getloadavg()
     print(f"machine load before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1/5/15 min); "
-          f"API server --workers={WORKERS}", flush=True)
+          f"API server --workers={WORKERS}" + (" (one process, what a reader meets)" if WORKERS == 1 else ""),
+          flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-apiserver-") as tmp:
         etcd = start_etcd(Path(tmp) / "etcd")
         server = None
@@ -236,9 +251,18 @@ def run() -> dict:
             rows = side_by_side(raw, api)
             p50, p95 = watch_latency_ms(api, url)
             print(f"watch latency p50 / p95: {p50:.1f} / {p95:.1f} ms", flush=True)
-            rows.update(watch_p50_ms=round(p50, 2), watch_p95_ms=round(p95, 2), workers=WORKERS,
-                        load_before=[round(x, 2) for x in load],
-                        load_after=[round(x, 2) for x in os.getloadavg()])
+            rows.update(watch_p50_ms=round(p50, 2), watch_p95_ms=round(p95, 2), workers=WORKERS)
+            server.stop()
+            server = None
+            if WORKERS == 1 and ALSO_WORKERS > 1:
+                label = f"   [--workers={ALSO_WORKERS}]"
+                print(f"the same 4 clients against an API server with --workers={ALSO_WORKERS} "
+                      f"(one process per core; load now {os.getloadavg()[0]:.2f}):", flush=True)
+                server = start_apiserver(etcd.client_url, Path(tmp) / "apiserver-more.log",
+                                         extra_args=[f"--workers={ALSO_WORKERS}"])
+                rows[f"workers_{ALSO_WORKERS}"] = side_by_side(raw, API(server.url), (4,), ("create", "get"),
+                                                                    label, tag=f"-w{ALSO_WORKERS}")
+            rows.update(load_before=[round(x, 2) for x in load], load_after=[round(x, 2) for x in os.getloadavg()])
             return rows
         finally:
             if server:

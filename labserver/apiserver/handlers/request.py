@@ -229,12 +229,19 @@ def int_arg(name: str, minimum: int | None = 0) -> int | None:
 
 def respond(body: dict, code: int = 200) -> Response:
     """JSON, or protobuf when the client accepts nothing else (and the kind has a protobuf form)."""
-    if protobuf_only(request.headers.get("Accept")) and protobuf.can_encode(body):
+    accept = request.headers.get("Accept")
+    if not plain_json(accept) and protobuf_only(accept) and protobuf.can_encode(body):
         try:
             return Response(protobuf.encode(body), status=code, mimetype=protobuf.MEDIA_TYPE)
         except protobuf.ProtobufError as e:   # a field with no protobuf form: JSON loses nothing
             current_app.logger.warning("answering JSON: %s", e)
     return Response(dumps(body), status=code, mimetype=JSON)
+
+
+def plain_json(accept: str | None) -> bool:
+    """Whether Accept leaves nothing to negotiate: no parameters (a Table or PartialObjectMetadata is asked
+    for with `;as=...`) and no protobuf. Most requests (no Accept, */*, application/json) stop here."""
+    return not accept or (";" not in accept and "protobuf" not in accept.lower())
 
 
 def protobuf_only(accept: str | None) -> bool:
@@ -245,9 +252,11 @@ def protobuf_only(accept: str | None) -> bool:
 
 def respond_object(scope: Scope, obj: dict, code: int = 200) -> Response:
     """One object, or a one-row Table (kubectl get NAME), or its PartialObjectMetadata, as the client asks."""
+    accept = request.headers.get("Accept")
+    if plain_json(accept):
+        return Response(dumps(obj), status=code, mimetype=JSON)
     from .. import partial
     from ..printers import to_table, wants_table
-    accept = request.headers.get("Accept")
     version = partial.requested(accept, "PartialObjectMetadata")
     if version:
         return respond(partial.of(obj, version), code)
