@@ -35,13 +35,13 @@ _MARK = "\x00labserver:resourceVersion\x00"
 
 
 class EncodedObjects:
-    """key -> (stored value, answer before the revision digits, answer after them)."""
+    """key -> (stored value, mod_revision, the answer's pieces at that revision)."""
 
     def __init__(self, decode: Callable[[bytes, int], dict], dumps: Callable[[object], bytes],
                  max_bytes: int = MAX_BYTES):
         self._decode, self._dumps, self.max_bytes = decode, dumps, max_bytes
         self._mark = dumps(_MARK)
-        self._entries: dict[bytes, tuple[bytes, bytes, bytes]] = {}
+        self._entries: dict[bytes, tuple[bytes, int, tuple[bytes, bytes, bytes]]] = {}
         self._size = 0
         self._lock = threading.Lock()
 
@@ -51,18 +51,21 @@ class EncodedObjects:
         key, value = kv.key, kv.value
         entry = self._entries.get(key)
         if entry is None or entry[0] != value:
-            entry = self._make(key, value)
+            entry = self._make(key, value, kv.mod_revision)
             if entry is None:   # the marker cannot be told apart in this object: the general path
                 return (self._dumps(self._decode(value, kv.mod_revision)),)
-        return entry[1], b"%d" % kv.mod_revision, entry[2]
+        if entry[1] == kv.mod_revision:
+            return entry[2]
+        head, _, tail = entry[2]   # the same value written again: only the revision differs
+        return head, b"%d" % kv.mod_revision, tail
 
-    def _make(self, key: bytes, value: bytes) -> tuple[bytes, bytes, bytes] | None:
+    def _make(self, key: bytes, value: bytes, mod_revision: int) -> tuple | None:
         obj = self._decode(value, 0)
         obj["metadata"]["resourceVersion"] = _MARK
         head, sep, tail = self._dumps(obj).partition(self._mark)
         if not sep or self._mark in tail:
             return None
-        entry = (value, head + b'"', b'"' + tail)
+        entry = (value, mod_revision, (head + b'"', b"%d" % mod_revision, b'"' + tail))
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
@@ -79,5 +82,5 @@ class EncodedObjects:
         return len(self._entries)
 
 
-def _cost(key: bytes, entry: tuple[bytes, bytes, bytes]) -> int:
-    return len(key) + sum(map(len, entry))
+def _cost(key: bytes, entry: tuple) -> int:
+    return len(key) + len(entry[0]) + sum(map(len, entry[2]))

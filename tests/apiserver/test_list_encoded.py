@@ -144,7 +144,7 @@ def kv(key: bytes, value: bytes, mod_revision: int) -> SimpleNamespace:
                          + [dumps(p) for p in odd_pods()] + [b'{"metadata":{}}', b'{"metadata":{"a":1},"x":[]}'])
 def test_parts_join_to_the_general_answer(value):
     cache = EncodedObjects(Storage.decode, dumps)
-    for rev in (1, 123456789, 123456789):
+    for rev in (1, 1, 123456789, 123456789, 1):
         assert b"".join(cache.parts(kv(b"/k", value, rev))) == dumps(Storage.decode(value, rev))
 
 
@@ -155,7 +155,7 @@ def test_cache_is_bounded_and_drops_the_oldest_first():
         cache.parts(kv(b"/k%d" % i, value, i + 1))
     assert 0 < len(cache) <= 1000 // (2 * len(value))
     assert list(cache._entries)[-1] == b"/k19" and b"/k0" not in cache._entries
-    assert cache._size == sum(len(k) + sum(map(len, e)) for k, e in cache._entries.items())
+    assert cache._size == sum(len(k) + len(e[0]) + sum(map(len, e[2])) for k, e in cache._entries.items())
     huge = dumps({"metadata": {"name": "x" * 2000}})
     assert b"".join(cache.parts(kv(b"/huge", huge, 5))) == dumps(Storage.decode(huge, 5))
     assert b"/huge" not in cache._entries
