@@ -20,6 +20,11 @@ an update, a write behind the server's back, or a new etcd with the same
 revisions all make a fresh entry. A value the general path cannot decode
 raises here as it does there.
 
+Beside the answer, an entry keeps what selectors read of the object
+(selectors.selectable: its labels and selectable fields, as upstream's watch
+cache keeps them), so a LIST with a label or field selector is also answered
+without decoding each object again.
+
 The cache is per process (each --workers process has its own) and bounded:
 past MAX_BYTES the entries made first are dropped first.
 """
@@ -35,37 +40,40 @@ _MARK = "\x00labserver:resourceVersion\x00"
 
 
 class EncodedObjects:
-    """key -> (stored value, mod_revision, the answer's pieces at that revision)."""
+    """key -> (stored value, mod_revision, the answer's pieces at that revision, its selectable view)."""
 
     def __init__(self, decode: Callable[[bytes, int], dict], dumps: Callable[[object], bytes],
                  max_bytes: int = MAX_BYTES):
         self._decode, self._dumps, self.max_bytes = decode, dumps, max_bytes
         self._mark = dumps(_MARK)
-        self._entries: dict[bytes, tuple[bytes, int, tuple[bytes, bytes, bytes]]] = {}
+        self._entries: dict[bytes, tuple] = {}
         self._size = 0
         self._lock = threading.Lock()
 
-    def parts(self, kv) -> tuple[bytes, ...]:
-        """An etcd KeyValue's object as JSON with metadata.resourceVersion = its mod_revision, i.e.
-        dumps(decode(kv.value, kv.mod_revision)), in pieces to be joined (a whole list at once)."""
+    def parts(self, kv, view: Callable[[dict], object]) -> tuple[tuple[bytes, ...], object]:
+        """(pieces, view) of an etcd KeyValue's object: the pieces join to its JSON answer with
+        metadata.resourceVersion = its mod_revision, i.e. dumps(decode(kv.value, kv.mod_revision));
+        the view is view(decoded object), made once per stored value (the same function for a key)."""
         key, value = kv.key, kv.value
         entry = self._entries.get(key)
         if entry is None or entry[0] != value:
-            entry = self._make(key, value, kv.mod_revision)
-            if entry is None:   # the marker cannot be told apart in this object: the general path
-                return (self._dumps(self._decode(value, kv.mod_revision)),)
+            entry = self._make(key, value, kv.mod_revision, view)
+            if entry[2] is None:   # the marker cannot be told apart in this object: the general path
+                obj = self._decode(value, kv.mod_revision)
+                return (self._dumps(obj),), entry[3]
         if entry[1] == kv.mod_revision:
-            return entry[2]
+            return entry[2], entry[3]
         head, _, tail = entry[2]   # the same value written again: only the revision differs
-        return head, b"%d" % kv.mod_revision, tail
+        return (head, b"%d" % kv.mod_revision, tail), entry[3]
 
-    def _make(self, key: bytes, value: bytes, mod_revision: int) -> tuple | None:
-        obj = self._decode(value, 0)
+    def _make(self, key: bytes, value: bytes, mod_revision: int, view: Callable[[dict], object]) -> tuple:
+        obj = self._decode(value, mod_revision)
+        seen = view(obj)
         obj["metadata"]["resourceVersion"] = _MARK
         head, sep, tail = self._dumps(obj).partition(self._mark)
         if not sep or self._mark in tail:
-            return None
-        entry = (value, mod_revision, (head + b'"', b"%d" % mod_revision, b'"' + tail))
+            return value, mod_revision, None, seen
+        entry = (value, mod_revision, (head + b'"', b"%d" % mod_revision, b'"' + tail), seen)
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
@@ -83,4 +91,5 @@ class EncodedObjects:
 
 
 def _cost(key: bytes, entry: tuple) -> int:
+    """The bytes an entry holds (its small view is not counted)."""
     return len(key) + len(entry[0]) + sum(map(len, entry[2]))

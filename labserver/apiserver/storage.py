@@ -234,11 +234,23 @@ class Storage:
         return self._list(resource, namespace, limit, continue_token, resource_version, item, predicate is not None)
 
     def list_encoded(self, resource: ResourceInfo, namespace: str | None, limit: int | None = None,
-                     continue_token: str | None = None, resource_version: int | None = None) -> ListResult:
-        """list() without a predicate, each item already its JSON answer as a tuple of bytes to join:
-        the same bytes as dumps(item) of list(), made from the stored value without decoding it when it
-        has not changed since it was last listed (encoded.py)."""
-        return self._list(resource, namespace, limit, continue_token, resource_version, self.encoded.parts, False)
+                     continue_token: str | None = None, predicate: Callable[[dict], bool] | None = None,
+                     view: Callable[[dict], dict] | None = None, resource_version: int | None = None) -> ListResult:
+        """list(), each item already its JSON answer as a tuple of bytes to join: the same bytes as
+        dumps(item) of list(), made from the stored value without decoding it when it has not changed
+        since it was last listed (encoded.py). `predicate` is called on view(object), which must give
+        the predicate all it reads (selectors.selectable); without a predicate it may be left out."""
+        parts = self.encoded.parts
+        if predicate is None:
+            view = view or _no_view
+            item = lambda kv: parts(kv, view)[0]   # noqa: E731
+        elif view is None:
+            raise ValueError("list_encoded: a predicate needs the view it reads")
+        else:
+            def item(kv):
+                pieces, seen = parts(kv, view)
+                return pieces if predicate(seen) else None
+        return self._list(resource, namespace, limit, continue_token, resource_version, item, predicate is not None)
 
     def _list(self, resource: ResourceInfo, namespace: str | None, limit: int | None,
               continue_token: str | None, revision: int | None, item: Callable, filtered: bool) -> ListResult:
@@ -386,6 +398,10 @@ class Storage:
             except Exception:  # etcd gone: the watch is gone with it
                 pass
         return cancel
+
+
+def _no_view(obj: dict) -> None:
+    return None
 
 
 class RevisionConflict(APIError):

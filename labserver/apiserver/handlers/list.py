@@ -6,10 +6,11 @@ revision, split into pages by `limit`/`continue`, filtered by label and
 field selectors, and printed as a Table when kubectl asks for one (or cut
 down to a PartialObjectMetadataList when a client asks for that).
 
-A plain JSON list (no selector, no Table, no PartialObjectMetadataList, no
-protobuf) is joined from each object's JSON as encoded.py keeps it, with the
-same bytes as the general path, which decodes every object and encodes the
-list again: that took most of a LIST's time.
+A JSON list (no Table, no PartialObjectMetadataList, no protobuf) is joined
+from each object's JSON as encoded.py keeps it, and selected on what it keeps
+of each object's labels and fields: the same bytes as the general path, which
+decodes every object and encodes the list again (that took most of a LIST's
+time), and which Tables and PartialObjectMetadataLists still take.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from flask import Response, request
 
 from .. import partial
 from ..printers import to_table, wants_table
-from ..selectors import parse_field_selector, parse_label_selector
+from ..selectors import parse_field_selector, parse_label_selector, selectable
 from ..storage import ListResult, dumps
 from . import watch
 from .request import JSON, Scope, int_arg, protobuf_only, respond, storage
@@ -59,9 +60,11 @@ def list_or_watch(scope: Scope) -> Response:
     limit = int_arg("limit") or None
     continue_token = request.args.get("continue") or None
     accept = request.headers.get("Accept")
-    if predicate is None and plain_json(accept):
-        return encoded_list(scope, storage().list_encoded(scope.resource, scope.namespace, limit=limit,
-                                                          continue_token=continue_token))
+    if plain_json(accept):
+        resource = scope.resource
+        return encoded_list(scope, storage().list_encoded(resource, scope.namespace, limit=limit,
+                                                          continue_token=continue_token, predicate=predicate,
+                                                          view=lambda obj: selectable(obj, resource)))
     result = storage().list(scope.resource, scope.namespace, limit=limit, continue_token=continue_token,
                             predicate=predicate)
     if wants_table(accept):
