@@ -118,7 +118,7 @@ class Storage:
         self.client = self._clients[0]
         self._local = threading.local()
         self._next = itertools.count()
-        self.encoded = EncodedObjects(self.decode, dumps)   # each object's JSON answer, for plain LISTs
+        self.encoded = EncodedObjects(self.decode, dumps)   # each object's JSON answer, for JSON LISTs
 
     def _new_client(self) -> MultiEndpointEtcd3Client:
         eps = [Endpoint(h, p, secure=False, time_retry=1.0, opts=_GRPC_OPTIONS) for h, p in self.endpoints]
@@ -233,19 +233,18 @@ class Storage:
             return obj if predicate is None or predicate(obj) else None
         return self._list(resource, namespace, limit, continue_token, resource_version, item, predicate is not None)
 
-    def list_encoded(self, resource: ResourceInfo, namespace: str | None, limit: int | None = None,
-                     continue_token: str | None = None, predicate: Callable[[dict], bool] | None = None,
-                     view: Callable[[dict], dict] | None = None, resource_version: int | None = None) -> ListResult:
+    def list_encoded(self, resource: ResourceInfo, namespace: str | None, view: Callable[[dict], dict],
+                     limit: int | None = None, continue_token: str | None = None,
+                     predicate: Callable[[dict], bool] | None = None,
+                     resource_version: int | None = None) -> ListResult:
         """list(), each item already its JSON answer as a tuple of bytes to join: the same bytes as
         dumps(item) of list(), made from the stored value without decoding it when it has not changed
-        since it was last listed (encoded.py). `predicate` is called on view(object), which must give
-        the predicate all it reads (selectors.selectable); without a predicate it may be left out."""
+        since it was last listed (encoded.py). `predicate` is called on view(object), kept beside the
+        answer, which must hold all the predicate reads (selectors.selectable: always that one for a
+        resource, since the cache keeps the view made first)."""
         parts = self.encoded.parts
         if predicate is None:
-            view = view or _no_view
             item = lambda kv: parts(kv, view)[0]   # noqa: E731
-        elif view is None:
-            raise ValueError("list_encoded: a predicate needs the view it reads")
         else:
             def item(kv):
                 pieces, seen = parts(kv, view)
@@ -398,10 +397,6 @@ class Storage:
             except Exception:  # etcd gone: the watch is gone with it
                 pass
         return cancel
-
-
-def _no_view(obj: dict) -> None:
-    return None
 
 
 class RevisionConflict(APIError):

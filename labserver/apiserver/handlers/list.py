@@ -62,9 +62,9 @@ def list_or_watch(scope: Scope) -> Response:
     accept = request.headers.get("Accept")
     if plain_json(accept):
         resource = scope.resource
-        return encoded_list(scope, storage().list_encoded(resource, scope.namespace, limit=limit,
-                                                          continue_token=continue_token, predicate=predicate,
-                                                          view=lambda obj: selectable(obj, resource)))
+        result = storage().list_encoded(resource, scope.namespace, lambda obj: selectable(obj, resource),
+                                        limit=limit, continue_token=continue_token, predicate=predicate)
+        return encoded_list(scope, result)
     result = storage().list(scope.resource, scope.namespace, limit=limit, continue_token=continue_token,
                             predicate=predicate)
     if wants_table(accept):
