@@ -1,4 +1,4 @@
-"""Each stored object's JSON answer, kept so a plain LIST does not decode and re-encode what did not change.
+"""Each stored object's JSON answer, kept so a JSON LIST does not decode and re-encode what did not change.
 
 A LIST answers every object as etcd holds it plus one field, its
 metadata.resourceVersion (the key's mod_revision, never stored). Decoding
@@ -58,9 +58,6 @@ class EncodedObjects:
         entry = self._entries.get(key)
         if entry is None or entry[0] != value:
             entry = self._make(key, value, kv.mod_revision, view)
-            if entry[2] is None:   # the marker cannot be told apart in this object: the general path
-                obj = self._decode(value, kv.mod_revision)
-                return (self._dumps(obj),), entry[3]
         if entry[1] == kv.mod_revision:
             return entry[2], entry[3]
         head, _, tail = entry[2]   # the same value written again: only the revision differs
@@ -71,8 +68,9 @@ class EncodedObjects:
         seen = view(obj)
         obj["metadata"]["resourceVersion"] = _MARK
         head, sep, tail = self._dumps(obj).partition(self._mark)
-        if not sep or self._mark in tail:
-            return value, mod_revision, None, seen
+        if not sep or self._mark in tail:   # the marker cannot be told apart here: the general path, not kept
+            obj["metadata"]["resourceVersion"] = str(mod_revision)
+            return value, mod_revision, (self._dumps(obj),), seen
         entry = (value, mod_revision, (head + b'"', b"%d" % mod_revision, b'"' + tail), seen)
         with self._lock:
             old = self._entries.pop(key, None)
