@@ -112,6 +112,7 @@ def test_plain_list_is_the_general_list_byte_for_byte(client, etcd_client, etcd_
 def test_pages_and_writes_are_seen_through_the_cache(client, etcd_client, etcd_prefix):
     """Pages of the plain list equal the general path's pages; an update, a write behind the server's back
     and a delete between two lists show in the next one, with the new resourceVersions."""
+    assert same_as_general(client)["items"] == [] and same_as_general(client, "?limit=1")["items"] == []
     for i in range(5):
         assert client.post(PODS, json=pod(f"p{i}")).status_code == 201
     assert client.get(PODS).status_code == 200    # fills the cache
