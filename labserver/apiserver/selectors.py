@@ -179,6 +179,25 @@ def field_value(obj: dict, field: str) -> str:
     return "" if value is None else str(value)
 
 
+def selectable(obj: dict, resource: ResourceInfo) -> dict:
+    """What the predicates of this module read of `obj`, and nothing else: metadata.labels and the path
+    to each field `resource` can be selected by (upstream's watch cache keeps an object's labels and
+    fields the same way, beside it). A predicate gives the same answer, or raises the same error, on
+    this as on the whole object; a plain LIST keeps it (encoded.py) to select without decoding again."""
+    view: dict = {"metadata": {"labels": obj["metadata"].get("labels")}}
+    for field in COMMON_FIELDS + RESOURCE_FIELDS.get(resource.name, ()):
+        source, target = obj, view
+        *parents, leaf = field.split(".")
+        for part in parents:
+            value = source.get(part)
+            if not isinstance(value, dict):   # field_value finds None here, as in the view
+                break
+            source, target = value, target.setdefault(part, {})
+        else:
+            target[leaf] = source.get(leaf)
+    return view
+
+
 def _split_unescaped(text: str) -> list[str]:
     """Split on commas not escaped with a backslash (fields.ParseSelector escaping)."""
     parts, cur, escape = [], [], False

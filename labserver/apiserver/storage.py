@@ -35,6 +35,7 @@ from pyetcd.client import Endpoint, MultiEndpointEtcd3Client
 from pyetcd.utils import prefix_range_end
 
 from ..retry import retry_on_conflict
+from .encoded import EncodedObjects
 from .limits import copy_json
 from .errors import APIError, already_exists, bad_request, conflict, expired, not_found, too_large, unavailable
 from .resources import ResourceInfo
@@ -117,6 +118,7 @@ class Storage:
         self.client = self._clients[0]
         self._local = threading.local()
         self._next = itertools.count()
+        self.encoded = EncodedObjects(self.decode, dumps)   # each object's JSON answer, for JSON LISTs
 
     def _new_client(self) -> MultiEndpointEtcd3Client:
         eps = [Endpoint(h, p, secure=False, time_retry=1.0, opts=_GRPC_OPTIONS) for h, p in self.endpoints]
@@ -224,35 +226,67 @@ class Storage:
              continue_token: str | None = None, predicate: Callable[[dict], bool] | None = None,
              resource_version: int | None = None) -> ListResult:
         """A consistent list (one etcd revision for all pages), paged like upstream."""
+        decode = self.decode
+
+        def item(kv) -> dict | None:
+            obj = decode(kv.value, kv.mod_revision)
+            return obj if predicate is None or predicate(obj) else None
+        return self._list(resource, namespace, limit, continue_token, resource_version, item, predicate is not None)
+
+    def list_encoded(self, resource: ResourceInfo, namespace: str | None, view: Callable[[dict], dict],
+                     limit: int | None = None, continue_token: str | None = None,
+                     predicate: Callable[[dict], bool] | None = None,
+                     resource_version: int | None = None) -> ListResult:
+        """list(), each item already its JSON answer as a tuple of bytes to join: the same bytes as
+        dumps(item) of list(), made from the stored value without decoding it when it has not changed
+        since it was last listed (encoded.py). `predicate` is called on view(object), kept beside the
+        answer, which must hold all the predicate reads (selectors.selectable: always that one for a
+        resource, since the cache keeps the view made first)."""
+        parts = self.encoded.parts
+        if predicate is None:
+            item = lambda kv: parts(kv, view)[0]   # noqa: E731
+        else:
+            def item(kv):
+                pieces, seen = parts(kv, view)
+                return pieces if predicate(seen) else None
+        return self._list(resource, namespace, limit, continue_token, resource_version, item, predicate is not None)
+
+    def _list(self, resource: ResourceInfo, namespace: str | None, limit: int | None,
+              continue_token: str | None, revision: int | None, item: Callable, filtered: bool) -> ListResult:
+        """Range reads from the prefix (or the continue token's key) at one revision until `limit` items
+        are found; `item(kv)` makes each one, or None to skip it (`filtered`: then remaining is unknown)."""
         prefix = self.prefix(resource, namespace).encode()
         end = prefix_range_end(prefix)
-        start, revision = prefix, resource_version
+        start = prefix
         if continue_token:
             start_suffix, revision = decode_continue(continue_token)
             start = prefix + start_suffix
-        items: list[dict] = []
+        items: list = []
         next_key, remaining = None, None
         while True:
             with self.timed("list", resource):
                 resp = self._range(start, end, limit=limit, revision=revision)
             revision = revision or resp.header.revision
             kvs = resp.kvs
-            for i, kv in enumerate(kvs):
-                obj = self.decode(kv.value, kv.mod_revision)
-                if predicate is not None and not predicate(obj):
-                    continue
-                items.append(obj)
-                if limit and len(items) == limit:
-                    if i < len(kvs) - 1 or resp.more:
-                        next_key = kv.key + b"\x00"
-                        if predicate is None:
-                            remaining = resp.count - (i + 1)
-                    break
+            full = False
+            if not limit and not filtered:   # every item is kept: no per-item bookkeeping
+                items.extend(map(item, kvs))
             else:
-                if resp.more and kvs:
-                    start = kvs[-1].key + b"\x00"
-                    continue
-            break
+                for i, kv in enumerate(kvs):
+                    obj = item(kv)
+                    if obj is None:
+                        continue
+                    items.append(obj)
+                    if limit and len(items) == limit:
+                        full = True
+                        if i < len(kvs) - 1 or resp.more:
+                            next_key = kv.key + b"\x00"
+                            if not filtered:
+                                remaining = resp.count - (i + 1)
+                        break
+            if full or not (resp.more and kvs):
+                break
+            start = kvs[-1].key + b"\x00"
         token = encode_continue(next_key[len(prefix):], revision) if next_key is not None else None
         return ListResult(items, str(revision), token, remaining)
 
