@@ -2,7 +2,7 @@
 
 The process runtime points a container's stdout and stderr at this process's
 stdin. It stamps every line with the time it arrived and appends it to FILE
-in the CRI log format (`<RFC 3339 nano> stdout F <text>`, streams.cri_line),
+in the CRI log format (`<RFC 3339 nano> stdout F <text>`, cri_log.py),
 which is what lets `kubectl logs --timestamps` and `--since` work. It runs in
 a session of its own, outside the container's process group, so it outlives
 the container by exactly as long as it takes to write the last lines, and
@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 
-from .streams import cri_line
+from .cri_log import cri_line
 
 CHUNK = 1 << 16
 
