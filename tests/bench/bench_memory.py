@@ -12,8 +12,9 @@ process, so the sum is an upper bound; PSS (shared pages split between the
 processes that share them) is printed beside it. Every process is listed
 with what it is (`describe`), so a figure can be traced to the process and
 the reason it exists: per container of the process runtime, the wrapper
-shell that records the exit code, bubblewrap's monitor, the program, and the
-Python log writer that timestamps its output (container_log.py).
+shell that records the exit code, bubblewrap's monitor and the program; per
+pod, the Python log writer that timestamps the containers' output
+(container_log.py).
 
 Skipped, with the reason, when the process runtime's programs are missing.
 `python tests/bench/bench_memory.py` runs it alone; tests/bench/run.py calls run().
@@ -96,7 +97,10 @@ def describe(pid: int) -> str:
         return "bubblewrap (the container's view)"
     if argv[1:3] == ["-m", "labserver"] and len(argv) > 3:
         return f"labserver {argv[3]}"
-    return " ".join([Path(argv[0]).name, *argv[1:]])[:60] if argv else "(no command line)"
+    if not argv:
+        return "(no command line)"
+    program = argv[0] if " " in argv[0] else Path(argv[0]).name   # nginx rewrites its title: keep it
+    return " ".join([program, *argv[1:]])[:60]
 
 
 def _running(url: str) -> bool:
