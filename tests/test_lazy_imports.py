@@ -61,9 +61,10 @@ def test_unknown_client_name_is_an_import_error():
 
 
 def test_kubelet_starts_without_streaming_code():
-    """exec, attach and port-forward load their code with the first such request."""
+    """exec, attach and port-forward load their code with the first such request; YAML with a kubeconfig."""
     code = "from labserver.kubelet import server, runtime_process, runtimes"
-    lazy = ["simple_websocket", "wsproto", "labserver.kubelet.remotecommand", "labserver.kubelet.spdy"]
+    lazy = ["simple_websocket", "wsproto", "labserver.kubelet.remotecommand", "labserver.kubelet.spdy",
+            "yaml"]   # yaml: only a kubeconfig is read with it (client/rest.py)
     assert _loaded(code, [*lazy, "labserver.kubelet.http_api"]) == ["labserver.kubelet.http_api"]
 
 
