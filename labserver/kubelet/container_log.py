@@ -14,9 +14,9 @@ stdin and FILE as its log; given FD, a listening Unix socket the runtime
 bound (at the pod's abstract socket name) before starting it, the runtime
 hands it each further container's pipe there with the log file's path (the
 path, a newline, and the pipe's read end passed as SCM_RIGHTS; the answer is
-this writer's PID). When a pipe ends, the
-writer writes the last partial line and creates `<log>.done`, which tells
-the runtime that attempt's log is complete. It exits once no pipe is left, so
+this writer's PID). When a pipe ends, the writer writes the last partial
+line and creates `<log>.done`, which tells the runtime that attempt's log is
+complete. It exits once no pipe is left, so
 a pod whose containers have all ended has no writer; the runtime starts a new
 one when a container starts again (a handover that races with that exit gets
 no answer, and the runtime then starts a writer of its own for the pipe).
@@ -64,18 +64,26 @@ class _Log:
         return True
 
     def end(self) -> None:
+        """Close the log and mark it complete (unless its directory is gone: the pod was removed)."""
         os.close(self.fd_out)
         if self.path:
-            os.close(os.open(self.path + DONE, os.O_WRONLY | os.O_CREAT, 0o644))
+            try:
+                os.close(os.open(self.path + DONE, os.O_WRONLY | os.O_CREAT, 0o644))
+            except OSError:
+                pass
 
 
 def _open(path: str) -> int:
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
 
-def _receive(listener: socket.socket) -> tuple[int, str] | None:
-    """One handover: (the pipe's read end, the log's path), answered with our PID; None if it failed."""
-    conn, _ = listener.accept()
+def _receive(listener: socket.socket) -> tuple[int, _Log] | None:
+    """One handover: (the pipe's read end, its log opened), answered with our PID; None if it failed
+    (unanswered, so the runtime starts a writer of its own for the pipe)."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
     with conn:
         conn.settimeout(5)
         try:
@@ -84,16 +92,22 @@ def _receive(listener: socket.socket) -> tuple[int, str] | None:
             return None
         if not fds:
             return None
-        if not data.endswith(b"\n"):
+        path = data[:-1].decode(errors="replace")
+        try:
+            if not data.endswith(b"\n"):
+                raise OSError("no path")
+            log = _Log(_open(path), path)
+        except OSError:
             for fd in fds:
                 os.close(fd)
             return None
         try:
             conn.sendall(f"{os.getpid()}\n".encode())
         except OSError:
+            os.close(log.fd_out)
             os.close(fds[0])
             return None
-        return fds[0], data[:-1].decode()
+        return fds[0], log
 
 
 def serve(first_path: str, listen_fd: int | None) -> None:
@@ -109,11 +123,15 @@ def serve(first_path: str, listen_fd: int | None) -> None:
             if listener is not None and fd == listener.fileno():
                 handed = _receive(listener)
                 if handed:
-                    logs[handed[0]] = _Log(_open(handed[1]), handed[1])
+                    logs[handed[0]] = handed[1]
                     poller.register(handed[0], select.POLLIN)
                 continue
             log = logs[fd]
-            if not log.feed(os.read(fd, CHUNK)):
+            try:
+                more = log.feed(os.read(fd, CHUNK))
+            except OSError:   # this attempt's log cannot be written (its pod removed, a full disk): end it alone
+                more = False
+            if not more:
                 poller.unregister(fd)
                 os.close(fd)
                 del logs[fd]

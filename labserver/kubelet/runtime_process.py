@@ -232,12 +232,16 @@ class ProcessRuntime(Runtime):
         """Give the container's output pipe to the pod's log writer, starting one if the pod has none.
 
         (the writer's PID, its start ticks). See container_log.py."""
-        name = "labserver-pod-log-" + hashlib.sha256(str(self._pod_dir(pod).resolve()).encode()).hexdigest()[:32]
+        name = self._log_writer_socket(pod)
         with self._lock:
             pid = _hand_over(name, log, fd)
             if pid is None:
                 pid = _start_log_writer(log, fd, name).pid
         return pid, procfs.start_ticks(pid)
+
+    def _log_writer_socket(self, pod: PodRef) -> str:
+        """The abstract Unix socket name where the pod's log writer takes pipes (one per pod dir)."""
+        return "labserver-pod-log-" + hashlib.sha256(str(self._pod_dir(pod).resolve()).encode()).hexdigest()[:32]
 
     def _wait_listening(self, record: dict, ip: str) -> None:
         """Return once nginx listens on ip:80, or its container has ended."""

@@ -14,7 +14,7 @@ import requests
 from labserver.kubelet import process_images
 from labserver.kubelet.pod_ips import PodIPs
 from labserver.kubelet.runtime import ImagePullError, PodRef, RuntimeError_
-from labserver.kubelet.runtime_process import ProcessRuntime
+from labserver.kubelet.runtime_process import ProcessRuntime, _hand_over
 from labserver.lab.machine import sysdeps
 from labserver.lab.supervise.procs import pid_alive, wait_for
 
@@ -318,3 +318,20 @@ def test_one_log_writer_serves_the_pod_and_ends_with_its_last_container(runtime)
     wait_for(lambda: exited(runtime, pod, "talker"), 5, "the third attempt ends")
     assert runtime.logs(third.id) == b"third\n"
     wait_for(lambda: not pid_alive(new_writer), 5, "that writer ends too")
+
+
+def test_a_handover_that_fails_leaves_the_pod_writer_serving(runtime, tmp_path):
+    """A pipe whose log cannot be opened is refused (no answer: the runtime would start a writer of its
+    own); the writer keeps writing the pod's other logs."""
+    pod, _, _, (sleeper,) = start_pod(runtime, "p", busybox_spec(["sh", "-c", "echo up; sleep 300"], name="sleeper"))
+    writer = runtime._find(sleeper.id)[1]["log_writer"]
+    r, w = os.pipe()
+    try:
+        assert _hand_over(runtime._log_writer_socket(pod), tmp_path / "no-such-dir" / "c.log", r) is None
+    finally:
+        os.close(r)
+        os.close(w)
+    assert pid_alive(writer)
+    wait_for(lambda: runtime.logs(sleeper.id) == b"up\n", 5, "the sleeper's line")
+    runtime.stop_container(sleeper.id, 0.5)
+    wait_for(lambda: not pid_alive(writer), 5, "the writer ends with the pod's last container")
