@@ -2,10 +2,33 @@
 
 The kubelet, the scheduler and the controllers never import each other; they
 all talk to the API server through this package, which imports none of them.
-"""
-from .informer import Informer, object_key
-from .labels import selector_matches, selector_string
-from .rest import APIClient, APIStatusError, APIUnavailable, parse_servers, server_from_kubeconfig
 
-__all__ = ["APIClient", "APIStatusError", "APIUnavailable", "Informer", "object_key", "parse_servers",
-           "selector_matches", "selector_string", "server_from_kubeconfig"]
+The names below are loaded on first use (PEP 562): the API server needs only
+the label selectors, and importing them must not load `requests` and its
+dependencies (about 5 MB of resident memory) into it.
+"""
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "Informer": "informer", "object_key": "informer",
+    "selector_matches": "labels", "selector_string": "labels",
+    "APIClient": "rest", "APIStatusError": "rest", "APIUnavailable": "rest", "parse_servers": "rest",
+    "server_from_kubeconfig": "rest",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])

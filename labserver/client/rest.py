@@ -19,7 +19,6 @@ import threading
 from typing import Callable, Iterator
 
 import requests
-import yaml
 
 from ..retry import retry_on_conflict
 
@@ -60,6 +59,7 @@ def parse_servers(spec: str) -> list[str]:
 
 def server_from_kubeconfig(path: str) -> str:
     """The server URL of the kubeconfig's current context (ValueError saying what is missing)."""
+    import yaml   # here, not at the top: the components that never read a kubeconfig skip its 1 MB
     try:
         with open(path) as f:
             config = yaml.safe_load(f) or {}

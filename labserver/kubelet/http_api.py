@@ -29,15 +29,22 @@ import json
 import logging
 import select
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from simple_websocket import Server
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from . import remotecommand, spdy
 from .runtime import RuntimeError_
 from .streams import LogOptions, parse_timestamp
+
+if TYPE_CHECKING:
+    from simple_websocket import Server
+
+# The streaming code (remotecommand.py, spdy.py and the simple_websocket /
+# wsproto libraries under them, about 2.3 MB of resident memory) is imported
+# by the exec, attach and port-forward requests that use it, not at start:
+# most kubelets a reader or a test starts never stream.
 
 log = logging.getLogger("kubelet.server")
 
@@ -166,12 +173,14 @@ class KubeletAPI:
 
     def _websocket(self, request: Request, protocols: tuple[str, ...]) -> Server:
         """Accept the WebSocket upgrade with one of `protocols`, or say why not (a Status)."""
+        from simple_websocket import Server
         self._check_upgrade(request, protocols)
         return Server.accept(request.environ, subprotocols=list(protocols))
 
     @staticmethod
     def _check_upgrade(request: Request, protocols: tuple[str, ...]) -> None:
         """A Status for an upgrade this kubelet will not accept (SPDY, no protocol in common)."""
+        from . import remotecommand
         upgrade = request.headers.get("Upgrade", "").lower()
         offered = remotecommand.offered_protocols(request.environ)
         port_forward = protocols == remotecommand.PORT_FORWARD_PROTOCOLS
@@ -191,6 +200,7 @@ class KubeletAPI:
                                             f"{offered}, server supports {list(protocols)}")
 
     def remote_command(self, request: Request, verb: str, namespace: str, pod: str, container: str):
+        from . import remotecommand
         args = request.args
         stdin, stdout = _bool_arg(args, "stdin"), _bool_arg(args, "stdout")
         stderr, tty = _bool_arg(args, "stderr"), _bool_arg(args, "tty")
@@ -217,6 +227,7 @@ class KubeletAPI:
         return _Hijacked(request.environ)
 
     def port_forward(self, request: Request, namespace: str, pod: str):
+        from . import remotecommand
         self._check_upgrade(request, remotecommand.PORT_FORWARD_PROTOCOLS)
         if request.headers.get("Upgrade", "").lower() == "spdy/3.1":
             return self._port_forward_spdy(request, namespace, pod, tunneled=False)   # kubectl's fallback
@@ -247,6 +258,9 @@ class KubeletAPI:
         """kubectl's port-forward: SPDY/3.1 (spdy.py) inside the WebSocket, or, when kubectl falls back
         (or KUBECTL_PORT_FORWARD_WEBSOCKETS=false), on the connection itself after a `101` to
         `Upgrade: SPDY/3.1`. Each connection's port comes in its streams' headers."""
+        from simple_websocket import Server
+
+        from . import remotecommand, spdy
         sandbox = self._sandbox(namespace, pod)
         forwarder = spdy.PortForwarder(lambda port: self.kubelet.runtime.port_forward(sandbox, port))
         if tunneled:

@@ -32,6 +32,11 @@ from .node_status import NodeConfig, default_node_name
 from .runtimes import CHOICES, choose, make_runtime
 from .sync import SyncConfig
 
+# How often the HTTP server's loop checks whether it is asked to stop: a stop
+# waits up to this long (socketserver's default, 0.5 s, was most of every
+# kubelet stop). The check is one poll() per interval, nothing more.
+HTTP_SHUTDOWN_POLL = 0.05
+
 log = logging.getLogger("kubelet.server")
 
 
@@ -192,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     log.info("kubelet for node %s: runtime %s (%s), root dir %s, API servers %s, serving on %s:%d",
              name, runtime.name, runtime.version(), root, ",".join(servers), args.address, args.port)
-    threading.Thread(target=httpd.serve_forever, name="kubelet-http", daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, args=(HTTP_SHUTDOWN_POLL,), name="kubelet-http",
+                     daemon=True).start()
     kubelet.start()
     while not stop.wait(1.0):
         pass

@@ -21,9 +21,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-STDOUT, STDERR = 1, 2
+from .cri_log import LogLine, cri_line, parse_cri_line, timestamp  # noqa: F401 (this module's API too)
 
-LogLine = tuple[str, bytes]   # (RFC 3339 time with nanoseconds, the line with its newline)
+STDOUT, STDERR = 1, 2
 
 
 @dataclass
@@ -33,12 +33,6 @@ class LogOptions:
     tail: int | None = None
     since: _dt.datetime | None = None
     follow: bool = False
-
-
-def timestamp(when: _dt.datetime | None = None) -> str:
-    """RFC 3339 with nanoseconds, as the kubelet prints for --timestamps: 2026-01-01T00:00:00.123456000Z."""
-    when = when or _dt.datetime.now(_dt.timezone.utc)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.%f000Z")
 
 
 def parse_timestamp(text: str) -> _dt.datetime | None:
@@ -53,22 +47,6 @@ def parse_timestamp(text: str) -> _dt.datetime | None:
         return _dt.datetime.fromisoformat(text)
     except ValueError:
         return None
-
-
-def cri_line(stream: str, text: bytes, when: _dt.datetime | None = None) -> bytes:
-    """One line of a CRI log file; `text` ending in a newline is a full (F) line, else partial (P)."""
-    full = text.endswith(b"\n")
-    body = text[:-1] if full else text
-    return f"{timestamp(when)} {stream} {'F' if full else 'P'} ".encode() + body + b"\n"
-
-
-def parse_cri_line(raw: bytes) -> LogLine | None:
-    """A CRI log line back to (timestamp, line); None for a malformed one."""
-    parts = raw.rstrip(b"\n").split(b" ", 3)
-    if len(parts) < 3:
-        return None
-    text = parts[3] if len(parts) == 4 else b""
-    return parts[0].decode(errors="replace"), text + (b"\n" if parts[2] == b"F" else b"")
 
 
 def select_lines(lines: list[LogLine], opts: LogOptions) -> list[LogLine]:

@@ -4,11 +4,17 @@ One etcd, one API server (its default: one worker) and one kubelet with the
 process runtime (the host's nginx and busybox) are started, the post's
 two-container pod is created and waited for until both containers run. Then
 the resident memory (RSS, from /proc/<pid>/status) of every process of each
-component is summed: the API server's gunicorn parent and its worker, the
-kubelet and the pod's processes (its descendants). Target: under 150 MB in all.
+component is summed: the API server (one process: with one worker it serves
+without gunicorn's arbiter, serving.py), the kubelet and the pod's processes
+(its descendants). Target: under 150 MB in all.
 RSS counts shared pages (the Python interpreter's libraries) once per
 process, so the sum is an upper bound; PSS (shared pages split between the
-processes that share them) is printed beside it.
+processes that share them) is printed beside it. Every process is listed
+with what it is (`describe`), so a figure can be traced to the process and
+the reason it exists: per container of the process runtime, the wrapper
+shell that records the exit code, bubblewrap's monitor and the program; per
+pod, the Python log writer that timestamps the containers' output
+(container_log.py).
 
 Skipped, with the reason, when the process runtime's programs are missing.
 `python tests/bench/bench_memory.py` runs it alone; tests/bench/run.py calls run().
@@ -58,18 +64,43 @@ def tree_of(pid: int) -> list[int]:
     return out
 
 
+def process_kb(pid: int) -> tuple[int, int] | None:
+    """(RSS, PSS) of one process in kB; None once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        pss = int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
+    except (OSError, StopIteration):
+        return None
+    return rss, pss
+
+
 def memory_kb(pids: list[int]) -> tuple[int, int]:
     """(RSS, PSS) in kB summed over `pids`."""
-    rss = pss = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            rss += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")))
-            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
-            pss += int(next(line.split()[1] for line in rollup.splitlines() if line.startswith("Pss:")))
-        except (OSError, StopIteration):
-            continue
-    return rss, pss
+    sizes = [kb for kb in map(process_kb, pids) if kb]
+    return sum(rss for rss, _ in sizes), sum(pss for _, pss in sizes)
+
+
+def describe(pid: int) -> str:
+    """What the process is, from its command line, in a few words."""
+    try:
+        argv = [a.decode(errors="replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if a]
+    except OSError:
+        return "(gone)"
+    text = " ".join(argv)
+    if "labserver.kubelet.container_log" in text:
+        return "container log writer (python)"
+    if argv[:2] == ["/bin/sh", "-c"] and len(argv) > 2 and "kill -KILL 0" in argv[2]:
+        return "container wrapper (sh: records the exit code)"
+    if argv and argv[0].endswith("bwrap"):
+        return "bubblewrap (the container's view)"
+    if argv[1:3] == ["-m", "labserver"] and len(argv) > 3:
+        return f"labserver {argv[3]}"
+    if not argv:
+        return "(no command line)"
+    program = argv[0] if " " in argv[0] else Path(argv[0]).name   # nginx rewrites its title: keep it
+    return " ".join([program, *argv[1:]])[:60]
 
 
 def _running(url: str) -> bool:
@@ -115,6 +146,11 @@ def run() -> dict:
                      "kubelet + pod": tree_of(kubelet.process.popen.pid)}
             result, total_rss, total_pss = {}, 0, 0
             for name, pids in parts.items():
+                for pid in pids:
+                    kb = process_kb(pid)
+                    if kb:
+                        print(f"    {pid:>8}  RSS {kb[0] / 1024:6.1f} MB   PSS {kb[1] / 1024:6.1f} MB   {describe(pid)}",
+                              flush=True)
                 rss, pss = memory_kb(pids)
                 total_rss, total_pss = total_rss + rss, total_pss + pss
                 result[name] = {"processes": len(pids), "rss_mb": round(rss / 1024, 1), "pss_mb": round(pss / 1024, 1)}
@@ -124,6 +160,8 @@ def run() -> dict:
             print(f"{'total':<14}                 RSS {total_rss / 1024:6.1f} MB   PSS {total_pss / 1024:6.1f} MB   "
                   f"(target RSS < {TARGET_MB} MB: {'met' if met else 'MISSED'})", flush=True)
             result["total"] = {"rss_mb": round(total_rss / 1024, 1), "pss_mb": round(total_pss / 1024, 1)}
+            load = os.getloadavg()
+            print(f"machine load after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
             return result
         finally:
             if len(started) == 2:   # the pod's containers outlive a stopped kubelet, as upstream's: stop them first

@@ -14,7 +14,7 @@ import requests
 from labserver.kubelet import process_images
 from labserver.kubelet.pod_ips import PodIPs
 from labserver.kubelet.runtime import ImagePullError, PodRef, RuntimeError_
-from labserver.kubelet.runtime_process import ProcessRuntime
+from labserver.kubelet.runtime_process import ProcessRuntime, _hand_over
 from labserver.lab.machine import sysdeps
 from labserver.lab.supervise.procs import pid_alive, wait_for
 
@@ -288,3 +288,50 @@ def test_runtime_processes_carry_the_marks_the_program_does_not(runtime, monkeyp
     assert "LABSERVER_TEST_MARK" not in program and program["HOSTNAME"] == "marked"
     runtime.remove_pod(pod)
     assert not pid_alive(record["pgid"]) and not pid_alive(record["log_writer"])
+
+
+def test_one_log_writer_serves_the_pod_and_ends_with_its_last_container(runtime):
+    """The pod's containers share one log writer (as containerd's shim is one per pod); a container
+    restarted while another runs hands its output to that writer too. Each attempt's log is whole, and
+    the writer ends once no container of the pod is left."""
+    pod, sandbox, volume, (sleeper, talker) = start_pod(
+        runtime, "p", busybox_spec(["sh", "-c", "echo up; sleep 300"], name="sleeper"),
+        busybox_spec(["sh", "-c", "echo one; echo two; printf three"], name="talker"))
+    records = {s.name: runtime._find(s.id)[1] for s in (sleeper, talker)}
+    assert records["sleeper"]["log_writer"] == records["talker"]["log_writer"]
+    writer = records["sleeper"]["log_writer"]
+    wait_for(lambda: exited(runtime, pod, "talker"), 5, "the talker ends")
+    assert runtime.logs(talker.id) == b"one\ntwo\nthree"
+    assert pid_alive(writer)   # the sleeper's output still goes through it
+    again = runtime.start_container(pod, sandbox, busybox_spec(["echo", "again"], name="talker"),
+                                    {"nginx-logs": volume}, 1)
+    assert runtime._find(again.id)[1]["log_writer"] == writer
+    wait_for(lambda: exited(runtime, pod, "talker"), 5, "the second attempt ends")
+    assert runtime.logs(again.id) == b"again\n" and runtime.logs(talker.id) == b"one\ntwo\nthree"
+    wait_for(lambda: runtime.logs(sleeper.id) == b"up\n", 5, "the sleeper's line")
+    runtime.stop_container(sleeper.id, 0.5)
+    wait_for(lambda: not pid_alive(writer), 5, "the pod's log writer ends with its last container")
+    third = runtime.start_container(pod, sandbox, busybox_spec(["echo", "third"], name="talker"),
+                                    {"nginx-logs": volume}, 2)
+    new_writer = runtime._find(third.id)[1]["log_writer"]
+    assert new_writer != writer
+    wait_for(lambda: exited(runtime, pod, "talker"), 5, "the third attempt ends")
+    assert runtime.logs(third.id) == b"third\n"
+    wait_for(lambda: not pid_alive(new_writer), 5, "that writer ends too")
+
+
+def test_a_handover_that_fails_leaves_the_pod_writer_serving(runtime, tmp_path):
+    """A pipe whose log cannot be opened is refused (no answer: the runtime would start a writer of its
+    own); the writer keeps writing the pod's other logs."""
+    pod, _, _, (sleeper,) = start_pod(runtime, "p", busybox_spec(["sh", "-c", "echo up; sleep 300"], name="sleeper"))
+    writer = runtime._find(sleeper.id)[1]["log_writer"]
+    r, w = os.pipe()
+    try:
+        assert _hand_over(runtime._log_writer_socket(pod), tmp_path / "no-such-dir" / "c.log", r) is None
+    finally:
+        os.close(r)
+        os.close(w)
+    assert pid_alive(writer)
+    wait_for(lambda: runtime.logs(sleeper.id) == b"up\n", 5, "the sleeper's line")
+    runtime.stop_container(sleeper.id, 0.5)
+    wait_for(lambda: not pid_alive(writer), 5, "the writer ends with the pod's last container")

@@ -42,7 +42,6 @@ from .k8s import (apps_pb2, authentication_pb2, authorization_pb2, autoscaling_p
                   core_pb2, gotags_pb2, meta_pb2, networking_pb2, policy_pb2, runtime_pb2, service_pb2)
 
 MAGIC = b"k8s\x00"
-MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 OMITEMPTY, POINTER, ALWAYS, INLINE, OMITZERO = (gotags_pb2.OMITEMPTY, gotags_pb2.POINTER, gotags_pb2.ALWAYS,
                                                 gotags_pb2.INLINE, gotags_pb2.OMITZERO)
