@@ -251,10 +251,15 @@ def upgrade_proxy(t: Target, path: str, what: str):
 
 
 def _splice(a: socket.socket, b: socket.socket) -> None:
-    """Copy bytes both ways until both directions have ended (each end's EOF is passed on)."""
+    """Copy bytes both ways until the kubelet's end `b` has ended (each end's EOF is passed on).
+
+    Once the kubelet has ended the stream nothing more can come for the client, so
+    the relay stops there, as upstream's UpgradeAwareHandler does when either half
+    ends, instead of waiting for a client that may never close its side.
+    """
     peer = {a: b, b: a}
     open_ends = {a, b}
-    while open_ends:
+    while b in open_ends:
         readable, _, _ = select.select(list(open_ends), [], [])
         for sock in readable:
             try:

@@ -39,6 +39,7 @@ SPDY_TUNNEL = "SPDY/3.1+portforward.k8s.io"   # kubectl's port-forward: SPDY ins
 PORT_FORWARD_PROTOCOLS = (V4, "portforward.k8s.io", SPDY_TUNNEL)
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
 EXIT_WAIT = 10.0   # seconds to wait for an exit code once the command's output has ended
+CLOSE_WAIT = 1.0   # seconds a client gets to answer our close frame before the connection is ended
 
 
 def receive_bytes(ws: Server) -> bytes:
@@ -91,8 +92,20 @@ class _Channels:
                 return False
 
     def close(self) -> None:
+        """Send the close frame, give the client CLOSE_WAIT to answer it, then end the connection.
+
+        RFC 6455 lets the server end the TCP connection after its close frame. Waiting
+        for the answer without a bound would keep the connection and the WebSocket's
+        reader thread forever when a client never answers (the official Python client's
+        stream() returns without closing its socket), and the kubelet could not exit.
+        """
         with self.lock, contextlib.suppress(ConnectionClosed, OSError):
             self.ws.close()
+        reader = getattr(self.ws, "thread", None)
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(CLOSE_WAIT)
+        with contextlib.suppress(OSError, AttributeError):
+            self.ws.sock.shutdown(socket.SHUT_RDWR)
 
 
 def serve_session(ws: Server, session: StreamSession, command: list[str]) -> None:

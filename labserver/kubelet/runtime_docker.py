@@ -30,6 +30,7 @@ import contextlib
 import math
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import docker
@@ -60,6 +61,13 @@ def normalize_image(image: str) -> str:
     if "@" in image or ":" in image.rsplit("/", 1)[-1]:
         return image
     return f"{image}:latest"
+
+
+# The engine sets State.OOMKilled when containerd's OOM event arrives, and that event can come
+# just after the exit (moby's ProcessEvent applies them in the order containerd delivers them;
+# containerd/containerd#8180). So an exit 137 without the flag is inspected again on each relist
+# for this long after it was first seen, instead of freezing an early 'Error' in the cache.
+OOM_SETTLE_SECONDS = 3.0
 
 
 def _short_time(docker_time: str | None) -> str | None:
@@ -105,7 +113,8 @@ class DockerRuntime(Runtime):
         self._sandbox_lock = threading.Lock()
         self._init = None  # whether the engine has docker-init, learnt on first use
         self._mirrors: list[str] | None = None  # the engine's registry mirrors, learnt on first pull
-        self._states: dict[str, tuple[tuple[str, str], ContainerState]] = {}  # id -> (ps key, state)
+        # id -> (ps key, state, monotonic time until which it is inspected again anyway, or None)
+        self._states: dict[str, tuple[tuple[str, str], ContainerState, float | None]] = {}
         self._image_ids: dict[str, str] = {}  # image sha256 -> Kubernetes imageID
 
     # --- engine ------------------------------------------------------------------------------
@@ -353,18 +362,23 @@ class DockerRuntime(Runtime):
 
         The kubelet relists often, so a container is inspected again only when
         `docker ps` shows its state changed; otherwise the last answer is reused.
+        Except a fresh exit 137 without OOMKilled: see OOM_SETTLE_SECONDS.
         """
         states, seen = [], set()
         for summary in self._summaries(pod, "container"):
             key = (summary["Id"], summary["State"])
             seen.add(summary["Id"])
             cached = self._states.get(summary["Id"])
-            if cached is None or cached[0] != key:
+            if cached is None or cached[0] != key or (cached[2] and time.monotonic() < cached[2]):
                 try:
-                    cached = self._states[summary["Id"]] = (key, self._state_from(
-                        self.api.inspect_container(summary["Id"])))
+                    state = self._state_from(self.api.inspect_container(summary["Id"]))
                 except docker.errors.NotFound:
                     continue
+                recheck = None
+                if state.state == "exited" and state.exit_code == 137 and state.reason != "OOMKilled":
+                    recheck = cached[2] if cached and cached[0] == key and cached[2] else \
+                        time.monotonic() + OOM_SETTLE_SECONDS
+                cached = self._states[summary["Id"]] = (key, state, recheck)
             states.append(cached[1])
         if pod is None:
             for gone in set(self._states) - seen:

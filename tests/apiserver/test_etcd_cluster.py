@@ -10,7 +10,7 @@ import requests
 from api_testing import pod
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.etcd import etcd_binary, is_healthy
-from labserver.lab.supervise.procs import Process, free_port, start_process, wait_for
+from labserver.lab.supervise.procs import LabError, Process, free_port, start_process, wait_for
 
 PODS = "/api/v1/namespaces/default/pods"
 
@@ -25,32 +25,60 @@ class Member:
 
     def start(self):
         self.process = start_process(self.args, self.log, name=self.name)
-        wait_for(lambda: is_healthy(self.client_url), 30, f"etcd member {self.name}")
+        self.wait_healthy()
+
+    def wait_healthy(self):
+        """Wait for /health; a member that exited fails the wait at once, with its log's end."""
+        def healthy():
+            if not self.process.alive():
+                raise LabError(f"etcd member {self.name} exited:\n{self.process.log_tail(5)}")
+            return is_healthy(self.client_url)
+        wait_for(healthy, 30, f"etcd member {self.name}")
 
     def stop(self):
         if self.process:
             self.process.stop()
 
 
-@pytest.fixture
-def etcd_cluster(tmp_path):
-    """Three etcd members on loopback, all started; each can be stopped and started again."""
+def _members(tmp_path: Path, attempt: int) -> list[Member]:
     specs = [(f"m{i}", f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}") for i in range(3)]
     initial = ",".join(f"{name}={peer}" for name, _, peer in specs)
-    members = [Member(name, client, [etcd_binary(), "--name", name, "--data-dir", str(tmp_path / name),
-                                     "--listen-client-urls", client, "--advertise-client-urls", client,
-                                     "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                                     "--initial-cluster", initial, "--log-level", "warn"],
-                      tmp_path / f"{name}.log") for name, client, peer in specs]
-    try:
-        for m in members:   # all three start before any can become healthy (quorum)
-            m.process = start_process(m.args, m.log, name=m.name)
-        for m in members:
-            wait_for(lambda m=m: is_healthy(m.client_url), 30, f"etcd member {m.name}")
-        yield members
-    finally:
-        for m in members:
-            m.stop()
+    return [Member(name, client, [etcd_binary(), "--name", name, "--data-dir", str(tmp_path / f"{name}-{attempt}"),
+                                  "--listen-client-urls", client, "--advertise-client-urls", client,
+                                  "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                                  "--initial-cluster", initial, "--log-level", "warn"],
+                   tmp_path / f"{name}-{attempt}.log") for name, client, peer in specs]
+
+
+@pytest.fixture
+def etcd_cluster(tmp_path):
+    """Three etcd members on loopback, all started; each can be stopped and started again.
+
+    The six ports are picked free before the first member starts, and a member
+    binds its two only once it runs: on a busy machine another process (often an
+    outgoing connection's ephemeral port) can take one in between, and that member
+    exits with "address already in use". etcd cannot be handed a bound socket, so
+    then the whole cluster starts again on new ports (a few times at most).
+    """
+    for attempt in range(3):
+        members = _members(tmp_path, attempt)
+        try:
+            for m in members:   # all three start before any can become healthy (quorum)
+                m.process = start_process(m.args, m.log, name=m.name)
+            for m in members:
+                m.wait_healthy()
+        except BaseException as e:
+            for m in members:
+                m.stop()
+            if isinstance(e, LabError) and "address already in use" in str(e) and attempt < 2:
+                continue
+            raise
+        try:
+            yield members
+        finally:
+            for m in members:
+                m.stop()
+        return
 
 
 def test_api_server_survives_losing_any_member(etcd_cluster, tmp_path):

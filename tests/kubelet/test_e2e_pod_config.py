@@ -184,6 +184,12 @@ def test_memory_limit(cluster):
         got = cluster.wait_pod("hog", lambda p: "terminated" in p["status"]["containerStatuses"][0]["state"],
                                "terminated")
         term = got["status"]["containerStatuses"][0]["state"]["terminated"]
+        if term["reason"] == "Error" and term["exitCode"] == 137:
+            # the engine may learn of the OOM kill just after the exit (see OOM_SETTLE_SECONDS): the
+            # kubelet then says so within its next relists
+            got = cluster.wait_pod("hog", lambda p: p["status"]["containerStatuses"][0]["state"]["terminated"]
+                                   ["reason"] != "Error", "the exit 137 explained", timeout=10)
+            term = got["status"]["containerStatuses"][0]["state"]["terminated"]
         assert (term["reason"], term["exitCode"]) == ("OOMKilled", 137), term
         assert got["status"]["phase"] == "Failed"
         info = cluster.docker().inspect_container(term["containerID"].split("://")[1])["HostConfig"]

@@ -5,6 +5,7 @@ the tests pass one that records the commands and "installs" fake programs.
 """
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -150,8 +151,12 @@ def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
         said = []
         apt = FakeApt(bin_dir, sysdeps.POLICY_RC_D)
         sysdeps.install("process", run=apt, say=said.append)
-        assert fake_nginx.wait(timeout=5) == -3  # SIGQUIT: nginx's graceful stop
-        assert any("stopping the system nginx" in line for line in said)
+        assert any("stopping the system nginx" in line for line in said), said
+        try:
+            assert fake_nginx.wait(timeout=5) == -3  # SIGQUIT: nginx's graceful stop
+        except subprocess.TimeoutExpired:   # say why it still runs: SIGQUIT blocked or ignored?
+            status = Path(f"/proc/{fake_nginx.pid}/status").read_text().splitlines()
+            pytest.fail("SIGQUIT did not end it: " + "; ".join(line for line in status if line.startswith("Sig")))
     finally:
         fake_nginx.kill()
         fake_nginx.wait()
