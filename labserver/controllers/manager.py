@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             httpd = _health_server(args, controllers)
         except OSError as e:
             return fail(f"cannot listen on {args.address}:{args.port}: {e.strerror or e}")
-        threading.Thread(target=httpd.serve_forever, name="healthz", daemon=True).start()
+        # poll for a stop every 0.05 s (socketserver's 0.5 s default was most of a stop)
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), name="healthz", daemon=True).start()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

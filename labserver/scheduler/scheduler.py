@@ -138,8 +138,10 @@ class Scheduler:
                 self.failed(pod, f"scheduling failed: {e}")
 
     def request_stop(self) -> None:
-        """Ask run() to return (safe from a signal handler)."""
+        """Ask run() to return at once (safe from a signal handler: the queue, whose lock the
+        interrupted thread may hold, is closed from a thread of its own)."""
         self._stop.set()
+        threading.Thread(target=self.queue.close, name="stop", daemon=True).start()
 
     def stop(self) -> None:
         self._stop.set()

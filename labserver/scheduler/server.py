@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"scheduler: cannot listen on {args.address}:{args.port}: {e.strerror or e}", file=sys.stderr)
             return 1
         httpd.daemon_threads = True
-        threading.Thread(target=httpd.serve_forever, name="health", daemon=True).start()
+        # poll for a stop every 0.05 s (socketserver's 0.5 s default was most of a stop)
+        threading.Thread(target=httpd.serve_forever, args=(0.05,), name="health", daemon=True).start()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: sched.request_stop())
     log.info("scheduler %s: API server %s, health on %s", "default-scheduler", client.base_url,
