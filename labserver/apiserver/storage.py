@@ -47,6 +47,11 @@ _GRPC_OPTIONS = [("grpc.initial_reconnect_backoff_ms", 100), ("grpc.min_reconnec
                  ("grpc.max_reconnect_backoff_ms", 1000), ("grpc.max_receive_message_length", 256 << 20)]
 _DOWN = (etcd_errors.ConnectionFailedError, etcd_errors.ConnectionTimeoutError,
          etcd_errors.InternalServerError, etcd_errors.NoServerAvailableError)
+# Of those, the ones that say the call (all but always) never reached etcd: connection
+# refused or not ready, endpoint skipped. Another channel tries it; writes too, as every
+# write is a guarded transaction (version == 0, mod_revision == RV): a repeat of one that
+# did land cannot write twice, it answers AlreadyExists or Conflict.
+_NOT_SENT = (etcd_errors.ConnectionFailedError, etcd_errors.NoServerAvailableError)
 
 
 def parse_endpoints(servers: list[str] | str) -> list[tuple[str, int]]:
@@ -138,36 +143,48 @@ class Storage:
     # Only pyetcd's public API: get_response (a Range), transaction (a Txn) and the
     # watch calls. Each marks a failed endpoint itself, so the next try uses another.
 
-    def _call(self, fn: Callable, *args, **kwargs):
-        """Run one etcd call, trying each endpoint once; 503 when none answers."""
+    def _call(self, method: str, *args, client: MultiEndpointEtcd3Client | None = None, **kwargs):
+        """Run one etcd call (a pyetcd client method), trying each endpoint once; 503 when none answers.
+
+        It runs on this thread's channel (or `client`'s). When that fails in a way
+        that means the call never left (its connection is still coming back, or its
+        endpoint is marked failed for a second), the other channels try it too:
+        right after etcd returns, the channels reconnect one by one, and a request
+        must not get 503 from one while another already serves.
+        """
+        first = client or self._pick()
+        order = [first] if client else [first] + [c for c in self._clients if c is not first]
         last = None
-        for _ in range(len(self.endpoints)):
-            try:
-                return fn(*args, **kwargs)
-            except grpc.RpcError as e:   # a status pyetcd does not map: no connection problem
-                if e.code() == grpc.StatusCode.OUT_OF_RANGE:
-                    raise expired("The provided resourceVersion is too old: the etcd revision "
-                                  "has been compacted") from None
-                if "request is too large" in (e.details() or ""):   # etcd's --max-request-bytes
-                    raise too_large() from None
-                raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e.details()}") from None
-            except etcd_errors.PreconditionFailedError as e:
-                raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e}") from None
-            except _DOWN as e:
-                last = e
-                if isinstance(e, etcd_errors.NoServerAvailableError):
-                    break
+        for etcd in order:
+            for _ in range(len(self.endpoints)):
+                try:
+                    return getattr(etcd, method)(*args, **kwargs)
+                except grpc.RpcError as e:   # a status pyetcd does not map: no connection problem
+                    if e.code() == grpc.StatusCode.OUT_OF_RANGE:
+                        raise expired("The provided resourceVersion is too old: the etcd revision "
+                                      "has been compacted") from None
+                    if "request is too large" in (e.details() or ""):   # etcd's --max-request-bytes
+                        raise too_large() from None
+                    raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e.details()}") from None
+                except etcd_errors.PreconditionFailedError as e:
+                    raise APIError(500, "InternalError", f"Internal error occurred: etcd: {e}") from None
+                except _DOWN as e:
+                    last = e
+                    if isinstance(e, etcd_errors.NoServerAvailableError):
+                        break
+            if not isinstance(last, _NOT_SENT):   # a timeout: it may have reached etcd; no second try
+                break
         raise unavailable(f"storage is unavailable: etcd at {self.urls} is unreachable "
                           f"({type(last).__name__}); the API server retries by itself") from None
 
     def _range(self, key: bytes, range_end: bytes | None = None, limit: int | None = None,
                revision: int | None = None, count_only: bool = False):
-        return self._call(self._pick().get_response, key, range_end=range_end, limit=limit,
+        return self._call("get_response", key, range_end=range_end, limit=limit,
                           revision=revision, count_only=count_only)
 
     def _txn(self, compare: list, success: list, failure: list | None = None) -> tuple[bool, list]:
         """(succeeded, responses): pyetcd's transaction, on this thread's channel."""
-        return self._call(self._pick().transaction, compare, success, failure or [])
+        return self._call("transaction", compare, success, failure or [])
 
     def revision(self) -> int:
         """The current etcd revision (one cheap range read)."""
@@ -383,7 +400,7 @@ class Storage:
         exception (RevisionCompactedError, a gRPC error) when the watch ends.
         """
         try:
-            watch_id = self._call(self.client.add_watch_prefix_callback, prefix, callback,
+            watch_id = self._call("add_watch_prefix_callback", prefix, callback, client=self.client,
                                   start_revision=start_revision, prev_kv=True)
         except etcd_errors.RevisionCompactedError as e:
             callback(e)
