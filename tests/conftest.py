@@ -10,6 +10,14 @@ Integration tests share one etcd per module (starting etcd was most of the
 suite's time); each test gets its own key prefix (`etcd_prefix`, the API
 server's --etcd-prefix), so tests stay independent: every test sees an empty
 cluster with only the system namespaces.
+
+In parallel (`make test-unit`: pytest-xdist, `--dist loadgroup`) each test
+module is one unit of work for one worker (its etcd is started once), except
+the tests sharing the machine-wide state of a whole lab (xdist group `lab`,
+see LAB_GROUP), which run one after another on one worker; the long poles are
+handed out first (LONG_POLES). Process-runtime kubelets get pod ranges of
+their worker's own (pod_ranges.py), and the leak check runs once, on the
+controller, after every worker has ended.
 """
 from __future__ import annotations
 
@@ -24,6 +32,7 @@ from labserver.lab.supervise.components import start_apiserver, start_controller
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 from labserver.lab.supervise.teardown import node_runtime, remove_pods
+from pod_ranges import pod_cidr, worker_index
 
 # Every process the test session starts inherits this mark in its environment,
 # so the session can prove at the end that it left nothing running.
@@ -41,13 +50,41 @@ def pytest_configure(config):
                                        "`make test-fast` leaves these out")
 
 
+# The xdist group of the tests that start a whole lab: the notebooks' own (fixed ports 2379/8080/10250,
+# the checkout's .lab/, the notebooks' lock) and the `lab` fixture's (a temp state dir and free ports,
+# but the lab's pod ranges 127.1.0.0/16, 127.2.0.0/16 ...). They run one at a time, on one worker.
+# A test module marks itself with pytest.mark.xdist_group(LAB_GROUP); users of `lab` are marked here.
+LAB_GROUP = "lab"
+# Units of work that take longest (the slowest first), started first in parallel runs so that
+# none of them is left to run alone at the end; the other modules follow in collection order.
+LONG_POLES = [LAB_GROUP, "tests/kubelet/test_streaming.py", "tests/kubelet/test_e2e.py",
+              "tests/kubelet/test_e2e_pod_config.py", "tests/scheduler/test_scheduling.py",
+              "tests/kubelet/test_e2e_probes.py", "tests/scheduler/test_scheduler_e2e.py",
+              "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py"]
+
+
+def _xdist_group(item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return (mark.args[0] if mark.args else mark.kwargs.get("name")) if mark else None
+
+
+@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test that uses a process fixture or needs Docker or the process
-    runtime's programs (markers `docker`, `process`); the rest are unit tests."""
+    runtime's programs (markers `docker`, `process`); the rest are unit tests.
+
+    Give each test its xdist group: LAB_GROUP for a `lab` user, else its module's path (unless
+    its module names one); on an xdist worker, put the LONG_POLES first (every worker sorts alike)."""
     for item in items:
-        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or \
-                item.get_closest_marker("docker") or item.get_closest_marker("process"):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if PROCESS_FIXTURES & fixtures or item.get_closest_marker("docker") or item.get_closest_marker("process"):
             item.add_marker(pytest.mark.integration)
+        if _xdist_group(item) is None:
+            item.add_marker(pytest.mark.xdist_group(LAB_GROUP if "lab" in fixtures else item.nodeid.split("::")[0]))
+    if worker_index() is not None:
+        rank = {group: i for i, group in enumerate(LONG_POLES)}
+        order = {id(item): (rank.get(_xdist_group(item), len(rank)), i) for i, item in enumerate(items)}
+        items.sort(key=lambda item: order[id(item)])
 
 
 @pytest.fixture(autouse=True)
@@ -77,9 +114,13 @@ def _processes_started_by_this_session() -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(trylast=True)   # on the xdist controller: after its workers have been ended
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if any process a test started is still running; then stop those (ours only)."""
-    if not Path("/proc").is_dir():
+    """Fail the run if any process a test started is still running; then stop those (ours only).
+
+    Every xdist worker has the session's mark too (the controller set it before starting them), and
+    the processes of each: only the controller looks, once all workers are gone."""
+    if not Path("/proc").is_dir() or worker_index() is not None:
         return
     try:
         wait_for(lambda: not _processes_started_by_this_session(), 10, "test processes to exit")
@@ -130,10 +171,15 @@ def apiserver(etcd, etcd_prefix, tmp_path):
 @pytest.fixture
 def kubelet_factory(apiserver, tmp_path):
     """Start kubelets against the apiserver fixture; at the end all are stopped and what their runtimes
-    still hold is removed (a stopped kubelet leaves its pods running, as upstream's does)."""
+    still hold is removed (a stopped kubelet leaves its pods running, as upstream's does).
+
+    A process-runtime kubelet started without --pod-cidr gets node 1's range of this xdist worker
+    (pod_ranges.py); a test with more nodes passes each its own pod_cidr(n)."""
     started = []
 
     def start(hostname="lab-node", runtime="process", extra_args=None):
+        if runtime == "process" and not any(a.startswith("--pod-cidr") for a in extra_args or ()):
+            extra_args = [f"--pod-cidr={pod_cidr(1)}", *(extra_args or ())]
         root = tmp_path / f"kubelet-{hostname}"
         server = start_kubelet(apiserver.url, root, tmp_path / f"kubelet-{hostname}.log",
                                hostname=hostname, runtime=runtime, extra_args=extra_args)
