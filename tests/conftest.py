@@ -21,8 +21,10 @@ controller, after every worker has ended.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -46,6 +48,7 @@ PROCESS_FIXTURES = {"etcd", "etcd_client", "etcd_prefix", "apiserver", "kubelet_
 
 def pytest_configure(config):
     os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+    os.environ.setdefault(GROUPS_FILE, str(Path(tempfile.gettempdir()) / f"labserver-test-groups-{os.environ[SESSION_MARK]}"))
     config.addinivalue_line("markers", "integration: starts real processes (etcd, API server, kubelet, ...); "
                                        "`make test-fast` leaves these out")
 
@@ -63,18 +66,22 @@ LONG_POLES = [LAB_GROUP, "tests/kubelet/test_streaming.py", "tests/kubelet/test_
               "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py"]
 
 
+# Where each worker writes its {nodeid: group} after collection, for the controller's scheduler.
+GROUPS_FILE = "LABSERVER_TEST_GROUPS"
+
+
 def _xdist_group(item) -> str | None:
     mark = item.get_closest_marker("xdist_group")
     return (mark.args[0] if mark.args else mark.kwargs.get("name")) if mark else None
 
 
-@pytest.hookimpl(tryfirst=True)   # before xdist's own hook, which reads the xdist_group marks
 def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test that uses a process fixture or needs Docker or the process
     runtime's programs (markers `docker`, `process`); the rest are unit tests.
 
     Give each test its xdist group: LAB_GROUP for a `lab` user, else its module's path (unless
-    its module names one); on an xdist worker, put the LONG_POLES first (every worker sorts alike)."""
+    its module names one). On an xdist worker, put the LONG_POLES first (every worker sorts alike)
+    and write the groups down for GroupScheduling on the controller."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if PROCESS_FIXTURES & fixtures or item.get_closest_marker("docker") or item.get_closest_marker("process"):
@@ -85,6 +92,33 @@ def pytest_collection_modifyitems(config, items):
         rank = {group: i for i, group in enumerate(LONG_POLES)}
         order = {id(item): (rank.get(_xdist_group(item), len(rank)), i) for i, item in enumerate(items)}
         items.sort(key=lambda item: order[id(item)])
+        path = Path(f"{os.environ[GROUPS_FILE]}.gw{worker_index()}")
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(json.dumps({item.nodeid: _xdist_group(item) for item in items}))
+        tmp.replace(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup`, keeping each xdist_group on one worker.
+
+    xdist 3.8's own loadgroup tells the controller a test's group by appending `@group` to its
+    node id, which pytest 9.2's structured node ids ignore: every test would be scheduled alone
+    (pytest-dev/pytest-xdist#1386). Here the workers write the groups to a file instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid not in self.groups:   # every worker has collected (and written) by the time this is asked
+                files = sorted(Path(os.environ[GROUPS_FILE]).parent.glob(Path(os.environ[GROUPS_FILE]).name + ".gw*"))
+                self.groups = json.loads(files[0].read_text()) if files else {}
+            return self.groups.get(nodeid) or nodeid.split("::")[0]
+    config.option.loadscopereorder = False   # keep the collection order: the long poles first
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
@@ -120,7 +154,11 @@ def pytest_sessionfinish(session, exitstatus):
 
     Every xdist worker has the session's mark too (the controller set it before starting them), and
     the processes of each: only the controller looks, once all workers are gone."""
-    if not Path("/proc").is_dir() or worker_index() is not None:
+    if worker_index() is not None:
+        return
+    for path in Path(os.environ[GROUPS_FILE]).parent.glob(Path(os.environ[GROUPS_FILE]).name + ".gw*"):
+        path.unlink(missing_ok=True)
+    if not Path("/proc").is_dir():
         return
     try:
         wait_for(lambda: not _processes_started_by_this_session(), 10, "test processes to exit")
