@@ -65,7 +65,7 @@ test: venv system-deps
 # periods, polls). --dist loadgroup with the groups tests/conftest.py gives: one module (and its etcd) per
 # worker at a time, the whole-lab tests one after another; the long poles first, in that order.
 # TEST_WORKERS=0 runs them in this one process, as a plain `pytest tests` does.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 test-unit: venv
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
