@@ -61,8 +61,13 @@ test: venv system-deps
 	$(MAKE) test-notebooks LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
 	$(MAKE) check-clean
 
+# In parallel (pytest-xdist), TEST_WORKERS processes: the suite mostly waits (pods starting, grace
+# periods, polls). --dist loadgroup with the groups tests/conftest.py gives: one module (and its etcd) per
+# worker at a time, the whole-lab tests one after another; the long poles first, in that order.
+# TEST_WORKERS=0 runs them in this one process, as a plain `pytest tests` does.
+TEST_WORKERS ?= 3
 test-unit: venv
-	$(PYTEST) tests
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder tests
 
 # The pure tests only: no etcd, API server, kubelet or any other process (see tests/conftest.py).
 test-fast: venv

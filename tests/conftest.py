@@ -10,11 +10,21 @@ Integration tests share one etcd per module (starting etcd was most of the
 suite's time); each test gets its own key prefix (`etcd_prefix`, the API
 server's --etcd-prefix), so tests stay independent: every test sees an empty
 cluster with only the system namespaces.
+
+In parallel (`make test-unit`: pytest-xdist, `--dist loadgroup`) each test
+module is one unit of work for one worker (its etcd is started once), except
+the tests sharing the machine-wide state of a whole lab (xdist group `lab`,
+see LAB_GROUP), which run one after another on one worker; the long poles are
+handed out first (LONG_POLES). Process-runtime kubelets get pod ranges of
+their worker's own (pod_ranges.py), and the leak check runs once, on the
+controller, after every worker has ended.
 """
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -25,6 +35,7 @@ from labserver.lab.supervise.components import (start_apiserver, start_controlle
 from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 from labserver.lab.supervise.teardown import node_runtime, remove_pods
+from pod_ranges import pod_cidr, worker_index
 
 # Every process the test session starts inherits this mark in its environment,
 # so the session can prove at the end that it left nothing running.
@@ -39,17 +50,77 @@ PROCESS_FIXTURES = {"etcd", "etcd_client", "etcd_prefix", "apiserver", "kubelet_
 
 def pytest_configure(config):
     os.environ.setdefault(SESSION_MARK, uuid.uuid4().hex)
+    os.environ.setdefault(GROUPS_FILE, str(Path(tempfile.gettempdir()) / f"labserver-test-groups-{os.environ[SESSION_MARK]}"))
     config.addinivalue_line("markers", "integration: starts real processes (etcd, API server, kubelet, ...); "
                                        "`make test-fast` leaves these out")
 
 
+# The xdist group of the tests that start a whole lab: the notebooks' own (fixed ports 2379/8080/10250,
+# the checkout's .lab/, the notebooks' lock) and the `lab` fixture's (a temp state dir and free ports,
+# but the lab's pod ranges 127.1.0.0/16, 127.2.0.0/16 ...). They run one at a time, on one worker.
+# A test module marks itself with pytest.mark.xdist_group(LAB_GROUP); users of `lab` are marked here.
+LAB_GROUP = "lab"
+# Units of work that take longest (the slowest first), started first in parallel runs so that
+# none of them is left to run alone at the end; the other modules follow in collection order.
+LONG_POLES = [LAB_GROUP, "tests/kubelet/test_streaming.py", "tests/kubelet/test_e2e.py",
+              "tests/kubelet/test_e2e_pod_config.py", "tests/scheduler/test_scheduling.py",
+              "tests/kubelet/test_e2e_probes.py", "tests/scheduler/test_scheduler_e2e.py",
+              "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py"]
+
+
+# Where each worker writes its {nodeid: group} after collection, for the controller's scheduler.
+GROUPS_FILE = "LABSERVER_TEST_GROUPS"
+
+
+def _xdist_group(item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return (mark.args[0] if mark.args else mark.kwargs.get("name")) if mark else None
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test that uses a process fixture or needs Docker or the process
-    runtime's programs (markers `docker`, `process`); the rest are unit tests."""
+    runtime's programs (markers `docker`, `process`); the rest are unit tests.
+
+    Give each test its xdist group: LAB_GROUP for a `lab` user, else its module's path (unless
+    its module names one). On an xdist worker, put the LONG_POLES first (every worker sorts alike)
+    and write the groups down for GroupScheduling on the controller."""
     for item in items:
-        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())) or \
-                item.get_closest_marker("docker") or item.get_closest_marker("process"):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if PROCESS_FIXTURES & fixtures or item.get_closest_marker("docker") or item.get_closest_marker("process"):
             item.add_marker(pytest.mark.integration)
+        if _xdist_group(item) is None:
+            item.add_marker(pytest.mark.xdist_group(LAB_GROUP if "lab" in fixtures else item.nodeid.split("::")[0]))
+    if worker_index() is not None:
+        rank = {group: i for i, group in enumerate(LONG_POLES)}
+        order = {id(item): (rank.get(_xdist_group(item), len(rank)), i) for i, item in enumerate(items)}
+        items.sort(key=lambda item: order[id(item)])
+        path = Path(f"{os.environ[GROUPS_FILE]}.gw{worker_index()}")
+        tmp = Path(f"{path}.tmp")
+        tmp.write_text(json.dumps({item.nodeid: _xdist_group(item) for item in items}))
+        tmp.replace(path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup`, keeping each xdist_group on one worker.
+
+    xdist 3.8's own loadgroup tells the controller a test's group by appending `@group` to its
+    node id, which pytest 9.2's structured node ids ignore: every test would be scheduled alone
+    (pytest-dev/pytest-xdist#1386). Here the workers write the groups to a file instead."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        groups: dict[str, str] = {}
+
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid not in self.groups:   # every worker has collected (and written) by the time this is asked
+                files = sorted(Path(os.environ[GROUPS_FILE]).parent.glob(Path(os.environ[GROUPS_FILE]).name + ".gw*"))
+                self.groups = json.loads(files[0].read_text()) if files else {}
+            return self.groups.get(nodeid) or nodeid.split("::")[0]
+    config.option.loadscopereorder = False   # keep the collection order: the long poles first
+    return GroupScheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
@@ -79,8 +150,16 @@ def _processes_started_by_this_session() -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(trylast=True)   # on the xdist controller: after its workers have been ended
 def pytest_sessionfinish(session, exitstatus):
-    """Fail the run if any process a test started is still running; then stop those (ours only)."""
+    """Fail the run if any process a test started is still running; then stop those (ours only).
+
+    Every xdist worker has the session's mark too (the controller set it before starting them), and
+    the processes of each: only the controller looks, once all workers are gone."""
+    if worker_index() is not None:
+        return
+    for path in Path(os.environ[GROUPS_FILE]).parent.glob(Path(os.environ[GROUPS_FILE]).name + ".gw*"):
+        path.unlink(missing_ok=True)
     if not Path("/proc").is_dir():
         return
     try:
@@ -132,10 +211,15 @@ def apiserver(etcd, etcd_prefix, tmp_path):
 @pytest.fixture
 def kubelet_factory(apiserver, tmp_path):
     """Start kubelets against the apiserver fixture; at the end all are stopped and what their runtimes
-    still hold is removed (a stopped kubelet leaves its pods running, as upstream's does)."""
+    still hold is removed (a stopped kubelet leaves its pods running, as upstream's does).
+
+    A process-runtime kubelet started without --pod-cidr gets node 1's range of this xdist worker
+    (pod_ranges.py); a test with more nodes passes each its own pod_cidr(n)."""
     started = []
 
     def start(hostname="lab-node", runtime="process", extra_args=None):
+        if runtime == "process" and not any(a.startswith("--pod-cidr") for a in extra_args or ()):
+            extra_args = [f"--pod-cidr={pod_cidr(1)}", *(extra_args or ())]
         root = tmp_path / f"kubelet-{hostname}"
         server = start_kubelet(apiserver.url, root, tmp_path / f"kubelet-{hostname}.log",
                                hostname=hostname, runtime=runtime, extra_args=extra_args)

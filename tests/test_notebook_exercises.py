@@ -14,6 +14,7 @@ import pytest
 from notebook_session import cells, kernel, notebook_lab, sources, tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # it may wait for the notebooks lock
+pytestmark.append(pytest.mark.xdist_group("lab"))   # the lab's fixed ports and .lab/: one at a time (tests/conftest.py)
 
 
 def test_each_of_notebooks_01_to_05_has_one_exercise_solution_and_check_in_that_order():

@@ -15,9 +15,10 @@ import pytest
 import requests
 
 from labserver.lab.supervise.procs import wait_for
+from pod_ranges import pod_cidr
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
-NODES = {"node-1": "127.1.0.0/24", "node-2": "127.2.0.0/24"}
+NODES = {"node-1": pod_cidr(1), "node-2": pod_cidr(2)}   # this xdist worker's own
 DEPLOY = "/apis/apps/v1/namespaces/default/deployments"
 RS = "/apis/apps/v1/namespaces/default/replicasets"
 PODS = "/api/v1/namespaces/default/pods"

@@ -9,6 +9,7 @@ from kubernetes import client as k8s
 
 from labserver.kubelet.runtime_process import ProcessRuntime
 from labserver.lab.supervise.procs import wait_for
+from pod_ranges import pod_cidr
 
 PODS = "/api/v1/namespaces/default/pods"
 RS = "/apis/apps/v1/namespaces/default/replicasets"
@@ -109,8 +110,8 @@ def test_node_lost_pods_evicted_and_replaced(apiserver, kubelet_factory, manager
     url = apiserver.url
     fast = ["--node-lease-renew-interval=0.5s", "--node-status-update-frequency=1s"]
     kubelets = {name: kubelet_factory(hostname=name, runtime="process", extra_args=[f"--pod-cidr={cidr}", *fast])
-                for name, cidr in (("node-1", "127.1.0.0/24"), ("node-2", "127.2.0.0/24"))}
-    node2_runtime = ProcessRuntime(tmp_path / "kubelet-node-2", pod_cidr="127.2.0.0/24")
+                for name, cidr in (("node-1", pod_cidr(1)), ("node-2", pod_cidr(2)))}
+    node2_runtime = ProcessRuntime(tmp_path / "kubelet-node-2", pod_cidr=pod_cidr(2))
     component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
     rs = _replicaset("web", replicas=4)
     rs["spec"]["template"]["spec"]["tolerations"] = [
@@ -142,7 +143,7 @@ def test_node_lost_pods_evicted_and_replaced(apiserver, kubelet_factory, manager
     assert {c.pod.uid for c in node2_runtime.list_containers() if c.state == "running"} == set(lost)
 
     kubelets["node-2"] = kubelet_factory(hostname="node-2", runtime="process",
-                                         extra_args=["--pod-cidr=127.2.0.0/24", *fast])
+                                         extra_args=[f"--pod-cidr={pod_cidr(2)}", *fast])
     wait_for(lambda: all(_get(url, f"{PODS}/{name}").status_code == 404 for name in lost.values()), 30,
              "the restarted kubelet to finish the evicted pods", progress=print)
     assert not set(lost) & {sb.pod.uid for sb in node2_runtime.list_sandboxes()}

@@ -4,6 +4,7 @@ These tests drive ProcessRuntime directly (no kubelet): real processes on
 loopback pod IPs, real files in the pod's emptyDir. They skip, with the
 command to run, only when the Debian packages are not installed.
 """
+import ipaddress
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from labserver.kubelet.runtime import ImagePullError, PodRef, RuntimeError_
 from labserver.kubelet.runtime_process import ProcessRuntime, _hand_over
 from labserver.lab.machine import sysdeps
 from labserver.lab.supervise.procs import pid_alive, wait_for
+from pod_ranges import pod_cidr
 
 pytestmark = [
     pytest.mark.integration,
@@ -27,12 +29,17 @@ pytestmark = [
 TRUNCATOR = ["/bin/sh", "-c", "while true; do cat /dev/null > /logdir/access.log; sleep 10; done"]
 
 
+def process_runtime(root) -> ProcessRuntime:
+    """A ProcessRuntime on `root` handing out this xdist worker's own pod IPs (pod_ranges.py)."""
+    return ProcessRuntime(root, pod_cidr=pod_cidr())
+
+
 @pytest.fixture
 def runtime(tmp_path):
     """A ProcessRuntime in a temp root; every pod it still holds is removed at the end."""
-    rt = ProcessRuntime(tmp_path / "root")
+    rt = process_runtime(tmp_path / "root")
     yield rt
-    for sandbox in ProcessRuntime(tmp_path / "root").list_sandboxes():
+    for sandbox in process_runtime(tmp_path / "root").list_sandboxes():
         rt.remove_pod(sandbox.pod)
 
 
@@ -79,7 +86,7 @@ def test_two_pods_have_own_ips_and_serve_the_welcome_page(runtime):
     for name in ("nginx", "nginx-the-second"):
         _, sandbox, _, states = start_pod(runtime, name, nginx_spec())
         assert states[0].state == "running"
-        assert sandbox.ip.startswith("127.1.") and sandbox.ip != "127.0.0.1"
+        assert ipaddress.ip_address(sandbox.ip) in ipaddress.ip_network(pod_cidr())   # the runtime's range
         page = requests.get(f"http://{sandbox.ip}/", timeout=5)
         assert page.status_code == 200 and "<title>Welcome to nginx!</title>" in page.text
         ips.add(sandbox.ip)
@@ -101,7 +108,7 @@ def test_log_truncator_truncates_the_access_log_in_the_shared_volume(runtime):
 def test_new_runtime_instance_adopts_running_containers(runtime, tmp_path):
     """A restarted kubelet's runtime finds the same pod, IP and running processes."""
     pod, sandbox, _, states = start_pod(runtime, "nginx", nginx_spec(), busybox_spec(TRUNCATOR))
-    adopted = ProcessRuntime(tmp_path / "root")
+    adopted = process_runtime(tmp_path / "root")
     assert [(s.pod, s.ip) for s in adopted.list_sandboxes()] == [(pod, sandbox.ip)]
     seen = {c.name: c for c in adopted.list_containers()}
     assert {n: (c.state, c.id, c.extra["pid"]) for n, c in seen.items()} == {
@@ -142,7 +149,7 @@ def test_a_failed_container_reports_the_end_of_its_log(runtime):
     assert ended.message == ("starting\nbind() to 127.1.0.2:80 failed (13: Permission denied)\n"
                              "no newline at the end")
     assert wait_for(lambda: exited(runtime, pod, "ok"), 5, "the other ends").message is None
-    again = next(c for c in ProcessRuntime(runtime.root).list_containers(pod) if c.name == "failed")
+    again = next(c for c in process_runtime(runtime.root).list_containers(pod) if c.name == "failed")
     assert again.message == ended.message     # after a kubelet restart too
 
 
@@ -165,7 +172,7 @@ def test_restart_keeps_the_previous_attempt(runtime):
     assert second.id != first.id and second.restart_count == 1
     wait_for(lambda: exited(runtime, pod, "c"), 5, "second attempt ends")
     assert runtime.logs(first.id) == b"first\n" and runtime.logs(second.id) == b"second\n"
-    attempts = ProcessRuntime(runtime.root).list_containers(pod)  # also after a kubelet restart
+    attempts = process_runtime(runtime.root).list_containers(pod)  # also after a kubelet restart
     assert [(c.id, c.restart_count, c.state, c.exit_code) for c in attempts] == [
         (second.id, 1, "exited", 0), (first.id, 0, "exited", 0)]
 

@@ -188,6 +188,7 @@ def test_up_without_dockerd_says_what_to_install(tmp_path):
 @pytest.mark.skipif(docker_engine.docker_host() is None or not shutil.which("docker"),
                     reason="needs a Docker engine and the docker CLI (`python -m labserver docker up`)")
 @pytest.mark.skipif(port_in_use("127.0.0.1", 2379), reason="port 2379 is taken; the post's etcd needs it")
+@pytest.mark.xdist_group("lab")   # port 2379 is also the notebook tests' etcd's: never beside them (tests/conftest.py)
 def test_the_posts_etcd_docker_run_works_unchanged(tmp_path):
     """The post's `docker run --volume=$PWD/etcd-data:... --detach --net=host quay.io/coreos/etcd` serves etcd,
     its data in etcd-data/ (mounted where today's image keeps it, /var/lib/etcd/default.etcd)."""

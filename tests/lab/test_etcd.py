@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from labserver.lab.supervise.etcd import start_etcd
-from labserver.lab.supervise.procs import LabError, pid_alive
+from labserver.lab.supervise.procs import LabError, free_port, pid_alive
 
 pytestmark = pytest.mark.integration   # starts processes itself (tests/conftest.py)
 
@@ -39,7 +39,10 @@ def test_port_taken_is_one_clear_error(etcd, tmp_path):
 ])
 def test_cli_bad_flags_print_one_line_and_fail(args, message):
     """`python -m labserver etcd` with bad flags prints one line and exits 1."""
-    r = subprocess.run([sys.executable, "-m", "labserver", "etcd", *args],
+    # Free ports first (args may override them): the default 2379 may be in use by another lab (the
+    # notebook tests' in a parallel run), and then the port is the one line instead of the data dir.
+    ports = ["--listen-client-urls", f"http://127.0.0.1:{free_port()}", "--listen-peer-urls", f"http://127.0.0.1:{free_port()}"]
+    r = subprocess.run([sys.executable, "-m", "labserver", "etcd", *ports, *args],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 1
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -3,7 +3,7 @@
 Two `python -m labserver kubelet` processes (node-1, node-2), each with its own
 root dir, port and pod CIDR, and the scheduler. With the process runtime a
 pod's IP comes from its node's CIDR (127.1.0.x on node-1, 127.2.0.x on
-node-2), so the IP says where it runs. With Docker both share one engine.
+node-2; under xdist the worker's own block, pod_ranges.py), so the IP says where it runs. With Docker both share one engine.
 """
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from kubernetes import client as k8s
 
 from scheduler_testing import PODS
 from labserver.lab.supervise.procs import free_port, wait_for
+from pod_ranges import pod_cidr
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
-CIDRS = {"node-1": "127.1.0.0/24", "node-2": "127.2.0.0/24"}
+CIDRS = {"node-1": pod_cidr(1), "node-2": pod_cidr(2)}   # this xdist worker's own
 START = 60
 
 
