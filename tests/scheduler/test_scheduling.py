@@ -114,10 +114,13 @@ def test_thirty_pods_over_three_nodes_within_capacity(api, scheduler):
                                "3 No preemption victims found for incoming pod..")
 
 
-def test_failed_scheduling_event_and_condition(api, scheduler):
+def test_failed_scheduling_event_and_condition(api, component_factory):
     """Nothing fits: FailedScheduling with upstream's message (reasons counted and sorted), PodScheduled=False."""
     add_nodes(api, node("node-1", cpu="1"), node("node-2", cpu="1", taints=[
         {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]))
+    # Started after both nodes exist, so its first list holds both (started before, its node watch
+    # could still be one node short when the pod comes, and the message would count 1 node).
+    component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
     create(api, pod("hungry", cpu="2"))
     event = wait_event(api, "hungry", "FailedScheduling")
     expected = ("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) had untolerated taint {dedicated: gpu}. "
