@@ -281,13 +281,27 @@ class ProcessRuntime(Runtime):
 
     def remove_pod(self, pod: PodRef) -> None:
         pod_dir = self._pod_dir(pod)
+        writers = set()
         for path in pod_dir.glob("containers/*/state.json"):
             record = _read_json(path)
             if record:
                 self._kill_group(record)
                 self._wait_log_writer(record)
+                writers.add((record.get("log_writer"), record.get("log_writer_ticks")))
+        for pid, ticks in writers:   # no container left: the pod's writer is ending; it is gone before the pod is
+            self._end_log_writer(pid, ticks)
         shutil.rmtree(pod_dir, ignore_errors=True)
         self.ips.release(pod.uid)
+
+    @staticmethod
+    def _end_log_writer(pid: int | None, ticks: int | None, timeout: float = 5.0) -> None:
+        """Wait for a log writer with no pipe left to exit; SIGKILL it (the same process: PID and start ticks) if it does not."""
+        deadline = time.monotonic() + timeout
+        while procfs.is_running(pid, ticks) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if procfs.is_running(pid, ticks):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def log_lines(self, container_id: str, opts: LogOptions):
         cdir, record = self._find(container_id)
