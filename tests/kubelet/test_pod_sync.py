@@ -124,8 +124,9 @@ def test_image_pull_error_then_backoff_other_container_runs(env):
                        .get("reason") == "ImagePullBackOff", "ImagePullBackOff")
     assert "apt-get install busybox" in env.container_status(pod, "log-truncator")["state"]["waiting"]["message"]
     assert env.container_status(pod, "nginx")["ready"] and pod["status"]["phase"] == "Pending"
-    failed = [e for e in env.events(pod) if e["reason"] == "Failed"]
-    assert failed and all(e["type"] == "Warning" for e in failed)
+    # Events are posted apart from the status (the recorder's own thread): wait for them.
+    failed = wait_for(lambda: [e for e in env.events(pod) if e["reason"] == "Failed"], 10, "a Failed event")
+    assert all(e["type"] == "Warning" for e in failed)
     env.runtime.missing_images.clear()
     env.wait_pod("nginx", running_ready, "running once the image is there")
 
