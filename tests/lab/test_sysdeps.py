@@ -3,6 +3,7 @@
 apt is never run here: `install` takes the command runner as a parameter and
 the tests pass one that records the commands and "installs" fake programs.
 """
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -144,7 +145,9 @@ def test_failed_apt_is_reported(bin_dir, monkeypatch):
 def test_nginx_started_by_the_install_is_stopped(bin_dir, monkeypatch):
     """If the package started a system nginx (new /run/nginx.pid), it is stopped again."""
     monkeypatch.setattr(sysdeps, "can_install", lambda: True)
-    fake_nginx = subprocess.Popen(["/bin/sleep", "60"])
+    # Like nginx (which handles SIGQUIT itself) it must not inherit an ignored SIGQUIT: a shell ignores
+    # SIGINT and SIGQUIT for what it starts with `&` (no job control), and pytest's children inherit that.
+    fake_nginx = subprocess.Popen(["/bin/sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGQUIT, signal.SIG_DFL))
     try:
         monkeypatch.setattr(sysdeps, "_pid_in", lambda path: None if not apt.calls else fake_nginx.pid)
         monkeypatch.setattr(sysdeps, "_process_name", lambda pid: "nginx" if pid == fake_nginx.pid else "")
