@@ -286,9 +286,8 @@ class ProcessRuntime(Runtime):
             record = _read_json(path)
             if record:
                 self._kill_group(record)
-                self._wait_log_writer(record)
                 writers.add((record.get("log_writer"), record.get("log_writer_ticks")))
-        for pid, ticks in writers:   # no container left: the pod's writer is ending; it is gone before the pod is
+        for pid, ticks in writers:   # no container left: the pod's writer writes the last lines and exits
             self._end_log_writer(pid, ticks)
         shutil.rmtree(pod_dir, ignore_errors=True)
         self.ips.release(pod.uid)
