@@ -45,7 +45,11 @@ SESSION_MARK = "LABSERVER_TEST_SESSION"
 # Fixtures that start (or need) a real process: a test using any of them is an integration test.
 PROCESS_FIXTURES = {"etcd", "etcd_client", "etcd_prefix", "apiserver", "kubelet_factory", "app", "client", "api",
                     "revision", "make_env", "env", "lab", "etcd_cluster", "storage", "engine",
-                    "component_factory"}
+                    "component_factory", "module_apiserver", "namespace"}
+
+
+# The marker of a module whose tests share one API server (the `apiserver` fixture), each in its own namespace.
+SHARED_APISERVER = "shared_apiserver"
 
 
 def pytest_configure(config):
@@ -53,6 +57,8 @@ def pytest_configure(config):
     os.environ.setdefault(GROUPS_FILE, str(Path(tempfile.gettempdir()) / f"labserver-test-groups-{os.environ[SESSION_MARK]}"))
     config.addinivalue_line("markers", "integration: starts real processes (etcd, API server, kubelet, ...); "
                                        "`make test-fast` leaves these out")
+    config.addinivalue_line("markers", f"{SHARED_APISERVER}: the module's tests share one API server process, "
+                                       "each test in its own namespace (the `namespace` fixture)")
 
 
 # The xdist group of the tests that start a whole lab: the notebooks' own (fixed ports 2379/8080/10250,
@@ -194,18 +200,55 @@ def etcd_client(etcd):
     client.close()
 
 
+def _shares_apiserver(request) -> bool:
+    return request.node.get_closest_marker(SHARED_APISERVER) is not None
+
+
 @pytest.fixture
 def etcd_prefix(request):
-    """This test's own root in the shared etcd (the API server's --etcd-prefix), e.g. `/t-1a2b3c4d/registry`."""
+    """This test's own root in the shared etcd (the API server's --etcd-prefix), e.g. `/t-1a2b3c4d/registry`;
+    in a module marked shared_apiserver, the module's API server's root."""
+    if _shares_apiserver(request):
+        return request.getfixturevalue("module_apiserver").flags["etcd-prefix"]
     return f"/t-{uuid.uuid4().hex[:8]}/registry"
 
 
+@pytest.fixture(scope="module")
+def module_apiserver(etcd, tmp_path_factory):
+    """One API server for a whole module marked shared_apiserver (its tests get it as `apiserver`)."""
+    prefix = f"/m-{uuid.uuid4().hex[:8]}/registry"
+    server = start_apiserver(etcd.client_url, tmp_path_factory.mktemp("apiserver") / "apiserver.log",
+                             extra_args=[f"--etcd-prefix={prefix}"])
+    server.flags["etcd-prefix"] = prefix
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def apiserver(etcd, etcd_prefix, tmp_path):
-    """`python -m labserver apiserver` on a free port, on the shared etcd under this test's prefix."""
+def apiserver(request, etcd, etcd_prefix, tmp_path):
+    """`python -m labserver apiserver` on a free port, on the shared etcd under this test's prefix.
+
+    A module marked `pytest.mark.shared_apiserver` gets one API server for all its tests (starting one
+    costs ~0.5 s of CPU, most of it imports): each of its tests then works in its own `namespace`,
+    and names any node or other cluster-wide object it creates after that namespace."""
+    if _shares_apiserver(request):
+        yield request.getfixturevalue("module_apiserver")
+        return
     server = start_apiserver(etcd.client_url, tmp_path / "apiserver.log", extra_args=[f"--etcd-prefix={etcd_prefix}"])
     yield server
     server.stop()
+
+
+@pytest.fixture
+def namespace(apiserver) -> str:
+    """A namespace of this test's own (`t-1a2b3c4d`), created on the API server; nothing deletes it
+    (the module's etcd goes with the module)."""
+    import requests
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    r = requests.post(f"{apiserver.url}/api/v1/namespaces", timeout=30,
+                      json={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    assert r.status_code == 201, r.text
+    return name
 
 
 @pytest.fixture
