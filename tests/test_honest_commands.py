@@ -10,6 +10,14 @@ Nothing of the kernel's environment reaches the command: only what env.sh sets.
 Each command must exit 0, and every `!` line of the sources must have run
 (the Docker-only ones only with the Docker runtime), as shown: only IPython's own
 expansion of the notebook's variables (`$name`, `{expression}`) may differ.
+
+The same walk through the notebooks checks their exercises (notebooks 01-05 end
+with an exercise cell, a hidden solution and a check; see
+test_notebook_exercises.py): each solution is held back until its check has run
+once with the exercise left empty, which must print a hint (and not raise, so a
+learner running all cells is not stopped); then the solution runs and the same
+check, run again, must print ✓. One walk for both, as each walk starts the whole
+lab on the post's fixed ports and so runs alone.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import re
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-from notebook_session import cells, kernel, notebook_lab, sources
+from notebook_session import cells, kernel, notebook_lab, sources, tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # it may wait for the notebooks lock
 pytestmark.append(pytest.mark.xdist_group("lab"))   # the lab's fixed ports and .lab/: one at a time (tests/conftest.py)
@@ -82,15 +90,28 @@ def test_the_notebooks_have_shell_commands_and_ipython_leaves_them_as_bash_reads
         assert shell.var_expand(command, depth=0) == command, command
 
 
-def test_every_shell_command_succeeds_in_plain_bash_with_the_env_file(tmp_path):
+def test_every_shell_command_succeeds_in_plain_bash_and_each_check_hints_then_ticks(tmp_path):
     record = tmp_path / "commands.jsonl"
+    checks = {}   # notebook: (what its check printed with the exercise empty, and after the solution)
     with notebook_lab():
         for path in sources():
             with kernel() as k:
+                solution = None
                 for cell in cells(path):
-                    k.run(cell.source)
+                    if "solution" in tags(cell):
+                        solution = cell.source   # held back until its check has run once
+                        continue
+                    out = k.run(cell.source)
                     if "lab.shell_setup()" in cell.source:
                         k.run(PLAIN_BASH.replace("RECORD", repr(str(record))).replace("NOTEBOOK", repr(path.stem)))
+                    if "check" in tags(cell):
+                        assert solution, f"{path.name}: the check comes before its solution"
+                        k.run(solution)
+                        checks[path.stem] = (out.strip(), k.run(cell.source).strip())
+    assert sorted(checks) == [p.stem for p in sources(range(1, 6))], checks
+    for stem, (empty, solved) in checks.items():
+        assert empty.startswith("hint: ") and "✓" not in empty, (stem, empty)
+        assert solved.startswith("✓ "), (stem, solved)
     entries = [json.loads(line) for line in record.read_text().splitlines()]
     failures = [e for e in entries if e["rc"] != 0]
     assert not failures, "\n".join(f"{e['notebook']}: exit {e['rc']}: {e['command']}\n{e['output']}" for e in failures)
