@@ -1,6 +1,6 @@
 # labserver: the workbook and its tests.
 #   make lab      set everything up and open the notebooks in Jupyter Lab
-#   make test     unit + integration tests, then the notebooks under nbval
+#   make test     unit + integration tests, and beside them the notebooks under nbval
 #   make notebooks  rebuild the notebooks from their text sources (notebooks/*.py) and store fresh outputs
 #   make test-nonroot  (as root, CI) the non-root paths: preflight refuses, the Docker group runs it all
 # Everything the tests need is installed by these targets (see .ci/run for CI).
@@ -16,7 +16,7 @@ LAB_RUNTIME ?= auto
 export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks \
+.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks test-notebooks-in-test \
         notebooks check-clean bench fuzz lab walkthrough clean test-devcontainer test-registry
 
 # The venv is rebuilt when missing or older than its requirements or pyproject.toml:
@@ -56,10 +56,16 @@ docker-down: venv-lab
 images: venv-lab
 	$(PY) -m labserver images
 
+# The tests and the notebooks run side by side (most of either is waiting), each target's output
+# printed whole when it ends; the notebooks' run and the test that walks them take turns on the
+# notebooks' lock (the post's fixed ports).
 test: venv system-deps
-	$(MAKE) test-unit
-	$(MAKE) test-notebooks LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
+	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (~4 min)"
+	@$(MAKE) -j2 --output-sync=target test-unit test-notebooks-in-test
 	$(MAKE) check-clean
+
+test-notebooks-in-test: venv
+	$(MAKE) test-notebooks LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
 
 # In parallel (pytest-xdist), TEST_WORKERS processes: the suite mostly waits (pods starting, grace
 # periods, polls). --dist loadgroup with the groups tests/conftest.py gives: one module (and its etcd) per

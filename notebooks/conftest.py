@@ -7,7 +7,9 @@ notebooks expect to start from nothing); after the last one - also after a
 failure or Ctrl-C - `labserver.lab.supervise.teardown` stops everything the lab started.
 
 nbval's cell items take no fixtures, so this is done with the session hooks
-(the same place a session-scoped autouse fixture would run).
+(the same place a session-scoped autouse fixture would run), which also hold
+the notebooks' lock (labserver.lab.supervise.notebooks_lock) for the whole run:
+`make test` runs the notebooks beside the tests, one of which walks them too.
 
 The node is named after the machine's hostname, which differs between the
 machine that stored the outputs and the one running the tests: every cell's
@@ -16,12 +18,15 @@ metadata, written by `labserver.lab.notebook.walkthrough --in-place`).
 """
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 
 import pytest
 
-from labserver.lab.supervise import teardown
+from labserver.lab.supervise import notebooks_lock, teardown
+
+_LOCK = pytest.StashKey[contextlib.ExitStack]()
 
 
 def _say(line: str) -> None:
@@ -29,11 +34,17 @@ def _say(line: str) -> None:
 
 
 def pytest_sessionstart(session):
+    lock = contextlib.ExitStack()   # the notebooks' lock, held until the session has torn the lab down
+    lock.enter_context(notebooks_lock.holding(say=_say))
+    session.config.stash[_LOCK] = lock
     teardown.stop_everything(say=lambda line: _say(f"(clean start) {line}"))
 
 
 def pytest_sessionfinish(session, exitstatus):
-    teardown.stop_everything(say=lambda line: _say(f"(teardown) {line}"))
+    try:
+        teardown.stop_everything(say=lambda line: _say(f"(teardown) {line}"))
+    finally:
+        session.config.stash[_LOCK].close()
 
 
 def _hostnames(nb) -> set[str]:

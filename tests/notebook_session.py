@@ -14,19 +14,15 @@ them or leave some out.
 from __future__ import annotations
 
 import contextlib
-import subprocess
-import threading
 from pathlib import Path
 
 import jupytext
 import nbformat
 from nbclient import NotebookClient
 
-from labserver.lab.supervise import teardown
-from labserver.lab.supervise.procs import LabError, wait_for
+from labserver.lab.supervise import notebooks_lock, teardown
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-LOCK = Path("/tmp/labserver-notebooks.lock")
 
 
 def sources(numbers=range(1, 10)) -> list[Path]:
@@ -40,38 +36,13 @@ def tags(cell) -> set[str]:
 
 @contextlib.contextmanager
 def notebook_lab(say=print, timeout: float = 1200):
-    """Hold the notebooks' lock, with a clean lab before and after.
-
-    The lock is taken by flock(1) itself, blocking in the kernel like every other
-    `flock /tmp/labserver-notebooks.lock make ...` waiter (polling for it would
-    lose every race to them), and held until the block ends.
-    """
-    holder = subprocess.Popen(["flock", "--wait", str(int(timeout)), str(LOCK), "sh", "-c", "echo locked; read _"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    got = []
-    reader = threading.Thread(target=lambda: got.append(holder.stdout.readline()), daemon=True)
-    reader.start()
-
-    def locked():
-        if holder.poll() is not None and not got:
-            raise LabError(f"flock {LOCK} gave up (exit {holder.returncode})")
-        return bool(got) and got[0].strip() == "locked"
-    try:
-        wait_for(locked, timeout + 5, f"the notebooks' lock {LOCK} (another notebook run holds it)",
-                 interval=0.2, progress=lambda line: say(f"  … {line}"), every=30)
+    """Hold the notebooks' lock (labserver.lab.supervise.notebooks_lock), with a clean lab before and after."""
+    with notebooks_lock.holding(say, timeout):
         teardown.stop_everything(say=lambda line: say(f"(clean start) {line}"))
         try:
             yield
         finally:
             teardown.stop_everything(say=lambda line: say(f"(teardown) {line}"))
-    finally:
-        with contextlib.suppress(OSError):
-            holder.stdin.close()  # `read` ends, sh exits, flock releases the lock
-        try:
-            holder.wait(10)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait()
 
 
 def text_of(cell) -> str:
