@@ -38,17 +38,19 @@ def fast_config(name: str = NODE, **sync) -> KubeletConfig:
 
 
 class PodAPI:
-    """Pod helpers over `self.client` (an APIClient on the API server under test)."""
+    """Pod helpers over `self.client` (an APIClient on the API server under test), in `self.namespace`
+    unless told another."""
 
     client: APIClient
     wait_timeout: float = 15
+    namespace: str = "default"
 
-    def create(self, pod: dict, namespace: str = "default") -> dict:
-        return self.client.post(f"/api/v1/namespaces/{namespace}/pods", pod)
+    def create(self, pod: dict, namespace: str | None = None) -> dict:
+        return self.client.post(f"/api/v1/namespaces/{namespace or self.namespace}/pods", pod)
 
-    def pod(self, name: str, namespace: str = "default") -> dict | None:
+    def pod(self, name: str, namespace: str | None = None) -> dict | None:
         try:
-            return self.client.get(f"/api/v1/namespaces/{namespace}/pods/{name}")
+            return self.client.get(f"/api/v1/namespaces/{namespace or self.namespace}/pods/{name}")
         except APIStatusError as e:
             if e.code == 404:
                 return None
@@ -66,18 +68,21 @@ class PodAPI:
         return next(s for s in pod["status"].get("containerStatuses", []) if s["name"] == container)
 
     def events(self, pod: dict) -> list[dict]:
-        uid = pod["metadata"]["uid"]
-        return [e for e in self.client.get("/api/v1/namespaces/default/events")["items"]
+        uid, namespace = pod["metadata"]["uid"], pod["metadata"].get("namespace") or self.namespace
+        return [e for e in self.client.get(f"/api/v1/namespaces/{namespace}/events")["items"]
                 if e["involvedObject"].get("uid") == uid]
 
 
 @dataclass
 class Env(PodAPI):
-    """A running in-process kubelet, its fake runtime, and a client on the same API server."""
+    """A running in-process kubelet, its fake runtime, and a client on the same API server; the test's pods
+    go in `namespace`, bound to `node` (the kubelet's node)."""
 
     kubelet: Kubelet
     runtime: FakeRuntime
     client: APIClient
+    namespace: str = "default"
+    node: str = NODE
 
 
 def running_ready(pod: dict) -> bool:

@@ -5,14 +5,19 @@ The fake runtime's exec runs the probe's command on the host, so a probe
 """
 from __future__ import annotations
 
-from kubelet_testing import NODE
+import pytest
+
 from labserver.apiserver.printers import pod_cells
 from labserver.lab.supervise.procs import wait_for
 
+# One API server for the module: each test's pods go in its own namespace, bound to its own node
+# (env.node, `node-<namespace>`), which only its kubelet runs.
+pytestmark = pytest.mark.shared_apiserver
 
-def busybox_pod(name: str, containers: list[dict], init: list[dict] | None = None, **spec) -> dict:
+
+def busybox_pod(node: str, name: str, containers: list[dict], init: list[dict] | None = None, **spec) -> dict:
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-           "spec": {"nodeName": NODE, "containers": containers, **spec}}
+           "spec": {"nodeName": node, "containers": containers, **spec}}
     if init:
         pod["spec"]["initContainers"] = init
     return pod
@@ -24,7 +29,7 @@ def probe_file(path) -> dict:
 
 def test_readiness_probe_drives_ready_and_conditions(env, tmp_path):
     flag = tmp_path / "ready"
-    env.create(busybox_pod("r", [{"name": "app", "image": "busybox", "readinessProbe": probe_file(flag)}]))
+    env.create(busybox_pod(env.node, "r", [{"name": "app", "image": "busybox", "readinessProbe": probe_file(flag)}]))
     pod = env.wait_pod("r", lambda p: p["status"].get("phase") == "Running", "running")
     assert env.container_status(pod, "app")["ready"] is False
     conds = {c["type"]: c for c in pod["status"]["conditions"]}
@@ -40,7 +45,7 @@ def test_readiness_probe_drives_ready_and_conditions(env, tmp_path):
 def test_liveness_failure_restarts_the_container_with_events(env, tmp_path):
     flag = tmp_path / "alive"
     flag.touch()
-    env.create(busybox_pod("l", [{"name": "app", "image": "busybox", "livenessProbe": probe_file(flag)}],
+    env.create(busybox_pod(env.node, "l", [{"name": "app", "image": "busybox", "livenessProbe": probe_file(flag)}],
                            terminationGracePeriodSeconds=3))
     pod = env.wait_pod("l", lambda p: env.container_status(p, "app").get("started"), "started")
     first = env.container_status(pod, "app")["containerID"]
@@ -61,7 +66,7 @@ def test_liveness_failure_restarts_the_container_with_events(env, tmp_path):
 
 def test_failed_startup_probe_restarts_the_container(env, tmp_path):
     probe = {**probe_file(tmp_path / "never"), "failureThreshold": 2}
-    env.create(busybox_pod("st", [{"name": "app", "image": "busybox", "startupProbe": probe}]))
+    env.create(busybox_pod(env.node, "st", [{"name": "app", "image": "busybox", "startupProbe": probe}]))
     pod = env.wait_pod("st", lambda p: p["status"].get("containerStatuses")
                        and env.container_status(p, "app")["restartCount"] >= 1, "restarted", 15)
     assert not env.container_status(pod, "app")["started"] and not env.container_status(pod, "app")["ready"]
@@ -73,7 +78,7 @@ def test_failed_startup_probe_restarts_the_container(env, tmp_path):
 def test_init_containers_run_in_order_before_the_app(env):
     env.runtime.exit_on_start.update({"first": 0, "second": 0})
     init = [{"name": "first", "image": "busybox"}, {"name": "second", "image": "busybox"}]
-    env.create(busybox_pod("i", [{"name": "app", "image": "busybox"}], init))
+    env.create(busybox_pod(env.node, "i", [{"name": "app", "image": "busybox"}], init))
     pod = env.wait_pod("i", lambda p: p["status"].get("phase") == "Running", "running")
     order = [c for p, c, _ in env.runtime.started if p == "i"]
     assert order == ["first", "second", "app"]
@@ -87,7 +92,7 @@ def test_init_containers_run_in_order_before_the_app(env):
 def test_failing_init_container_is_retried_and_holds_the_app(env):
     env.runtime.exit_on_start.update({"first": 0, "second": 1})
     init = [{"name": "first", "image": "busybox"}, {"name": "second", "image": "busybox"}]
-    env.create(busybox_pod("f", [{"name": "app", "image": "busybox"}], init))
+    env.create(busybox_pod(env.node, "f", [{"name": "app", "image": "busybox"}], init))
     pod = env.wait_pod("f", lambda p: any(s.get("restartCount", 0) >= 1 for s in
                                           p["status"].get("initContainerStatuses") or []), "init retried", 15)
     assert ("f", "app", 0) not in env.runtime.started
@@ -99,8 +104,8 @@ def test_failing_init_container_is_retried_and_holds_the_app(env):
 
 def test_failing_init_container_fails_a_never_restarting_pod(env):
     env.runtime.exit_on_start.update({"only": 2})
-    env.create(busybox_pod("n", [{"name": "app", "image": "busybox"}], [{"name": "only", "image": "busybox"}],
-                           restartPolicy="Never"))
+    env.create(busybox_pod(env.node, "n", [{"name": "app", "image": "busybox"}],
+                           [{"name": "only", "image": "busybox"}], restartPolicy="Never"))
     pod = env.wait_pod("n", lambda p: p["status"].get("phase") == "Failed", "Failed")
     assert pod_cells(pod)[0][2] == "Init:Error"
     assert [c for p, c, _ in env.runtime.started if p == "n"] == ["only"]
@@ -108,7 +113,7 @@ def test_failing_init_container_fails_a_never_restarting_pod(env):
 
 def test_sidecar_keeps_running_beside_the_app(env):
     init = [{"name": "side", "image": "busybox", "restartPolicy": "Always"}]
-    env.create(busybox_pod("s", [{"name": "app", "image": "busybox"}], init))
+    env.create(busybox_pod(env.node, "s", [{"name": "app", "image": "busybox"}], init))
     pod = env.wait_pod("s", lambda p: pod_cells(p)[0][1:3] == ["2/2", "Running"], "2/2 Running")
     side = pod["status"]["initContainerStatuses"][0]
     assert side["started"] and side["ready"] and "running" in side["state"]
@@ -121,7 +126,7 @@ def test_sidecar_keeps_running_beside_the_app(env):
 def test_sidecars_stop_when_the_app_has_finished(env):
     """restartPolicy Never: the app exits 0, the sidecar is stopped and the pod Succeeds (Completed)."""
     init = [{"name": "side", "image": "busybox", "restartPolicy": "Always"}]
-    env.create(busybox_pod("job", [{"name": "app", "image": "busybox"}], init, restartPolicy="Never"))
+    env.create(busybox_pod(env.node, "job", [{"name": "app", "image": "busybox"}], init, restartPolicy="Never"))
     env.wait_pod("job", lambda p: pod_cells(p)[0][1:3] == ["2/2", "Running"], "2/2 Running")
     env.runtime.exit(env.runtime.running("job", "app").id, 0)
     pod = env.wait_pod("job", lambda p: p["status"].get("phase") == "Succeeded", "Succeeded", 15)
@@ -136,7 +141,7 @@ def test_sidecar_startup_probe_holds_the_next_init_container(env, tmp_path):
     init = [{"name": "side", "image": "busybox", "restartPolicy": "Always",
              "startupProbe": {**probe_file(flag), "failureThreshold": 30}},
             {"name": "after", "image": "busybox"}]
-    env.create(busybox_pod("gate", [{"name": "app", "image": "busybox"}], init))
+    env.create(busybox_pod(env.node, "gate", [{"name": "app", "image": "busybox"}], init))
     pod = env.wait_pod("gate", lambda p: (p["status"].get("initContainerStatuses") or [{}])[0].get("state", {})
                        .get("running"), "sidecar running")
     assert not pod["status"]["initContainerStatuses"][0]["started"]
