@@ -24,6 +24,10 @@ JSONPATCH = "application/json-patch+json"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 BIG = str(1 << 64)
 
+# The tests on the API server process (`api`, `kubectl`) share one for the module, each in its own namespace;
+# the in-process `client` tests keep their own etcd prefixes (and start no API server).
+shared = pytest.mark.shared_apiserver
+
 
 def nested(levels: int) -> str:
     return "[" * levels + "]" * levels
@@ -223,13 +227,14 @@ def test_yaml_dates_stay_strings(client):
     assert client.get(PODS + "/dated").get_json()["metadata"]["annotations"] == {"since": "2020-01-01"}
 
 
+@shared
 @pytest.mark.parametrize("field", ["spec.bogus\nX-Injected: 1", "spec.héllo", 'spec.quote"d'])
-def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, field, etcd_prefix):
+def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, field, etcd_prefix, namespace):
     """Warn (the default): the unknown field is dropped from what is stored and reported in a Warning header
     that HTTP can carry (control characters escaped as Go's %q; UTF-8 as upstream sends it)."""
     body = pod("warned")
     body["spec"][field.split(".", 1)[1]] = 1
-    r = api.post(PODS, json=body)
+    r = api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
     assert r.status_code == 201, r.text
     raw = r.raw.headers.getlist("Warning")
     assert len(raw) == 1
@@ -237,21 +242,22 @@ def test_warn_mode_drops_unknown_fields_with_a_safe_warning(api, etcd_client, fi
     expected = json.dumps(field, ensure_ascii=False).replace("\\u0022", '\\"')
     assert warning.startswith('299 - "unknown field ') and "X-Injected" not in r.headers
     assert expected.strip('"').replace("\\", "\\\\").replace('"', '\\"') in warning
-    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/warned")[0])
+    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/{namespace}/warned")[0])
     assert set(stored["spec"]) >= {"containers"} and field.split(".", 1)[1] not in stored["spec"]
 
 
-def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd_client, etcd_prefix):
+@shared
+def test_kubectl_validate_warn_with_odd_field_names(api, kubectl, tmp_path, etcd_client, etcd_prefix, namespace):
     """`kubectl create --validate=warn` of a manifest whose unknown field has non-ASCII and a newline in
     its name: created at once (no hang), kubectl prints the server's warning, the field is not stored."""
     manifest = tmp_path / "odd.json"
     body = pod("odd")
     body["spec"]["ünknown\nfield"] = 1
     manifest.write_text(json.dumps(body))
-    result = kubectl("create", "-f", str(manifest), "--validate=warn", timeout=30)
+    result = kubectl("create", "-n", namespace, "-f", str(manifest), "--validate=warn", timeout=30)
     assert result.stdout.strip() == "pod/odd created"
     assert 'Warning: unknown field "spec.ünknown\\nfield"' in result.stderr
-    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/default/odd")[0])
+    stored = json.loads(etcd_client.get(f"{etcd_prefix}/pods/{namespace}/odd")[0])
     assert [k for k in stored["spec"] if "field" in k] == []
 
 

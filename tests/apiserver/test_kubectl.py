@@ -13,17 +13,19 @@ from labserver.lab.supervise.procs import wait_for
 from api_testing import NGINX_POD, pod
 from kubectl_testing import kubectl, record_event, register_node, table  # noqa: F401
 
+pytestmark = pytest.mark.shared_apiserver   # one API server for the module, each test in its own namespace
+
 AGE = re.compile(r"^\d+s$")
 POST_POD_YAML = yaml.safe_dump(NGINX_POD, sort_keys=False)
 
 
-def create(api, body, namespace="default"):
+def create(api, body, namespace):
     response = api.post(f"/api/v1/namespaces/{namespace}/pods", json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def set_running(api, name: str, namespace="default"):
+def set_running(api, name: str, namespace):
     """Write the status the kubelet writes once every container runs and is ready."""
     current = api.get(f"/api/v1/namespaces/{namespace}/pods/{name}").json()
     current["status"].update({
@@ -36,39 +38,53 @@ def set_running(api, name: str, namespace="default"):
     assert response.status_code == 200, response.text
 
 
-def test_get_nodes_prints_a_ready_node(api, kubectl):
-    """`kubectl get nodes` prints NAME STATUS ROLES AGE VERSION with the node Ready."""
-    register_node(api, "lab-node")
+def test_get_nodes_prints_a_ready_node(api, kubectl, namespace):
+    """`kubectl get nodes` prints NAME STATUS ROLES AGE VERSION with the node Ready (this test's node's row:
+    the module's other tests register nodes on the same server)."""
+    node = f"{namespace}-node"
+    register_node(api, node)
     rows = table(kubectl("get", "nodes").stdout)
     assert rows[0] == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
-    assert rows[1][:3] == ["lab-node", "Ready", "<none>"] and AGE.match(rows[1][3])
+    mine = [row for row in rows[1:] if row[0] == node]
+    assert len(mine) == 1 and mine[0][:3] == [node, "Ready", "<none>"] and AGE.match(mine[0][3])
     wide = table(kubectl("get", "nodes", "-o", "wide").stdout)
-    assert wide[0][5:7] == ["INTERNAL-IP", "EXTERNAL-IP"] and wide[1][5] == "127.0.0.1"
+    mine = [row for row in wide[1:] if row[0] == node]
+    assert wide[0][5:7] == ["INTERNAL-IP", "EXTERNAL-IP"] and len(mine) == 1 and mine[0][5] == "127.0.0.1"
 
 
-def test_get_pods_columns_as_a_real_cluster(api, kubectl):
+def test_get_pods_columns_as_a_real_cluster(api, kubectl, namespace):
     """`kubectl get pods` prints NAME READY STATUS RESTARTS AGE, 0/2 Pending then 2/2 Running."""
-    assert kubectl("get", "pods").stderr.strip() == "No resources found in default namespace."
-    create(api, NGINX_POD)
-    rows = table(kubectl("get", "pods").stdout)
+    assert kubectl("get", "pods", "-n", namespace).stderr.strip() == f"No resources found in {namespace} namespace."
+    create(api, NGINX_POD, namespace)
+    rows = table(kubectl("get", "pods", "-n", namespace).stdout)
     assert rows[0] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     assert rows[1][:4] == ["nginx", "0/2", "Pending", "0"] and AGE.match(rows[1][4])
-    set_running(api, "nginx")
-    assert table(kubectl("get", "pods").stdout)[1][:4] == ["nginx", "2/2", "Running", "0"]
+    set_running(api, "nginx", namespace)
+    assert table(kubectl("get", "pods", "-n", namespace).stdout)[1][:4] == ["nginx", "2/2", "Running", "0"]
 
 
 @pytest.fixture
-def three_pods(api):
-    """web (labelled, bound to lab-node, running), db (unbound) in default, and sys in kube-system."""
-    create(api, pod("web", node="lab-node", labels={"app": "web"}))
-    set_running(api, "web")
-    create(api, pod("db", labels={"app": "db"}))
-    create(api, pod("sys"), namespace="kube-system")
+def three_pods(api, namespace):
+    """web (labelled, bound to lab-node, running), db (unbound) in the test's namespace, and sys in a second
+    namespace of the test's own, `<namespace>sys` (which sorts after it, as kube-system after default, in
+    etcd's key order too).
+    Each is labelled test=<namespace>, so that an all-namespaces listing can select this test's pods.
+    Returns (namespace, the second namespace)."""
+    other = f"{namespace}sys"
+    response = api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                    "metadata": {"name": other}})
+    assert response.status_code == 201, response.text
+    mine = {"test": namespace}
+    create(api, pod("web", node="lab-node", labels={"app": "web", **mine}), namespace)
+    set_running(api, "web", namespace)
+    create(api, pod("db", labels={"app": "db", **mine}), namespace)
+    create(api, pod("sys", labels=mine), other)
+    return namespace, other
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["-A"], [["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["default", "db"], ["default", "web"],
-              ["kube-system", "sys"]]),
+    (["-A"], [["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["NS", "db"], ["NS", "web"],
+              ["NSsys", "sys"]]),
     (["-l", "app=web"], [["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["web"]]),
     (["-l", "app!=web"], [["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["db"]]),
     (["--field-selector", "spec.nodeName=lab-node"], [["NAME", "READY", "STATUS", "RESTARTS", "AGE"], ["web"]]),
@@ -77,8 +93,14 @@ def three_pods(api):
                        "READINESS GATES"], ["db"], ["web"]]),
 ])
 def test_get_pods_variants(three_pods, kubectl, args, expected):
-    """-A adds NAMESPACE; -l and --field-selector filter on the server; -o wide adds the wide columns."""
-    rows = table(kubectl("get", "pods", *args).stdout)
+    """-A adds NAMESPACE; -l and --field-selector filter on the server; -o wide adds the wide columns.
+    (NS is the test's namespace; with -A, the rows of the other tests' namespaces are left out.)"""
+    namespace, other = three_pods
+    expected = [[cell.replace("NS", namespace) if cell.startswith("NS") else cell for cell in row]
+                for row in expected]
+    rows = table(kubectl("get", "pods", "-n", namespace, *args).stdout)
+    if "-A" in args:
+        rows = rows[:1] + [row for row in rows[1:] if row[0] in (namespace, other)]
     assert rows[0] == expected[0]
     assert [row[:len(want)] for row, want in zip(rows[1:], expected[1:])] == expected[1:]
     assert len(rows) == len(expected)
@@ -86,7 +108,8 @@ def test_get_pods_variants(three_pods, kubectl, args, expected):
 
 def test_get_pods_wide_cells(three_pods, kubectl):
     """-o wide shows the pod IP and node of a bound pod, <none> for an unbound one."""
-    rows = {row[0]: row for row in table(kubectl("get", "pods", "-o", "wide").stdout)[1:]}
+    namespace, _ = three_pods
+    rows = {row[0]: row for row in table(kubectl("get", "pods", "-n", namespace, "-o", "wide").stdout)[1:]}
     assert rows["web"][1:3] == ["1/1", "Running"] and rows["web"][5:7] == ["10.0.0.7", "lab-node"]
     assert rows["db"][5:] == ["<none>", "<none>", "<none>", "<none>"]
 
@@ -94,32 +117,35 @@ def test_get_pods_wide_cells(three_pods, kubectl):
 @pytest.mark.parametrize("fmt, parse", [("yaml", yaml.safe_load), ("json", json.loads)])
 def test_get_pods_as_yaml_and_json(three_pods, kubectl, fmt, parse):
     """-o yaml / -o json print the objects as stored: a List, and a single Pod with its uid."""
-    listing = parse(kubectl("get", "pods", "-o", fmt).stdout)
+    namespace, _ = three_pods
+    listing = parse(kubectl("get", "pods", "-n", namespace, "-o", fmt).stdout)
     assert listing["kind"] == "List" and sorted(p["metadata"]["name"] for p in listing["items"]) == ["db", "web"]
-    one = parse(kubectl("get", "pod", "web", "-o", fmt).stdout)
+    one = parse(kubectl("get", "pod", "web", "-n", namespace, "-o", fmt).stdout)
     assert (one["kind"], one["metadata"]["name"], one["spec"]["nodeName"]) == ("Pod", "web", "lab-node")
     assert one["metadata"]["uid"] and one["metadata"]["resourceVersion"].isdigit()
 
 
 def test_get_pods_as_names(three_pods, kubectl):
-    """-o name prints pod/<name> per pod."""
-    assert kubectl("get", "pods", "-o", "name").stdout.split() == ["pod/db", "pod/web"]
-    assert kubectl("get", "pods", "-A", "-o", "name").stdout.split() == ["pod/db", "pod/web", "pod/sys"]
+    """-o name prints pod/<name> per pod (with -A, this test's pods: those labelled test=<namespace>)."""
+    namespace, _ = three_pods
+    assert kubectl("get", "pods", "-n", namespace, "-o", "name").stdout.split() == ["pod/db", "pod/web"]
+    assert kubectl("get", "pods", "-A", "-l", f"test={namespace}", "-o", "name").stdout.split() == \
+        ["pod/db", "pod/web", "pod/sys"]
 
 
-def test_get_missing_pod_and_bad_selector(kubectl):
+def test_get_missing_pod_and_bad_selector(kubectl, namespace):
     """A missing pod and an unsupported field selector come back as kubectl's server errors."""
-    missing = kubectl("get", "pod", "nope", ok=False)
+    missing = kubectl("get", "pod", "nope", "-n", namespace, ok=False)
     assert missing.returncode == 1
     assert 'Error from server (NotFound): pods "nope" not found' in missing.stderr
-    bad = kubectl("get", "pods", "--field-selector", "spec.color=red", ok=False)
+    bad = kubectl("get", "pods", "-n", namespace, "--field-selector", "spec.color=red", ok=False)
     assert "Error from server (BadRequest)" in bad.stderr and "field label not supported: spec.color" in bad.stderr
 
 
-def test_get_pods_watch_shows_a_change(api, kubectl):
+def test_get_pods_watch_shows_a_change(api, kubectl, namespace):
     """`kubectl get pods -w` prints the pod, then a new row when its status changes."""
-    create(api, NGINX_POD)
-    watcher = kubectl.popen("get", "pods", "-w")
+    create(api, NGINX_POD, namespace)
+    watcher = kubectl.popen("get", "pods", "-n", namespace, "-w")
     lines: queue.Queue[str] = queue.Queue()
     seen: list[str] = []
     threading.Thread(target=lambda: [lines.put(line) for line in watcher.stdout], daemon=True).start()
@@ -132,7 +158,7 @@ def test_get_pods_watch_shows_a_change(api, kubectl):
         return check
     try:
         wait_for(saw(r"^nginx\s+0/2\s+Pending"), 30, "the first row of kubectl get pods -w")
-        set_running(api, "nginx")
+        set_running(api, "nginx", namespace)
         wait_for(saw(r"^nginx\s+2/2\s+Running"), 30, "the Running row of kubectl get pods -w")
     finally:
         watcher.kill()
@@ -140,51 +166,53 @@ def test_get_pods_watch_shows_a_change(api, kubectl):
     assert seen[0].split()[:5] == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
 
 
-def test_create_from_yaml(api, kubectl, tmp_path):
+def test_create_from_yaml(api, kubectl, tmp_path, namespace):
     """`kubectl create -f` the post's pod as YAML: created with defaults; a second create is AlreadyExists."""
     manifest = tmp_path / "nginx.yaml"
     manifest.write_text(POST_POD_YAML)
-    assert kubectl("create", "-f", str(manifest)).stdout.strip() == "pod/nginx created"
-    stored = api.get("/api/v1/namespaces/default/pods/nginx").json()
+    assert kubectl("create", "-n", namespace, "-f", str(manifest)).stdout.strip() == "pod/nginx created"
+    stored = api.get(f"/api/v1/namespaces/{namespace}/pods/nginx").json()
     assert stored["spec"]["restartPolicy"] == "Always" and stored["status"]["phase"] == "Pending"
-    again = kubectl("create", "-f", str(manifest), ok=False)
+    again = kubectl("create", "-n", namespace, "-f", str(manifest), ok=False)
     assert again.returncode == 1
     assert 'Error from server (AlreadyExists): error when creating' in again.stderr
     assert 'pods "nginx" already exists' in again.stderr
 
 
-def test_apply_created_unchanged_configured(api, kubectl, tmp_path):
+def test_apply_created_unchanged_configured(api, kubectl, tmp_path, namespace):
     """`kubectl apply -f` creates, then reports unchanged, then configures an edit (strategic merge)."""
     manifest = tmp_path / "nginx.yaml"
     manifest.write_text(POST_POD_YAML)
-    first = kubectl("apply", "-f", str(manifest))
+    first = kubectl("apply", "-n", namespace, "-f", str(manifest))
     assert (first.stdout.strip(), first.stderr) == ("pod/nginx created", "")
-    second = kubectl("apply", "-f", str(manifest))
+    second = kubectl("apply", "-n", namespace, "-f", str(manifest))
     assert (second.stdout.strip(), second.stderr) == ("pod/nginx unchanged", "")
     edited = json.loads(json.dumps(NGINX_POD))
     edited["metadata"]["labels"] = {"app": "web"}
     edited["spec"]["containers"][1]["image"] = "busybox:1.36"
     manifest.write_text(yaml.safe_dump(edited, sort_keys=False))
-    third = kubectl("apply", "-f", str(manifest))
+    third = kubectl("apply", "-n", namespace, "-f", str(manifest))
     assert (third.stdout.strip(), third.stderr) == ("pod/nginx configured", "")
-    stored = api.get("/api/v1/namespaces/default/pods/nginx").json()
+    stored = api.get(f"/api/v1/namespaces/{namespace}/pods/nginx").json()
     assert stored["metadata"]["labels"] == {"app": "web"}
     assert [(c["name"], c["image"]) for c in stored["spec"]["containers"]] == [("nginx", "nginx"),
                                                                                ("log-truncator", "busybox:1.36")]
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
 
 
-def test_server_side_apply(api, kubectl, tmp_path):
+def test_server_side_apply(api, kubectl, tmp_path, namespace):
     """`kubectl apply --server-side` creates the pod and then updates it in place."""
     manifest = tmp_path / "nginx.yaml"
     manifest.write_text(POST_POD_YAML)
-    assert kubectl("apply", "--server-side", "-f", str(manifest)).stdout.strip() == "pod/nginx serverside-applied"
-    uid = api.get("/api/v1/namespaces/default/pods/nginx").json()["metadata"]["uid"]
+    assert kubectl("apply", "--server-side", "-n", namespace, "-f", str(manifest)).stdout.strip() == \
+        "pod/nginx serverside-applied"
+    uid = api.get(f"/api/v1/namespaces/{namespace}/pods/nginx").json()["metadata"]["uid"]
     edited = json.loads(json.dumps(NGINX_POD))
     edited["metadata"]["labels"] = {"tier": "front"}
     manifest.write_text(yaml.safe_dump(edited))
-    assert kubectl("apply", "--server-side", "-f", str(manifest)).stdout.strip() == "pod/nginx serverside-applied"
-    stored = api.get("/api/v1/namespaces/default/pods/nginx").json()
+    assert kubectl("apply", "--server-side", "-n", namespace, "-f", str(manifest)).stdout.strip() == \
+        "pod/nginx serverside-applied"
+    stored = api.get(f"/api/v1/namespaces/{namespace}/pods/nginx").json()
     assert stored["metadata"]["uid"] == uid and stored["metadata"]["labels"] == {"tier": "front"}
 
 
@@ -200,94 +228,100 @@ spec:
 """
 
 
-def test_unknown_field_rejected_under_strict(api, kubectl, tmp_path, etcd_client):
+def test_unknown_field_rejected_under_strict(api, kubectl, tmp_path, etcd_client, namespace):
     """kubectl's default (strict) validation hands the check to the server: upstream's 400 strict decoding
     error, nothing written; --validate=warn creates the pod and prints the server's warning."""
     manifest = tmp_path / "typo.yaml"
     manifest.write_text(BAD_POD)
     before = etcd_client.get_response("/").header.revision
-    strict = kubectl("create", "-f", str(manifest), ok=False)
+    strict = kubectl("create", "-n", namespace, "-f", str(manifest), ok=False)
     assert strict.returncode == 1
     assert ('Error from server (BadRequest): error when creating "' in strict.stderr and
             'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field '
             '"spec.containers[0].imagePullPolcy"' in strict.stderr), strict.stderr
     assert etcd_client.get_response("/").header.revision == before
-    assert api.get("/api/v1/namespaces/default/pods/typo").status_code == 404
-    warn = kubectl("create", "-f", str(manifest), "--validate=warn")
+    assert api.get(f"/api/v1/namespaces/{namespace}/pods/typo").status_code == 404
+    warn = kubectl("create", "-n", namespace, "-f", str(manifest), "--validate=warn")
     assert warn.stdout.strip() == "pod/typo created"
     assert 'Warning: unknown field "spec.containers[0].imagePullPolcy"' in warn.stderr
 
 
-def test_describe_pod_with_events(api, kubectl):
+def test_describe_pod_with_events(api, kubectl, namespace):
     """`kubectl describe pod` shows the pod and the events recorded about it."""
-    created = create(api, pod("web", node="lab-node", labels={"app": "web"}))
-    record_event(api, created, "Scheduled", "Successfully assigned default/web to lab-node")
+    created = create(api, pod("web", node="lab-node", labels={"app": "web"}), namespace)
+    record_event(api, created, "Scheduled", f"Successfully assigned {namespace}/web to lab-node")
     record_event(api, created, "BackOff", "Back-off restarting failed container c", "Warning")
-    other = create(api, pod("other"))
+    other = create(api, pod("other"), namespace)
     record_event(api, other, "Pulled", "not about web")
-    out = kubectl("describe", "pod", "web").stdout
+    out = kubectl("describe", "pod", "web", "-n", namespace).stdout
     assert re.search(r"^Name:\s+web$", out, re.M) and re.search(r"^Node:\s+lab-node", out, re.M)
     assert re.search(r"^Labels:\s+app=web$", out, re.M)
     events = out[out.index("\nEvents:"):]
-    assert re.search(r"Normal\s+Scheduled\s+\S+\s+kubelet\s+Successfully assigned default/web to lab-node", events)
+    assert re.search(rf"Normal\s+Scheduled\s+\S+\s+kubelet\s+Successfully assigned {namespace}/web to lab-node", events)
     assert re.search(r"Warning\s+BackOff\s+\S+\s+kubelet\s+Back-off restarting failed container c", events)
     assert "not about web" not in events
 
 
-def test_describe_node_with_events(api, kubectl):
+def test_describe_node_with_events(api, kubectl, namespace):
     """`kubectl describe node` shows conditions, addresses, system info and the node's events."""
-    node = register_node(api, "lab-node")
-    record_event(api, node, "NodeReady", "Node lab-node status is now: NodeReady")
-    out = kubectl("describe", "node", "lab-node").stdout
+    name = f"{namespace}-node"
+    node = register_node(api, name)
+    record_event(api, node, "NodeReady", f"Node {name} status is now: NodeReady")
+    out = kubectl("describe", "node", name).stdout
     assert re.search(r"Ready\s+True\s+.*KubeletReady\s+kubelet is posting ready status", out)
     assert re.search(r"InternalIP:\s+127\.0\.0\.1", out)
     assert re.search(r"Kubelet Version:\s+\S+", out)
     events = out[out.index("\nEvents:"):]
-    assert re.search(r"Normal\s+NodeReady\s+\S+\s+kubelet\s+Node lab-node status is now: NodeReady", events)
+    assert re.search(rf"Normal\s+NodeReady\s+\S+\s+kubelet\s+Node {name} status is now: NodeReady", events)
 
 
-def test_delete_unbound_pod_is_immediate(api, kubectl):
+def test_delete_unbound_pod_is_immediate(api, kubectl, namespace):
     """`kubectl delete` of a pod on no node returns once it is gone."""
-    create(api, pod("db"))
-    assert kubectl("delete", "pod", "db").stdout.strip() == 'pod "db" deleted from default namespace'
-    assert api.get("/api/v1/namespaces/default/pods/db").status_code == 404
+    create(api, pod("db"), namespace)
+    assert kubectl("delete", "pod", "db", "-n", namespace).stdout.strip() == \
+        f'pod "db" deleted from {namespace} namespace'
+    assert api.get(f"/api/v1/namespaces/{namespace}/pods/db").status_code == 404
 
 
-def test_delete_bound_pod_waits_for_the_kubelet(api, kubectl):
+def test_delete_bound_pod_waits_for_the_kubelet(api, kubectl, namespace):
     """`kubectl delete` of a bound pod waits while it is Terminating and returns once the kubelet
     (played here) finalizes it with gracePeriodSeconds=0 and a uid precondition."""
-    created = create(api, pod("web", node="lab-node"))
-    set_running(api, "web")
-    deleter = kubectl.popen("delete", "pod", "web", "--timeout=60s")
-    url = "/api/v1/namespaces/default/pods/web"
+    created = create(api, pod("web", node="lab-node"), namespace)
+    set_running(api, "web", namespace)
+    deleter = kubectl.popen("delete", "pod", "web", "-n", namespace, "--timeout=60s")
+    url = f"/api/v1/namespaces/{namespace}/pods/web"
     terminating = wait_for(lambda: api.get(url).json()["metadata"].get("deletionTimestamp"), 30,
                            "the pod to get a deletionTimestamp")
     assert terminating
-    rows = table(kubectl("get", "pods").stdout)
+    rows = table(kubectl("get", "pods", "-n", namespace).stdout)
     assert rows[1][:3] == ["web", "1/1", "Terminating"]
     assert deleter.poll() is None, "kubectl delete returned while the pod still exists"
     final = api.delete(url, json={"gracePeriodSeconds": 0, "preconditions": {"uid": created["metadata"]["uid"]}})
     assert final.status_code == 200, final.text
     out, _ = deleter.communicate(timeout=60)
     assert deleter.returncode == 0, out
-    assert out.strip() == 'pod "web" deleted from default namespace'
+    assert out.strip() == f'pod "web" deleted from {namespace} namespace'
     assert api.get(url).status_code == 404
 
 
-def test_get_namespaces_events_and_leases_columns(api, kubectl):
-    """Namespaces, events and leases print the columns kubectl shows for them on a real cluster."""
-    created = create(api, pod("web"))
-    record_event(api, created, "Scheduled", "Successfully assigned default/web to lab-node")
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "lab-node"},
-             "spec": {"holderIdentity": "lab-node", "leaseDurationSeconds": 40}}
+def test_get_namespaces_events_and_leases_columns(api, kubectl, namespace):
+    """Namespaces, events and leases print the columns kubectl shows for them on a real cluster.
+    (The module's other tests' namespaces, t-..., are left out of the listing; so are their leases.)"""
+    created = create(api, pod("web"), namespace)
+    record_event(api, created, "Scheduled", f"Successfully assigned {namespace}/web to lab-node")
+    node = f"{namespace}-node"
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": node},
+             "spec": {"holderIdentity": node, "leaseDurationSeconds": 40}}
     response = api.post("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", json=lease)
     assert response.status_code == 201, response.text
     namespaces = table(kubectl("get", "namespaces").stdout)
     assert namespaces[0] == ["NAME", "STATUS", "AGE"]
-    assert [row[:2] for row in namespaces[1:]] == [["default", "Active"], ["kube-node-lease", "Active"],
-                                                   ["kube-system", "Active"]]
-    events = table(kubectl("get", "events").stdout)
+    mine = [row for row in namespaces[1:] if not row[0].startswith("t-") or row[0] == namespace]
+    assert [row[:2] for row in mine] == [["default", "Active"], ["kube-node-lease", "Active"],
+                                         ["kube-system", "Active"], [namespace, "Active"]]
+    events = table(kubectl("get", "events", "-n", namespace).stdout)
     assert events[0] == ["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]
-    assert events[1][1:] == ["Normal", "Scheduled", "pod/web", "Successfully assigned default/web to lab-node"]
+    assert events[1][1:] == ["Normal", "Scheduled", "pod/web", f"Successfully assigned {namespace}/web to lab-node"]
     leases = table(kubectl("get", "leases", "-n", "kube-node-lease").stdout)
-    assert leases[0] == ["NAME", "HOLDER", "AGE"] and leases[1][:2] == ["lab-node", "lab-node"]
+    mine = [row for row in leases[1:] if row[0] == node]
+    assert leases[0] == ["NAME", "HOLDER", "AGE"] and len(mine) == 1 and mine[0][:2] == [node, node]

@@ -16,6 +16,10 @@ SERVICES = "/api/v1/namespaces/default/services"
 IPS = "/apis/networking.k8s.io/v1/ipaddresses"
 RANGE = ipaddress.ip_network("10.0.0.0/16")   # what the fixtures pass as --service-cluster-ip-range
 
+# The tests on an API server process share one for the module, each in its own namespace (the in-process
+# `svc_client` tests and test_a_full_range keep their own etcd prefixes, and start no API server).
+shared = pytest.mark.shared_apiserver
+
 
 def service(name: str, port: int = 80, **spec) -> dict:
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
@@ -154,15 +158,20 @@ def test_candidates_prefer_the_upper_band_and_skip_the_kubernetes_address():
     assert small.candidates({f"10.0.0.{i}" for i in range(1, 15)}) == []
 
 
-def test_concurrent_creates_on_two_api_servers_get_distinct_addresses(etcd, etcd_prefix, apiserver, tmp_path):
-    """20 creates at once, split over two API server processes (each with two workers) on one etcd."""
+@shared
+def test_concurrent_creates_on_two_api_servers_get_distinct_addresses(etcd, etcd_prefix, apiserver, tmp_path,
+                                                                        namespace):
+    """20 creates at once, split over two API server processes (each with two workers) on one etcd.
+    (The second server is this test's own, on the shared one's prefix; of the addresses allocated in the
+    whole cluster, those of the test's namespace and the kubernetes service's are looked at.)"""
+    services = f"/api/v1/namespaces/{namespace}/services"
     second = start_apiserver(etcd.client_url, tmp_path / "second.log", extra_args=[f"--etcd-prefix={etcd_prefix}"])
     try:
         urls = [apiserver.url, second.url]
         results: dict[str, requests.Response] = {}
 
         def create(i: int):
-            results[f"s{i}"] = requests.post(urls[i % 2] + SERVICES, json=service(f"s{i}"), timeout=30)
+            results[f"s{i}"] = requests.post(urls[i % 2] + services, json=service(f"s{i}"), timeout=30)
         threads = [threading.Thread(target=create, args=(i,)) for i in range(20)]
         for t in threads:
             t.start()
@@ -173,10 +182,12 @@ def test_concurrent_creates_on_two_api_servers_get_distinct_addresses(etcd, etcd
         ips = [r.json()["spec"]["clusterIP"] for r in results.values()]
         assert len(set(ips)) == 20 and all(ipaddress.ip_address(ip) in RANGE for ip in ips)
         held = _allocated_over_http(apiserver.url)
-        assert {held[ip] for ip in ips} == {f"default/s{i}" for i in range(20)}
+        assert {held[ip] for ip in ips} == {f"{namespace}/s{i}" for i in range(20)}
         for i in range(20):
-            assert requests.delete(f"{urls[i % 2]}{SERVICES}/s{i}", timeout=30).status_code == 200
-        assert _allocated_over_http(second.url) == {"10.0.0.1": "default/kubernetes"}
+            assert requests.delete(f"{urls[i % 2]}{services}/s{i}", timeout=30).status_code == 200
+        left = {ip: owner for ip, owner in _allocated_over_http(second.url).items()
+                if owner.startswith(f"{namespace}/") or owner == "default/kubernetes"}
+        assert left == {"10.0.0.1": "default/kubernetes"}
     finally:
         second.stop()
 
@@ -199,47 +210,58 @@ spec:
 """
 
 
-def test_kubectl_create_get_describe_and_delete_a_service(kubectl, tmp_path):
-    """`kubectl create -f`, `get svc` (kubectl's columns, the kubernetes service), `-o wide`, delete."""
+@shared
+def test_kubectl_create_get_describe_and_delete_a_service(kubectl, tmp_path, namespace):
+    """`kubectl create -f`, `get svc` (kubectl's columns, the kubernetes service in default, web in the test's
+    namespace), `-o wide`, delete (of the cluster's addresses, those of default and the test's namespace)."""
     manifest = tmp_path / "svc.yaml"
     manifest.write_text(SVC_YAML)
-    assert kubectl("create", "-f", str(manifest)).stdout.strip() == "service/web created"
-    rows = table(kubectl("get", "svc").stdout)
-    assert rows[0] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
-    assert rows[1][:5] == ["kubernetes", "ClusterIP", "10.0.0.1", "<none>", "443/TCP"]
-    assert rows[2][0:2] == ["web", "ClusterIP"] and ipaddress.ip_address(rows[2][2]) in RANGE
-    assert rows[2][3:5] == ["<none>", "80/TCP"]
-    wide = table(kubectl("get", "services", "-o", "wide").stdout)
-    assert wide[0][-1] == "SELECTOR" and wide[2][-1] == "app=web"
-    described = dict(line.split(":", 1) for line in kubectl("describe", "svc", "web").stdout.splitlines())
-    assert described["TargetPort"].strip() == "8080/TCP" and described["IP"].strip() == rows[2][2]
+    assert kubectl("create", "-n", namespace, "-f", str(manifest)).stdout.strip() == "service/web created"
+    header = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    default = table(kubectl("get", "svc", "-n", "default").stdout)
+    assert default[0] == header
+    assert default[1][:5] == ["kubernetes", "ClusterIP", "10.0.0.1", "<none>", "443/TCP"]
+    rows = table(kubectl("get", "svc", "-n", namespace).stdout)
+    assert rows[0] == header
+    assert rows[1][0:2] == ["web", "ClusterIP"] and ipaddress.ip_address(rows[1][2]) in RANGE
+    assert rows[1][3:5] == ["<none>", "80/TCP"]
+    wide = table(kubectl("get", "services", "-n", namespace, "-o", "wide").stdout)
+    assert wide[0][-1] == "SELECTOR" and wide[1][-1] == "app=web"
+    described = dict(line.split(":", 1)
+                     for line in kubectl("describe", "svc", "web", "-n", namespace).stdout.splitlines())
+    assert described["TargetPort"].strip() == "8080/TCP" and described["IP"].strip() == rows[1][2]
     assert described["Endpoints"].strip() == "<none>"   # no endpoints controller (yet)
-    assert kubectl("delete", "svc", "web").returncode == 0
-    assert [r[0] for r in table(kubectl("get", "ipaddresses").stdout)[1:]] == ["10.0.0.1"]
+    assert kubectl("delete", "svc", "web", "-n", namespace).returncode == 0
+    addresses = table(kubectl("get", "ipaddresses").stdout)
+    assert addresses[0][:2] == ["NAME", "PARENTREF"]
+    assert [r[0] for r in addresses[1:] if r[1].split("/")[1] in ("default", namespace)] == ["10.0.0.1"]
 
 
-def test_kubectl_apply_updates_a_service_and_keeps_its_address(kubectl, tmp_path):
+@shared
+def test_kubectl_apply_updates_a_service_and_keeps_its_address(kubectl, tmp_path, namespace):
     manifest = tmp_path / "svc.yaml"
     manifest.write_text(SVC_YAML)
-    kubectl("apply", "-f", str(manifest))
-    first = table(kubectl("get", "svc", "web").stdout)[1]
+    kubectl("apply", "-n", namespace, "-f", str(manifest))
+    first = table(kubectl("get", "svc", "web", "-n", namespace).stdout)[1]
     manifest.write_text(SVC_YAML.replace("  - port: 80\n    targetPort: 8080\n",
                                          "  - port: 80\n    targetPort: 8080\n    name: http\n"
                                          "  - port: 443\n    name: https\n"))
-    assert kubectl("apply", "-f", str(manifest)).stdout.strip() == "service/web configured"
-    second = table(kubectl("get", "svc", "web").stdout)[1]
+    assert kubectl("apply", "-n", namespace, "-f", str(manifest)).stdout.strip() == "service/web configured"
+    second = table(kubectl("get", "svc", "web", "-n", namespace).stdout)[1]
     assert second[2] == first[2] and second[4] == "80/TCP,443/TCP"
 
 
-def test_kubectl_expose_pod(api, kubectl):
+@shared
+def test_kubectl_expose_pod(api, kubectl, namespace):
     """`kubectl expose pod nginx --port=80`: a Service selecting the pod's labels."""
-    created = api.post("/api/v1/namespaces/default/pods", json=pod("nginx", labels={"run": "nginx"}))
+    created = api.post(f"/api/v1/namespaces/{namespace}/pods", json=pod("nginx", labels={"run": "nginx"}))
     assert created.status_code == 201, created.text
-    assert kubectl("expose", "pod", "nginx", "--port=80").stdout.strip() == "service/nginx exposed"
-    row = table(kubectl("get", "svc", "nginx", "-o", "wide").stdout)[1]
+    assert kubectl("expose", "pod", "nginx", "-n", namespace, "--port=80").stdout.strip() == "service/nginx exposed"
+    row = table(kubectl("get", "svc", "nginx", "-n", namespace, "-o", "wide").stdout)[1]
     assert row[1] == "ClusterIP" and row[4] == "80/TCP" and row[6] == "run=nginx"
 
 
+@shared
 def test_kubectl_cluster_info(apiserver, kubectl):
     """kubectl lists kube-system services labelled kubernetes.io/cluster-service=true: there are none."""
     out = kubectl("cluster-info").stdout
@@ -247,28 +269,33 @@ def test_kubectl_cluster_info(apiserver, kubectl):
     assert "kubectl cluster-info dump" in out
 
 
-def test_kubectl_create_service_clusterip(kubectl):
-    assert kubectl("create", "service", "clusterip", "web", "--tcp=80:8080").stdout.strip() == \
+@shared
+def test_kubectl_create_service_clusterip(kubectl, namespace):
+    assert kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "-n", namespace).stdout.strip() == \
         "service/web created"
-    row = table(kubectl("get", "svc", "web").stdout)[1]
+    row = table(kubectl("get", "svc", "web", "-n", namespace).stdout)[1]
     assert row[4] == "80/TCP"
 
 
-def test_official_client_reads_and_writes_services(apiserver):
-    """Typed V1Service objects round-trip; the kubernetes service reads back as the client expects."""
+@shared
+def test_official_client_reads_and_writes_services(apiserver, namespace):
+    """Typed V1Service objects round-trip; the kubernetes service reads back as the client expects.
+    (Of all namespaces' services, those of default and the test's namespace are looked at.)"""
     from kubernetes import client as k8s
     with k8s.ApiClient(k8s.Configuration(host=apiserver.url)) as api_client:
         core = k8s.CoreV1Api(api_client)
-        created = core.create_namespaced_service("default", k8s.V1Service(
+        created = core.create_namespaced_service(namespace, k8s.V1Service(
             metadata=k8s.V1ObjectMeta(name="web"),
             spec=k8s.V1ServiceSpec(selector={"app": "web"}, ports=[k8s.V1ServicePort(port=80, target_port=8080)])))
         assert isinstance(created, k8s.V1Service) and created.spec.ports[0].target_port == 8080
         assert ipaddress.ip_address(created.spec.cluster_ip) in RANGE
         kubernetes = core.read_namespaced_service("kubernetes", "default")
         assert kubernetes.spec.cluster_ip == "10.0.0.1" and kubernetes.spec.ports[0].port == 443
-        names = sorted(s.metadata.name for s in core.list_service_for_all_namespaces().items)
+        names = sorted(s.metadata.name for s in core.list_service_for_all_namespaces().items
+                       if s.metadata.namespace in ("default", namespace))
         assert names == ["kubernetes", "web"]
-        core.delete_namespaced_service("web", "default")
+        core.delete_namespaced_service("web", namespace)
+        assert [s.metadata.name for s in core.list_namespaced_service(namespace).items] == []
         assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
 
 

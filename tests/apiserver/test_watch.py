@@ -13,6 +13,14 @@ from labserver.lab.supervise.procs import wait_for
 PODS = "/api/v1/namespaces/default/pods"
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
+# The tests on the API server process (`api`) share one for the module, each in its own namespace;
+# the in-process `client` tests keep their own etcd prefixes (and start no API server).
+shared = pytest.mark.shared_apiserver
+
+
+def pods(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/pods"
+
 
 class Watcher:
     """Reads a watch stream from the real server in a thread and keeps its events."""
@@ -67,15 +75,16 @@ def _events(response) -> list[dict]:
     return [json.loads(line) for line in response.get_data(as_text=True).splitlines() if line]
 
 
-def test_synthetic_added_then_changes(api, watcher):
+@shared
+def test_synthetic_added_then_changes(api, watcher, namespace):
     """Without resourceVersion: ADDED for what exists, then ADDED/MODIFIED/DELETED as changes happen."""
-    api.post(PODS, json=pod("a"))
-    w = watcher(PODS + "?watch=true")
+    api.post(pods(namespace), json=pod("a"))
+    w = watcher(pods(namespace) + "?watch=true")
     w.wait(1)
-    api.post(PODS, json=pod("b"))
-    api.patch(PODS + "/b", json={"metadata": {"labels": {"x": "y"}}},
+    api.post(pods(namespace), json=pod("b"))
+    api.patch(pods(namespace) + "/b", json={"metadata": {"labels": {"x": "y"}}},
               headers={"Content-Type": "application/merge-patch+json"})
-    deleted = api.delete(PODS + "/b").json()
+    deleted = api.delete(pods(namespace) + "/b").json()
     w.wait(4)
     assert w.summary() == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "b"), ("DELETED", "b")]
     assert w.events[2]["object"]["metadata"]["labels"] == {"x": "y"}
@@ -83,47 +92,55 @@ def test_synthetic_added_then_changes(api, watcher):
     assert rvs == sorted(rvs) and rvs[3] > int(deleted["metadata"]["resourceVersion"])
 
 
-def test_resume_from_resource_version(api, watcher):
+@shared
+def test_resume_from_resource_version(api, watcher, namespace):
     """With resourceVersion=N only changes after N arrive, nothing synthetic."""
-    rv = api.post(PODS, json=pod("a")).json()["metadata"]["resourceVersion"]
-    api.post(PODS, json=pod("b"))
-    w = watcher(f"{PODS}?watch=true&resourceVersion={rv}")
-    api.post(PODS, json=pod("c"))
+    rv = api.post(pods(namespace), json=pod("a")).json()["metadata"]["resourceVersion"]
+    api.post(pods(namespace), json=pod("b"))
+    w = watcher(f"{pods(namespace)}?watch=true&resourceVersion={rv}")
+    api.post(pods(namespace), json=pod("c"))
     w.wait(2)
     assert w.summary() == [("ADDED", "b"), ("ADDED", "c")]
 
 
-def test_all_namespaces_watch_with_field_selector(api, watcher):
-    """The kubelet's watch: /api/v1/pods?fieldSelector=spec.nodeName=N sees only that node's pods."""
-    w = watcher("/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3Dnode-1")
-    api.post(PODS, json=pod("elsewhere", node="node-2"))
-    api.post("/api/v1/namespaces/kube-system/pods", json=pod("mine", node="node-1"))
+@shared
+def test_all_namespaces_watch_with_field_selector(api, watcher, namespace):
+    """The kubelet's watch: /api/v1/pods?fieldSelector=spec.nodeName=N sees only that node's pods.
+    (Nodes named after the test's namespace; `mine` goes to a second namespace of the test's own.)"""
+    node1, node2, other = f"{namespace}-node-1", f"{namespace}-node-2", f"{namespace}-sys"
+    response = api.post("/api/v1/namespaces", json={"metadata": {"name": other}})
+    assert response.status_code == 201, response.text
+    w = watcher(f"/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3D{node1}")
+    api.post(pods(namespace), json=pod("elsewhere", node=node2))
+    api.post(pods(other), json=pod("mine", node=node1))
     w.wait(1)
-    api.post(PODS, json=pod("last", node="node-1"))
+    api.post(pods(namespace), json=pod("last", node=node1))
     w.wait(2)
     assert w.summary() == [("ADDED", "mine"), ("ADDED", "last")]
-    assert w.events[0]["object"]["metadata"]["namespace"] == "kube-system"
+    assert w.events[0]["object"]["metadata"]["namespace"] == other
 
 
-def test_selector_moves_in_and_out(api, watcher):
+@shared
+def test_selector_moves_in_and_out(api, watcher, namespace):
     """An update moving an object into the label selector is ADDED, out of it DELETED."""
     merge = {"Content-Type": "application/merge-patch+json"}
-    api.post(PODS, json=pod("p", labels={"app": "db"}))
-    w = watcher(PODS + "?watch=true&labelSelector=app%3Dweb")
-    api.patch(PODS + "/p", json={"metadata": {"labels": {"app": "web"}}}, headers=merge)
-    api.patch(PODS + "/p", json={"metadata": {"labels": {"app": "web", "v": "2"}}}, headers=merge)
-    api.patch(PODS + "/p", json={"metadata": {"labels": {"app": "db"}}}, headers=merge)
-    api.delete(PODS + "/p")
-    api.post(PODS, json=pod("q", labels={"app": "web"}))
+    api.post(pods(namespace), json=pod("p", labels={"app": "db"}))
+    w = watcher(pods(namespace) + "?watch=true&labelSelector=app%3Dweb")
+    api.patch(pods(namespace) + "/p", json={"metadata": {"labels": {"app": "web"}}}, headers=merge)
+    api.patch(pods(namespace) + "/p", json={"metadata": {"labels": {"app": "web", "v": "2"}}}, headers=merge)
+    api.patch(pods(namespace) + "/p", json={"metadata": {"labels": {"app": "db"}}}, headers=merge)
+    api.delete(pods(namespace) + "/p")
+    api.post(pods(namespace), json=pod("q", labels={"app": "web"}))
     w.wait(4)
     assert w.summary() == [("ADDED", "p"), ("MODIFIED", "p"), ("DELETED", "p"), ("ADDED", "q")]
 
 
-def test_table_watch_columns_only_first(api, watcher):
+@shared
+def test_table_watch_columns_only_first(api, watcher, namespace):
     """A Table watch (kubectl get -w) carries columnDefinitions in the first event only."""
-    api.post(PODS, json=pod("a"))
-    w = watcher(PODS + "?watch=true", headers={"Accept": TABLE})
-    api.post(PODS, json=pod("b"))
+    api.post(pods(namespace), json=pod("a"))
+    w = watcher(pods(namespace) + "?watch=true", headers={"Accept": TABLE})
+    api.post(pods(namespace), json=pod("b"))
     events = w.wait(2)
     assert [e["object"]["kind"] for e in events] == ["Table", "Table"]
     assert events[0]["object"]["columnDefinitions"] and events[1]["object"]["columnDefinitions"] == []
