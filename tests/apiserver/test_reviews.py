@@ -1,4 +1,8 @@
-"""Self reviews: allowed and anonymous, as the lab has no authorization, and never stored."""
+"""Self reviews: allowed and anonymous, as the lab has no authorization, and never stored.
+
+The tests on the API server process share one (pytest.mark.shared_apiserver, tests/conftest.py): a review
+writes nothing. The in-process `client` tests are left unmarked, on key prefixes of their own: marked, their
+`etcd_prefix` would be the shared server's, and they check that etcd's revision does not move."""
 from __future__ import annotations
 
 import pytest
@@ -65,6 +69,7 @@ def test_discovery_lists_the_review_groups(client):
         "selfsubjectreviews"]
 
 
+@pytest.mark.shared_apiserver
 def test_official_client_asks_and_is_answered(apiserver):
     """The Python client's typed review calls (JSON bodies) get typed answers."""
     with k8s.ApiClient(k8s.Configuration(host=apiserver.url)) as api_client:
@@ -76,12 +81,14 @@ def test_official_client_asks_and_is_answered(apiserver):
         assert me.status.user_info.username == "system:anonymous"
 
 
+@pytest.mark.shared_apiserver
 def test_kubectl_auth_can_i(kubectl):
     assert kubectl("auth", "can-i", "create", "pods").stdout.strip() == "yes"
     listed = table(kubectl("auth", "can-i", "--list").stdout)
     assert listed[0][0] == "Resources" and ["*.*", "[]", "[]", "[*]"] in listed
 
 
+@pytest.mark.shared_apiserver
 def test_kubectl_auth_whoami(kubectl):
     assert table(kubectl("auth", "whoami").stdout) == [["ATTRIBUTE", "VALUE"], ["Username", "system:anonymous"],
                                                       ["Groups", "[system:unauthenticated]"]]

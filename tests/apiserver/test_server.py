@@ -1,4 +1,8 @@
-"""`python -m labserver apiserver`: flag errors are one line and exit 1; SIGTERM stops it cleanly."""
+"""`python -m labserver apiserver`: flag errors are one line and exit 1; SIGTERM stops it cleanly.
+
+The tests of the HTTP layer share one API server (pytest.mark.shared_apiserver, tests/conftest.py), each
+posting to a namespace of its own; those of the command line (bad flags, no etcd) and of SIGTERM start and
+end servers of their own."""
 from __future__ import annotations
 
 import json
@@ -74,31 +78,35 @@ def _exchange(sock, request: bytes) -> bytes:
     return head
 
 
-def test_connections_are_kept_alive(apiserver):
+@pytest.mark.shared_apiserver
+def test_connections_are_kept_alive(apiserver, namespace):
     """Requests share one connection; an oversized body is refused with 413 before the client sends it,
     and that answer says `Connection: close` (the body is still coming), so no client reuses the connection."""
     host, port = apiserver.url.split("//")[1].split(":")
     body = json.dumps(pod("keep")).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         assert b" 200 " in _exchange(sock, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
-                               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        head = _exchange(sock, b"POST /api/v1/namespaces/%s/pods HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                               % (namespace.encode(), len(body), body))
         assert b" 201 " in head and b"connection: close" not in head.lower()
-        head = _exchange(sock, b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\n"
-                               b"Content-Length: %d\r\n\r\n" % (4 << 20))
+        head = _exchange(sock, b"POST /api/v1/namespaces/%s/pods HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: %d\r\n\r\n" % (namespace.encode(), 4 << 20))
         assert b" 413 " in head and b"application/json" in head.lower()
         assert b"connection: close" in head.lower()
         sock.settimeout(10)
         assert sock.recv(65536) == b""    # closed by the server, as announced
 
 
-def test_expect_continue_is_answered_before_the_body(apiserver):
+@pytest.mark.shared_apiserver
+def test_expect_continue_is_answered_before_the_body(apiserver, namespace):
     """A client sending `Expect: 100-continue` (curl does for large bodies) gets `100 Continue` before it sends."""
     host, port = apiserver.url.split("//")[1].split(":")
     body = json.dumps(pod("continued")).encode()
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body))
+        sock.sendall(b"POST /api/v1/namespaces/%s/pods HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                     % (namespace.encode(), len(body)))
         assert sock.recv(1024).startswith(b"HTTP/1.1 100 Continue")
         assert b" 201 " in _exchange(sock, body)
 
@@ -106,14 +114,15 @@ def test_expect_continue_is_answered_before_the_body(apiserver):
 @pytest.mark.parametrize("raw,code", [
     (b"GARBAGE\r\n\r\n", 400),
     (b"GET /api/v1/" + b"x" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
-    (b"POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+    (b"POST /api/v1/namespaces/{ns}/pods HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
      b"Content-Type: application/json\r\n\r\nzz\r\n{}\r\n0\r\n\r\n", 400),
 ], ids=["garbage-request-line", "70kb-uri", "bad-chunked-body"])
-def test_bad_http_framing_is_a_status(apiserver, raw, code):
+@pytest.mark.shared_apiserver
+def test_bad_http_framing_is_a_status(apiserver, namespace, raw, code):
     """A request the HTTP parser refuses gets a Status JSON (not an HTML page), and the connection closes."""
     host, port = apiserver.url.split("//")[1].split(":")
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(raw)
+        sock.sendall(raw.replace(b"{ns}", namespace.encode()))
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
