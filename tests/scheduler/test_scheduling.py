@@ -72,6 +72,15 @@ def test_pods_of_another_scheduler_are_left_alone(api, n, scheduler):
     assert events_of(api, "theirs") == []
 
 
+def start_scheduler_knowing_the_nodes(component_factory):
+    """The scheduler, started once the test's nodes (and bound pods) exist: its first lists hold them all.
+
+    For a test whose assertion is about the pod's first try: started before, its node watch could still
+    be short of a node when the pod's event comes (two watches, no order between them), and the pod's
+    first try would see fewer nodes ("no nodes available to schedule pods", or the fuller node only)."""
+    return component_factory("scheduler", "--pod-initial-backoff=0.2", "--pod-max-backoff=1")
+
+
 # Each filter: node-bad fails it, node-good passes; every pod must land on node-good.
 FILTER_CASES = {
     "unschedulable (cordoned)": (dict(unschedulable=True), {}),
@@ -101,9 +110,10 @@ def test_each_filter_keeps_pods_off_a_node_that_fails_it(api, n, scheduler, case
     assert [wait_bound(api, name) for name in names] == [n("node-good")] * 4
 
 
-def test_a_tolerated_taint_lets_the_pod_on(api, n, scheduler):
+def test_a_tolerated_taint_lets_the_pod_on(api, n, component_factory):
     taint = {"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}
     add_nodes(api, node(n("gpu-node"), taints=[taint]))
+    start_scheduler_knowing_the_nodes(component_factory)
     create(api, pod("tolerant", tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
                                               "effect": "NoSchedule"}]),
            pod("intolerant"))
@@ -113,18 +123,20 @@ def test_a_tolerated_taint_lets_the_pod_on(api, n, scheduler):
                                 "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling..")
 
 
-def test_least_requested_prefers_the_emptier_node(api, n, scheduler):
+def test_least_requested_prefers_the_emptier_node(api, n, component_factory):
     """NodeResourcesFit (LeastAllocated): node-a is half full, so the new pod goes to node-b."""
     add_nodes(api, node(n("node-a"), cpu="2", memory="4Gi"), node(n("node-b"), cpu="2", memory="4Gi"))
     create(api, pod("big", cpu="1", memory="2Gi", nodeName=n("node-a")))
+    start_scheduler_knowing_the_nodes(component_factory)
     create(api, pod("small", cpu="100m", memory="64Mi"))
     assert wait_bound(api, "small") == n("node-b")
 
 
-def test_spreading_puts_siblings_apart(api, n, scheduler):
+def test_spreading_puts_siblings_apart(api, n, component_factory):
     """Spreading beats a roomier node for a pod whose sibling is there; an unrelated pod takes the roomy node."""
     add_nodes(api, node(n("roomy"), cpu="64", memory="256Gi"), node(n("small"), cpu="4", memory="16Gi"))
     create(api, pod("web-0", labels={"app": "web"}, nodeName=n("roomy")))
+    start_scheduler_knowing_the_nodes(component_factory)
     create(api, pod("web-1", labels={"app": "web"}))
     assert wait_bound(api, "web-1") == n("small")
     create(api, pod("db-0", labels={"app": "db"}))
@@ -198,9 +210,10 @@ def test_pod_deleted_frees_room(api, n, scheduler):
     assert wait_bound(api, "second") == n("tiny")
 
 
-def test_pending_pod_is_scheduled_when_its_node_is_uncordoned(api, n, scheduler):
+def test_pending_pod_is_scheduled_when_its_node_is_uncordoned(api, n, component_factory):
     """A node update (kubectl uncordon: spec.unschedulable false) brings the waiting pod back."""
     add_nodes(api, node(n("cordoned"), unschedulable=True))
+    start_scheduler_knowing_the_nodes(component_factory)
     create(api, pod("waiting"))
     event = wait_event(api, "waiting", "FailedScheduling")
     assert event["message"].startswith("0/1 nodes are available: 1 node(s) were unschedulable.")
