@@ -12,6 +12,36 @@ from labserver.lab.supervise.procs import free_port, wait_for
 from labserver.client import APIClient, server_from_kubeconfig
 from labserver.client import Informer
 
+# The two tests on an API server share the module's (each in its own namespace); the others start none.
+pytestmark = [pytest.mark.shared_apiserver]
+
+DEFAULT_NS = "/api/v1/namespaces/default/"
+
+
+@pytest.fixture
+def api(api, namespace):
+    """The scheduler tests' `api` session, with the namespace `default` of its paths (scheduler_testing's
+    PODS and events) being this test's namespace. At the end it deletes the test's pods and its nodes
+    (named after the namespace), so that no other test's scheduler finds them."""
+    original = api.request
+
+    def request(method, url, *args, **kwargs):
+        if url.startswith(DEFAULT_NS):
+            url = f"/api/v1/namespaces/{namespace}/" + url[len(DEFAULT_NS):]
+        return original(method, url, *args, **kwargs)
+    api.request = request
+    yield api
+    api.request = original
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    for item in api.get(pods).json()["items"]:
+        r = api.delete(f"{pods}/{item['metadata']['name']}", json={"gracePeriodSeconds": 0})
+        assert r.status_code in (200, 404), r.text
+    for item in api.get("/api/v1/nodes").json()["items"]:
+        if item["metadata"]["name"].startswith(f"{namespace}-"):
+            r = api.delete(f"/api/v1/nodes/{item['metadata']['name']}")
+            assert r.status_code in (200, 404), r.text
+    assert api.get(pods).json()["items"] == []
+
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "labserver", "scheduler", *args], capture_output=True, text=True,
@@ -50,7 +80,7 @@ def test_kubeconfig_current_context_server(tmp_path):
     assert server_from_kubeconfig(str(path)) == "http://127.0.0.1:8080"
 
 
-def test_kubeconfig_flag_runs_the_scheduler(api, apiserver, tmp_path):
+def test_kubeconfig_flag_runs_the_scheduler(api, apiserver, namespace, tmp_path):
     """--kubeconfig is enough to find the API server and schedule."""
     path = tmp_path / "kubeconfig"
     path.write_text(f"current-context: lab\nclusters: [{{name: lab, cluster: {{server: '{apiserver.url}'}}}}]\n"
@@ -59,17 +89,19 @@ def test_kubeconfig_flag_runs_the_scheduler(api, apiserver, tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "labserver", "scheduler", f"--kubeconfig={path}",
                              f"--port={port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        add_nodes(api, node("node-k"))
+        add_nodes(api, node(f"{namespace}-node-k"))
         create(api, pod("via-kubeconfig"))
-        assert wait_bound(api, "via-kubeconfig") == "node-k"
+        assert wait_bound(api, "via-kubeconfig") == f"{namespace}-node-k"
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
     assert "scheduler stopped (1 pods bound)" in proc.stderr.read()
 
 
-def test_informer_relists_after_410(api, apiserver, etcd_client):
-    """A watch from a compacted resourceVersion ends in 410; the informer lists again and keeps watching."""
+def test_informer_relists_after_410(api, apiserver, namespace, etcd_client):
+    """A watch from a compacted resourceVersion ends in 410; the informer lists again and keeps watching.
+
+    The informer is on all pods (the shared API server's); it keeps those of this test's namespace."""
     create(api, pod("p0"), pod("p1"))
     revision = int(api.get("/api/v1/pods").json()["metadata"]["resourceVersion"])
     etcd_client.compact(revision)
@@ -77,11 +109,12 @@ def test_informer_relists_after_410(api, apiserver, etcd_client):
 
     def on_list(items):
         with lock:
-            lists.append(sorted(p["metadata"]["name"] for p in items))
+            lists.append(sorted(p["metadata"]["name"] for p in items if p["metadata"]["namespace"] == namespace))
 
     def on_event(kind, obj):
-        with lock:
-            events.append((kind, obj["metadata"]["name"]))
+        if obj["metadata"]["namespace"] == namespace:
+            with lock:
+                events.append((kind, obj["metadata"]["name"]))
     informer = Informer(APIClient(apiserver.url), "/api/v1/pods", on_list, on_event, backoff=(0.05, 0.2))
     informer.resource_version = "2"        # as if the scheduler had been away a long time
     informer.start()
