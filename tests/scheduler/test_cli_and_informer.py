@@ -15,34 +15,6 @@ from labserver.client import Informer
 # The two tests on an API server share the module's (each in its own namespace); the others start none.
 pytestmark = [pytest.mark.shared_apiserver]
 
-DEFAULT_NS = "/api/v1/namespaces/default/"
-
-
-@pytest.fixture
-def api(api, namespace):
-    """The scheduler tests' `api` session, with the namespace `default` of its paths (scheduler_testing's
-    PODS and events) being this test's namespace. At the end it deletes the test's pods and its nodes
-    (named after the namespace), so that no other test's scheduler finds them."""
-    original = api.request
-
-    def request(method, url, *args, **kwargs):
-        if url.startswith(DEFAULT_NS):
-            url = f"/api/v1/namespaces/{namespace}/" + url[len(DEFAULT_NS):]
-        return original(method, url, *args, **kwargs)
-    api.request = request
-    yield api
-    api.request = original
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    for item in api.get(pods).json()["items"]:
-        r = api.delete(f"{pods}/{item['metadata']['name']}", json={"gracePeriodSeconds": 0})
-        assert r.status_code in (200, 404), r.text
-    for item in api.get("/api/v1/nodes").json()["items"]:
-        if item["metadata"]["name"].startswith(f"{namespace}-"):
-            r = api.delete(f"/api/v1/nodes/{item['metadata']['name']}")
-            assert r.status_code in (200, 404), r.text
-    assert api.get(pods).json()["items"] == []
-
-
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "labserver", "scheduler", *args], capture_output=True, text=True,
                           timeout=30)

@@ -17,34 +17,6 @@ from labserver.lab.supervise.procs import wait_for
 
 pytestmark = [pytest.mark.shared_apiserver]
 
-DEFAULT_NS = "/api/v1/namespaces/default/"
-
-
-@pytest.fixture
-def api(api, namespace):
-    """The scheduler tests' `api` session, with the namespace `default` of its paths (scheduler_testing's
-    PODS and events) being this test's namespace. At the end it deletes the test's pods and its nodes
-    (named n(...)); it is set up before the test's scheduler, so it runs after that one has stopped."""
-    original = api.request
-
-    def request(method, url, *args, **kwargs):
-        if url.startswith(DEFAULT_NS):
-            url = f"/api/v1/namespaces/{namespace}/" + url[len(DEFAULT_NS):]
-        return original(method, url, *args, **kwargs)
-    api.request = request
-    yield api
-    api.request = original
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    for item in api.get(pods).json()["items"]:
-        r = api.delete(f"{pods}/{item['metadata']['name']}", json={"gracePeriodSeconds": 0})
-        assert r.status_code in (200, 404), r.text
-    for item in api.get("/api/v1/nodes").json()["items"]:
-        if item["metadata"]["name"].startswith(f"{namespace}-"):
-            r = api.delete(f"/api/v1/nodes/{item['metadata']['name']}")
-            assert r.status_code in (200, 404), r.text
-    assert api.get(pods).json()["items"] == []
-
-
 @pytest.fixture
 def n(namespace):
     """n("node-1"): the name of this test's node-1 (cluster-scoped: prefixed with the namespace)."""
