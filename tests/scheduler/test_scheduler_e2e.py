@@ -80,13 +80,21 @@ def test_python_client_pod_without_node_runs(api, apiserver, two_nodes):
             assert ipaddress.ip_address(pod.status.pod_ip) in ipaddress.ip_network(CIDRS[pod.spec.node_name])
 
 
+def _page(url: str) -> bool:
+    try:
+        return "Welcome to nginx!" in requests.get(url, timeout=5).text
+    except requests.ConnectionError:
+        return False
+
+
 def test_kubectl_run_nginx_ends_running(api, apiserver, two_nodes):
     """`kubectl run nginx --image=nginx` is Running (and serving) with no nodeName given."""
     out = subprocess.run([KUBECTL, f"--server={apiserver.url}", "run", "nginx", "--image=nginx"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.strip() == "pod/nginx created", out.stderr
     pod = wait_for(lambda: _running(api, "nginx"), START, "nginx Running", progress=print)
-    assert "Welcome to nginx!" in requests.get(f"http://{pod['status']['podIP']}/", timeout=5).text
+    # Running is the container started, not nginx listening yet (the pod has no readiness probe)
+    wait_for(lambda: _page(f"http://{pod['status']['podIP']}/"), 15, "nginx's welcome page on the pod IP")
     described = subprocess.run([KUBECTL, f"--server={apiserver.url}", "describe", "pod", "nginx"],
                                capture_output=True, text=True, timeout=60).stdout
     assert f"Successfully assigned default/nginx to {pod['spec']['nodeName']}" in described
