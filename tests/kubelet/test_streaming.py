@@ -1,9 +1,13 @@
 """Streaming for real: `kubectl logs -f`, `exec`, `exec -it`, `cp`, `attach`, port-forward, on each runtime.
 
-Real etcd, API server and kubelet processes (the fixtures of test_e2e.py), the
-real kubectl 1.37 and the official Python client, against the post's pod (or
-a small busybox pod that talks) run by the process runtime and, when an
-engine answers, by Docker.
+Real etcd, API server and kubelet processes, the real kubectl 1.37 and the
+official Python client, against the post's pod (or a small busybox pod that
+talks) run by the process runtime and, when an engine answers, by Docker.
+
+No test here restarts or stops a component, so the module shares them: one API
+server (shared_apiserver), and one kubelet per runtime (its node named after the
+runtime) that the runtime's tests all use, each test in a namespace of its own
+whose pods are deleted when it ends.
 """
 from __future__ import annotations
 
@@ -14,26 +18,92 @@ import select
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
-from kubelet_testing import running_ready
+from kubelet_testing import nginx_pod, running_ready
+from labserver.kubelet.client import APIClient
+from labserver.lab.supervise.components import start_kubelet
 from labserver.lab.supervise.procs import free_port, wait_for
-from test_e2e import KUBECTL, NODE, cluster, runtime_name  # noqa: F401  (fixtures)
+from labserver.lab.supervise.teardown import node_runtime, remove_pods
+from pod_ranges import pod_cidr
+from test_e2e import KUBECTL, Cluster, _runtime_skip
+
+pytestmark = pytest.mark.shared_apiserver
 
 TIMESTAMPED = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
 
-def talker(name: str, script: str, restart: str = "Never") -> dict:
-    """A one-container busybox pod running `script`."""
+class NamespacedCluster(Cluster):
+    """The module's API server and one runtime's kubelet (test_e2e's Cluster without a kubelet of its
+    own), seen from one test's namespace: pods are created and looked up there."""
+
+    def __init__(self, apiserver, kubelet, runtime: str, namespace: str, tmp_path: Path):
+        self.apiserver, self.kubelet, self.runtime, self.namespace = apiserver, kubelet, runtime, namespace
+        self.node, self.root, self.tmp = kubelet.flags["hostname-override"], Path(kubelet.flags["root-dir"]), tmp_path
+        self.client = APIClient(apiserver.url)
+
+    def create(self, pod: dict, namespace: str | None = None) -> dict:
+        return super().create(pod, namespace or self.namespace)
+
+    def pod(self, name: str, namespace: str | None = None) -> dict | None:
+        return super().pod(name, namespace or self.namespace)
+
+    def run_nginx(self, name: str = "nginx") -> dict:
+        self.create(nginx_pod(name, node=self.node))
+        return self.wait_pod(name, running_ready, "Running with both containers ready")
+
+
+@pytest.fixture(scope="module", params=["process", "docker"])
+def runtime_name(request):
+    """The runtime under test, module-scoped: pytest runs all of one runtime's tests, then the other's."""
+    reason = _runtime_skip(request.param)
+    if reason:
+        pytest.skip(reason)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def module_kubelet(module_apiserver, runtime_name, tmp_path_factory):
+    """One kubelet of this runtime (node `lab-node-<runtime>`) on the module's API server, for all the
+    runtime's tests; at the end it is stopped and what its runtime still holds is removed (as
+    kubelet_factory does: a stopped kubelet leaves its pods running)."""
+    tmp = tmp_path_factory.mktemp(f"kubelet-{runtime_name}")
+    node = f"lab-node-{runtime_name}"
+    extra = ["--restart-backoff=1s", *([f"--pod-cidr={pod_cidr(1)}"] if runtime_name == "process" else [])]
+    kubelet = start_kubelet(module_apiserver.url, tmp / f"kubelet-{node}", tmp / f"kubelet-{node}.log",
+                            hostname=node, runtime=runtime_name, extra_args=extra)
+    try:
+        yield kubelet
+    finally:
+        kubelet.stop()
+        flags = kubelet.flags
+        remove_pods(node_runtime(flags["runtime"], flags["root-dir"], flags.get("container-runtime-endpoint")),
+                    say=lambda line: None)
+
+
+@pytest.fixture
+def cluster(module_apiserver, module_kubelet, runtime_name, namespace, tmp_path):
+    """The module's cluster in this test's namespace; the test's pods are deleted when it ends."""
+    c = NamespacedCluster(module_apiserver, module_kubelet, runtime_name, namespace, tmp_path)
+    yield c
+    pods = f"/api/v1/namespaces/{namespace}/pods"
+    for pod in c.client.get(pods)["items"]:  # leave no containers behind on the shared kubelet
+        c.client.delete(f"{pods}/{pod['metadata']['name']}", {"gracePeriodSeconds": 1})
+    wait_for(lambda: not c.client.get(pods)["items"], 60, "pods deleted")
+
+
+def talker(cluster, name: str, script: str, restart: str = "Never") -> dict:
+    """A one-container busybox pod running `script`, on the cluster's node."""
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": NODE, "restartPolicy": restart,
+            "spec": {"nodeName": cluster.node, "restartPolicy": restart,
                      "containers": [{"name": "talk", "image": "busybox", "command": ["sh", "-c", script]}]}}
 
 
 def kubectl_cmd(cluster, *args: str) -> list[str]:
-    return [KUBECTL, f"--server={cluster.apiserver.url}", *args]
+    return [KUBECTL, f"--server={cluster.apiserver.url}", f"--namespace={cluster.namespace}", *args]
 
 
 def run(cluster, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -64,7 +134,7 @@ def container_running(cluster, pod: str) -> bool:
 
 def test_logs_follow_streams_until_the_container_ends(cluster):
     """`kubectl logs -f` prints each line as it is written and returns when the container ends."""
-    cluster.create(talker("follow", "echo one; sleep 2; echo two; sleep 2; echo three"))
+    cluster.create(talker(cluster, "follow", "echo one; sleep 2; echo two; sleep 2; echo three"))
     cluster.wait_pod("follow", lambda p: container_running(cluster, "follow") or
                      p["status"].get("phase") in ("Succeeded", "Failed"), "started")
     proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "follow"), stdout=subprocess.PIPE,
@@ -83,7 +153,7 @@ def test_logs_follow_streams_until_the_container_ends(cluster):
 
 def test_logs_follow_ends_when_killed(cluster):
     """A follower of a quiet container that is killed goes away; the servers go on serving."""
-    cluster.create(talker("quiet", "echo hello; sleep 3600", restart="Always"))
+    cluster.create(talker(cluster, "quiet", "echo hello; sleep 3600", restart="Always"))
     cluster.wait_pod("quiet", running_ready, "running")
     proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "quiet"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -99,7 +169,7 @@ def test_logs_follow_ends_when_killed(cluster):
 
 def test_logs_options(cluster):
     """--tail, --timestamps, --since, --limit-bytes, --previous, as upstream."""
-    cluster.create(talker("lines", "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600", restart="Always"))
+    cluster.create(talker(cluster, "lines", "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600", restart="Always"))
     cluster.wait_pod("lines", running_ready, "running")
     wait_for(lambda: "line-5" in run(cluster, "logs", "lines").stdout, 15, "all five lines")
     assert run(cluster, "logs", "lines", "--tail=2").stdout == "line-4\nline-5\n"
@@ -112,7 +182,7 @@ def test_logs_options(cluster):
     assert run(cluster, "logs", "lines", "--limit-bytes=10").stdout == "line-1\nlin"
     previous = run(cluster, "logs", "lines", "--previous")
     assert previous.returncode != 0 and "previous terminated container" in previous.stderr
-    bad = requests.get(f"{cluster.apiserver.url}/api/v1/namespaces/default/pods/lines/log?limitBytes=0", timeout=10)
+    bad = requests.get(f"{cluster.apiserver.url}/api/v1/namespaces/{cluster.namespace}/pods/lines/log?limitBytes=0", timeout=10)
     assert bad.status_code == 400 and bad.json()["message"] == "limitBytes: Invalid value: must be greater than 0"
 
 
@@ -173,16 +243,16 @@ def test_cp_into_and_out_of_the_pod(nginx, tmp_path):
     cluster, _ = nginx
     src = tmp_path / "note.txt"
     src.write_text("copied by kubectl cp\n")
-    into = run(cluster, "cp", str(src), "default/nginx:/tmp/note.txt", "-c", "nginx")
+    into = run(cluster, "cp", str(src), f"{cluster.namespace}/nginx:/tmp/note.txt", "-c", "nginx")
     assert into.returncode == 0, into.stderr
     back = tmp_path / "back.txt"
-    out = run(cluster, "cp", "default/nginx:/tmp/note.txt", str(back), "-c", "nginx")
+    out = run(cluster, "cp", f"{cluster.namespace}/nginx:/tmp/note.txt", str(back), "-c", "nginx")
     assert out.returncode == 0, out.stderr
     assert back.read_text() == "copied by kubectl cp\n"
 
 
 def test_attach_follows_the_output(cluster):
-    cluster.create(talker("chatty", "sleep 2; for i in 1 2 3; do echo tick-$i; sleep 1; done"))
+    cluster.create(talker(cluster, "chatty", "sleep 2; for i in 1 2 3; do echo tick-$i; sleep 1; done"))
     cluster.wait_pod("chatty", lambda p: container_running(cluster, "chatty"), "running")
     attached = run(cluster, "attach", "chatty", "-c", "talk", timeout=60)
     assert "tick-3" in attached.stdout, attached
@@ -193,7 +263,7 @@ def test_python_client_exec(nginx):
     from kubernetes.stream import stream
     cluster, _ = nginx
     api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
-    out = stream(api.connect_get_namespaced_pod_exec, "nginx", "default", container="nginx",
+    out = stream(api.connect_get_namespaced_pod_exec, "nginx", cluster.namespace, container="nginx",
                  command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
     assert out == "from-python\n"
 
@@ -214,7 +284,7 @@ def test_port_forward_python_client(nginx):
     from kubernetes.stream import portforward
     cluster, _ = nginx
     api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
-    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", "default", ports="80")
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", cluster.namespace, ports="80")
     try:
         s = pf.socket(80)
         s.setblocking(True)
