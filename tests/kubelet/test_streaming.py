@@ -7,7 +7,7 @@ talks) run by the process runtime and, when an engine answers, by Docker.
 No test here restarts or stops a component, so the module shares them: one API
 server (shared_apiserver), and one kubelet per runtime (its node named after the
 runtime) that the runtime's tests all use, each test in a namespace of its own
-whose pods are deleted when it ends.
+whose pods are deleted when it ends (tests/kubelet/shared_cluster.py).
 """
 from __future__ import annotations
 
@@ -18,81 +18,18 @@ import select
 import signal
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from kubelet_testing import nginx_pod, running_ready
-from labserver.kubelet.client import APIClient
-from labserver.lab.supervise.components import start_kubelet
+from kubelet_testing import running_ready
 from labserver.lab.supervise.procs import free_port, wait_for
-from labserver.lab.supervise.teardown import node_runtime, remove_pods
-from pod_ranges import pod_cidr
-from test_e2e import KUBECTL, Cluster, _runtime_skip
+from shared_cluster import cluster, module_kubelet, runtime_name  # noqa: F401  (fixtures)
+from test_e2e import KUBECTL
 
 pytestmark = pytest.mark.shared_apiserver
 
 TIMESTAMPED = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
-
-
-class NamespacedCluster(Cluster):
-    """The module's API server and one runtime's kubelet (test_e2e's Cluster without a kubelet of its
-    own), seen from one test's namespace: pods are created and looked up there."""
-
-    def __init__(self, apiserver, kubelet, runtime: str, namespace: str, tmp_path: Path):
-        self.apiserver, self.kubelet, self.runtime, self.namespace = apiserver, kubelet, runtime, namespace
-        self.node, self.root, self.tmp = kubelet.flags["hostname-override"], Path(kubelet.flags["root-dir"]), tmp_path
-        self.client = APIClient(apiserver.url)
-
-    def create(self, pod: dict, namespace: str | None = None) -> dict:
-        return super().create(pod, namespace or self.namespace)
-
-    def pod(self, name: str, namespace: str | None = None) -> dict | None:
-        return super().pod(name, namespace or self.namespace)
-
-    def run_nginx(self, name: str = "nginx") -> dict:
-        self.create(nginx_pod(name, node=self.node))
-        return self.wait_pod(name, running_ready, "Running with both containers ready")
-
-
-@pytest.fixture(scope="module", params=["process", "docker"])
-def runtime_name(request):
-    """The runtime under test, module-scoped: pytest runs all of one runtime's tests, then the other's."""
-    reason = _runtime_skip(request.param)
-    if reason:
-        pytest.skip(reason)
-    return request.param
-
-
-@pytest.fixture(scope="module")
-def module_kubelet(module_apiserver, runtime_name, tmp_path_factory):
-    """One kubelet of this runtime (node `lab-node-<runtime>`) on the module's API server, for all the
-    runtime's tests; at the end it is stopped and what its runtime still holds is removed (as
-    kubelet_factory does: a stopped kubelet leaves its pods running)."""
-    tmp = tmp_path_factory.mktemp(f"kubelet-{runtime_name}")
-    node = f"lab-node-{runtime_name}"
-    extra = ["--restart-backoff=1s", *([f"--pod-cidr={pod_cidr(1)}"] if runtime_name == "process" else [])]
-    kubelet = start_kubelet(module_apiserver.url, tmp / f"kubelet-{node}", tmp / f"kubelet-{node}.log",
-                            hostname=node, runtime=runtime_name, extra_args=extra)
-    try:
-        yield kubelet
-    finally:
-        kubelet.stop()
-        flags = kubelet.flags
-        remove_pods(node_runtime(flags["runtime"], flags["root-dir"], flags.get("container-runtime-endpoint")),
-                    say=lambda line: None)
-
-
-@pytest.fixture
-def cluster(module_apiserver, module_kubelet, runtime_name, namespace, tmp_path):
-    """The module's cluster in this test's namespace; the test's pods are deleted when it ends."""
-    c = NamespacedCluster(module_apiserver, module_kubelet, runtime_name, namespace, tmp_path)
-    yield c
-    pods = f"/api/v1/namespaces/{namespace}/pods"
-    for pod in c.client.get(pods)["items"]:  # leave no containers behind on the shared kubelet
-        c.client.delete(f"{pods}/{pod['metadata']['name']}", {"gracePeriodSeconds": 1})
-    wait_for(lambda: not c.client.get(pods)["items"], 60, "pods deleted")
 
 
 def talker(cluster, name: str, script: str, restart: str = "Never") -> dict:
