@@ -1,33 +1,39 @@
 """Pods as tutorials write them, end to end on each runtime: ConfigMap and Secret volumes and env,
 the downward API, CreateContainerConfigError, the final terminated status, resource limits.
 
-Real etcd, API server and `python -m labserver kubelet` (tests/kubelet/test_e2e.py's cluster
-fixture); what a container sees is read from its own output through `kubectl logs`.
+Real etcd, API server and `python -m labserver kubelet`; what a container sees is read from its
+own output through `kubectl logs`. No test here restarts or stops a component, so the module shares
+them (tests/kubelet/shared_cluster.py): one API server, one kubelet per runtime, each test in a
+namespace of its own whose pods are deleted when it ends.
 """
 from __future__ import annotations
 
 import threading
 
+import pytest
 import requests
 
-from test_e2e import NODE, Cluster, cluster, runtime_name  # noqa: F401  (fixtures)
 from labserver.lab.supervise.procs import wait_for
+from shared_cluster import NamespacedCluster, cluster, module_kubelet, runtime_name  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.shared_apiserver
 
 
-def busybox_pod(name: str, script: str, **spec) -> dict:
+def busybox_pod(c: NamespacedCluster, name: str, script: str, **spec) -> dict:
+    """A one-container busybox pod running `script`, on the cluster's node."""
     container = {"name": "main", "image": "busybox", "command": ["sh", "-c", script]}
     container.update(spec.pop("container", {}))
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [container], **spec}}
+            "spec": {"nodeName": c.node, "terminationGracePeriodSeconds": 5, "containers": [container], **spec}}
 
 
-def create_object(c: Cluster, kind: str, name: str, **body) -> dict:
+def create_object(c: NamespacedCluster, kind: str, name: str, **body) -> dict:
     kinds = {"configmaps": "ConfigMap", "secrets": "Secret"}
-    return c.client.post(f"/api/v1/namespaces/default/{kind}",
+    return c.client.post(f"/api/v1/namespaces/{c.namespace}/{kind}",
                          {"apiVersion": "v1", "kind": kinds[kind], "metadata": {"name": name}, **body})
 
 
-def wait_log(c: Cluster, pod: str, text: str, timeout: float = 60) -> str:
+def wait_log(c: NamespacedCluster, pod: str, text: str, timeout: float = 60) -> str:
     return wait_for(lambda: (out := c.kubectl("logs", pod)) and text in out and out, timeout,
                     f"{text!r} in the log of {pod}")
 
@@ -41,18 +47,20 @@ def test_configmap_volume_appears_and_follows_updates(cluster):
     """A ConfigMap volume shows the keys as files (atomic-writer layout) and changes with the ConfigMap;
     a subPath mount of one key does not (as upstream)."""
     create_object(cluster, "configmaps", "cfg", data={"greeting": "hello"})
-    pod = busybox_pod("cm-reader", "while true; do echo \"seen=$(cat /etc/cfg/greeting) sub=$(cat /greeting.txt)\"; "
+    pod = busybox_pod(cluster, "cm-reader",
+                      "while true; do echo \"seen=$(cat /etc/cfg/greeting) sub=$(cat /greeting.txt)\"; "
                       "ls -a /etc/cfg | tr '\\n' ' '; echo; sleep 1; done",
                       volumes=[{"name": "cfg", "configMap": {"name": "cfg"}}],
                       container={"volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"},
-                                                  {"name": "cfg", "mountPath": "/greeting.txt", "subPath": "greeting"}]})
+                                                  {"name": "cfg", "mountPath": "/greeting.txt",
+                                                   "subPath": "greeting"}]})
     cluster.create(pod)
     wait_log(cluster, "cm-reader", "seen=hello sub=hello")
     out = wait_log(cluster, "cm-reader", "..data")
     listing = next(line for line in out.splitlines() if "..data" in line).split()
     assert {"..data", "greeting"} <= set(listing), listing
     assert any(e.startswith("..20") for e in listing), listing
-    cluster.client.patch("/api/v1/namespaces/default/configmaps/cfg", {"data": {"greeting": "changed"}})
+    cluster.client.patch(f"/api/v1/namespaces/{cluster.namespace}/configmaps/cfg", {"data": {"greeting": "changed"}})
     wait_log(cluster, "cm-reader", "seen=changed sub=hello", timeout=60)  # a subPath mount keeps its file
 
 
@@ -67,19 +75,19 @@ def test_secret_and_downward_api_env(cluster):
            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
            {"name": "WHO", "value": "$(POD_NAME)@$(NODE)"}]
-    pod = busybox_pod("env-reader", "echo PW=$PW NS=$POD_NS IP=$POD_IP APP=$APP WHO=$WHO MODE=$CFG_mode "
+    pod = busybox_pod(cluster, "env-reader", "echo PW=$PW NS=$POD_NS IP=$POD_IP APP=$APP WHO=$WHO MODE=$CFG_mode "
                       "ARG=$(POD_NAME); sleep 3600",
                       container={"env": env, "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}]})
     cluster.create(pod)
     out = wait_log(cluster, "env-reader", "PW=")
     ip = cluster.wait_pod("env-reader", lambda p: p["status"].get("podIP"), "pod IP")["status"]["podIP"]
-    assert out.strip() == (f"PW=s3cret NS=default IP={ip} APP=env-reader WHO=env-reader@{NODE} MODE=fast "
-                           f"ARG=env-reader"), out
+    assert out.strip() == (f"PW=s3cret NS={cluster.namespace} IP={ip} APP=env-reader "
+                           f"WHO=env-reader@{cluster.node} MODE=fast ARG=env-reader"), out
 
 
 def test_missing_configmap_gives_create_container_config_error_then_starts(cluster):
     """A missing ConfigMap: CreateContainerConfigError with upstream's message; created later, the pod runs."""
-    pod = busybox_pod("late", "echo value=$V; sleep 3600",
+    pod = busybox_pod(cluster, "late", "echo value=$V; sleep 3600",
                       container={"env": [{"name": "V", "valueFrom": {"configMapKeyRef": {"name": "late-cfg",
                                                                                           "key": "v"}}}]})
     cluster.create(pod)
@@ -91,9 +99,10 @@ def test_missing_configmap_gives_create_container_config_error_then_starts(clust
     messages = [(e["reason"], e["message"]) for e in cluster.events(got)]
     assert ("Failed", 'Error: configmap "late-cfg" not found') in messages, messages
     create_object(cluster, "configmaps", "late-cfg", data={"other": "x"})   # the key is still missing
+    missing_key = f"couldn't find key v in ConfigMap {cluster.namespace}/late-cfg"
     cluster.wait_pod("late", lambda p: (p["status"]["containerStatuses"][0]["state"].get("waiting") or {})
-                     .get("message") == "couldn't find key v in ConfigMap default/late-cfg", "missing key message")
-    cluster.client.patch("/api/v1/namespaces/default/configmaps/late-cfg", {"data": {"v": "42"}})
+                     .get("message") == missing_key, "missing key message")
+    cluster.client.patch(f"/api/v1/namespaces/{cluster.namespace}/configmaps/late-cfg", {"data": {"v": "42"}})
     cluster.wait_pod("late", lambda p: p["status"]["containerStatuses"][0]["state"].get("running"), "running")
     wait_log(cluster, "late", "value=42")
 
@@ -101,7 +110,7 @@ def test_missing_configmap_gives_create_container_config_error_then_starts(clust
 def test_missing_configmap_volume_holds_the_pod_in_container_creating(cluster):
     """A configMap volume whose ConfigMap is missing: FailedMount with upstream's message, the pod
     stays ContainerCreating; once the ConfigMap exists, the pod runs with its file."""
-    pod = busybox_pod("mount-late", "cat /cfg/k; echo; sleep 3600",
+    pod = busybox_pod(cluster, "mount-late", "cat /cfg/k; echo; sleep 3600",
                       volumes=[{"name": "cfg", "configMap": {"name": "mount-cfg"}}],
                       container={"volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]})
     cluster.create(pod)
@@ -117,7 +126,7 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
     """A graceful delete: the terminated state (exit code, reason, message from the termination log,
     finishedAt) and a terminal phase are written before the pod goes away. (Docker: the shell is PID 1.)"""
     # `$$` in a command is an escaped `$` (upstream's $(VAR) expansion), so the shell sees `$$`
-    pod = busybox_pod("ender", "trap 'echo goodbye > /dev/termination-log; exit 3' TERM; echo up pid=$$$$; "
+    pod = busybox_pod(cluster, "ender", "trap 'echo goodbye > /dev/termination-log; exit 3' TERM; echo up pid=$$$$; "
                       "while true; do sleep 0.2; done")
     cluster.create(pod)
     out = wait_log(cluster, "ender", "up")
@@ -128,7 +137,7 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
     done = threading.Event()
 
     def watch():
-        for ev in cluster.client.watch("/api/v1/namespaces/default/pods", {"resourceVersion": rv,
+        for ev in cluster.client.watch(f"/api/v1/namespaces/{cluster.namespace}/pods", {"resourceVersion": rv,
                                        "fieldSelector": "metadata.name=ender"}, read_timeout=60):
             events.append((ev["type"], ev["object"]))
             if ev["type"] == "DELETED":
@@ -136,7 +145,7 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
         done.set()
 
     threading.Thread(target=watch, daemon=True).start()
-    cluster.client.delete("/api/v1/namespaces/default/pods/ender")
+    cluster.client.delete(f"/api/v1/namespaces/{cluster.namespace}/pods/ender")
     wait_for(done.is_set, 60, "the pod's DELETED event")
     assert events[-1][0] == "DELETED"
     before = [obj for kind, obj in events[:-1] if kind == "MODIFIED"]
@@ -149,9 +158,9 @@ def test_final_terminated_state_is_watched_before_deleted(cluster):
 def test_termination_message_falls_back_to_the_log(cluster):
     """terminationMessagePolicy FallbackToLogsOnError: a failed container with an empty termination
     log gets its last output as the message; a custom terminationMessagePath is read as is."""
-    cluster.create(busybox_pod("fallback", "echo first; echo boom; exit 2", restartPolicy="Never",
+    cluster.create(busybox_pod(cluster, "fallback", "echo first; echo boom; exit 2", restartPolicy="Never",
                                container={"terminationMessagePolicy": "FallbackToLogsOnError"}))
-    cluster.create(busybox_pod("custom-path", "echo -n done > /tmp/msg", restartPolicy="Never",
+    cluster.create(busybox_pod(cluster, "custom-path", "echo -n done > /tmp/msg", restartPolicy="Never",
                                container={"terminationMessagePath": "/tmp/msg"}))
     for name, code, reason, message in (("fallback", 2, "Error", "first\nboom\n"),
                                         ("custom-path", 0, "Completed", "done")):
@@ -163,7 +172,7 @@ def test_termination_message_falls_back_to_the_log(cluster):
 def test_nginx_command_and_args(cluster):
     """The nginx image runs the spec's command (here a shell that prints, then execs nginx)."""
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "custom-nginx"},
-           "spec": {"nodeName": NODE, "terminationGracePeriodSeconds": 5, "containers": [{
+           "spec": {"nodeName": cluster.node, "terminationGracePeriodSeconds": 5, "containers": [{
                "name": "nginx", "image": "nginx", "command": ["sh", "-c"],
                "args": ["echo custom start >&2; exec nginx -g 'daemon off;'"]}]}}
     cluster.create(pod)
@@ -180,7 +189,8 @@ def test_memory_limit(cluster):
     accepted and a Warning event says it is not enforced."""
     limits = {"resources": {"limits": {"memory": "32Mi", "cpu": "500m"}, "requests": {"memory": "16Mi"}}}
     if cluster.runtime == "docker":
-        cluster.create(busybox_pod("hog", "echo start; tail /dev/zero", restartPolicy="Never", container=limits))
+        cluster.create(busybox_pod(cluster, "hog", "echo start; tail /dev/zero", restartPolicy="Never",
+                                   container=limits))
         got = cluster.wait_pod("hog", lambda p: "terminated" in p["status"]["containerStatuses"][0]["state"],
                                "terminated")
         term = got["status"]["containerStatuses"][0]["state"]["terminated"]
@@ -197,7 +207,7 @@ def test_memory_limit(cluster):
         described = cluster.kubectl("describe", "pod", "hog")
         assert "OOMKilled" in described and "memory:  32Mi" in described, described
         return
-    cluster.create(busybox_pod("hog", "sleep 3600", container=limits))
+    cluster.create(busybox_pod(cluster, "hog", "sleep 3600", container=limits))
     got = cluster.wait_pod("hog", lambda p: p["status"].get("phase") == "Running", "running")
     assert got["spec"]["containers"][0]["resources"]["limits"]["memory"] == "32Mi"
     warning = wait_for(lambda: [e for e in cluster.events(got) if e["reason"] == "LimitsNotEnforced"], 15,

@@ -2,18 +2,25 @@
 
 Real containers (Docker) or host processes (busybox), real probes (exec in the
 container, HTTP against the pod IP), and the real kubectl reading the columns
-the API server prints, compared with what a real cluster shows.
+the API server prints, compared with what a real cluster shows. No test here restarts
+or stops a component, so the module shares them (tests/kubelet/shared_cluster.py): one
+API server, one kubelet per runtime, each test in a namespace of its own whose pods are
+deleted when it ends.
 """
 from __future__ import annotations
 
 import json
 import re
 
-from test_e2e import Cluster, cluster, runtime_name  # noqa: F401  (fixtures)
+import pytest
+
 from labserver.lab.supervise.procs import free_port, wait_for
+from shared_cluster import NamespacedCluster, cluster, module_kubelet, runtime_name  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.shared_apiserver
 
 
-def row(cluster: Cluster, name: str) -> list[str]:
+def row(cluster: NamespacedCluster, name: str) -> list[str]:
     """`kubectl get pods` cells of one pod: NAME READY STATUS RESTARTS AGE, cut at the header's columns."""
     lines = cluster.kubectl("get", "pods").splitlines()
     assert lines[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"], lines
@@ -23,7 +30,7 @@ def row(cluster: Cluster, name: str) -> list[str]:
     return [line[a:b].strip() for a, b in zip(starts, starts[1:] + [len(line)])]
 
 
-def wait_row(cluster: Cluster, name: str, ready: str, status: str, timeout: float = 30) -> list[str]:
+def wait_row(cluster: NamespacedCluster, name: str, ready: str, status: str, timeout: float = 30) -> list[str]:
     """Poll `kubectl get pods` until the pod shows READY and STATUS; the pod failing otherwise ends the wait."""
     return wait_for(lambda: (r := row(cluster, name))[1:3] == [ready, status] and r, timeout,
                     f"kubectl get pods: {name} {ready} {status}", interval=0.5)
@@ -33,15 +40,18 @@ def busybox(name: str, script: str, **fields) -> dict:
     return {"name": name, "image": "busybox", "command": ["sh", "-c", script], **fields}
 
 
-def pod(name: str, containers: list[dict], init: list[dict] | None = None, **spec) -> dict:
+def pod(cluster: NamespacedCluster, name: str, containers: list[dict], init: list[dict] | None = None,
+        **spec) -> dict:
+    """A pod of these containers (and init containers), on the cluster's node."""
     body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": "lab-node", "containers": containers, "terminationGracePeriodSeconds": 2, **spec}}
+            "spec": {"nodeName": cluster.node, "containers": containers, "terminationGracePeriodSeconds": 2,
+                     **spec}}
     if init:
         body["spec"]["initContainers"] = init
     return body
 
 
-def events(cluster: Cluster, name: str) -> dict[str, list[str]]:
+def events(cluster: NamespacedCluster, name: str) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for e in cluster.events(cluster.pod(name)):
         found.setdefault(e["reason"], []).append(e["message"])
@@ -50,7 +60,7 @@ def events(cluster: Cluster, name: str) -> dict[str, list[str]]:
 
 def test_readiness_probe_holds_ready_until_a_file_appears(cluster):
     probe = {"exec": {"command": ["cat", "/tmp/ready"]}, "periodSeconds": 1}
-    cluster.create(pod("ready", [busybox("app", "sleep 3600", readinessProbe=probe)]))
+    cluster.create(pod(cluster, "ready", [busybox("app", "sleep 3600", readinessProbe=probe)]))
     cluster.wait_pod("ready", lambda p: p["status"].get("phase") == "Running", "Running")
     wait_for(lambda: "Unhealthy" in events(cluster, "ready"), 20, "a failed readiness probe")
     assert row(cluster, "ready")[1:4] == ["0/1", "Running", "0"]
@@ -71,7 +81,7 @@ def test_liveness_probe_restarts_a_container_that_stops_answering(cluster):
     script = (f"mkdir -p /tmp/www && echo ok > /tmp/www/healthz && "
               f"httpd -f -p 0.0.0.0:{port} -h /tmp/www & sleep 3; kill $!; sleep 3600")
     probe = {"httpGet": {"path": "/healthz", "port": port}, "periodSeconds": 1, "failureThreshold": 2}
-    cluster.create(pod("live", [busybox("app", script, livenessProbe=probe)]))
+    cluster.create(pod(cluster, "live", [busybox("app", script, livenessProbe=probe)]))
     first = cluster.wait_pod("live", lambda p: p["status"].get("phase") == "Running", "Running")
     ip = first["status"]["podIP"]
     restarted = cluster.wait_pod("live", lambda p: cluster.container_status(p, "app")["restartCount"] >= 1,
@@ -95,7 +105,7 @@ def test_init_containers_run_in_order_before_the_app(cluster):
             busybox("second", "until [ -e /work/go2 ]; do sleep 0.2; done; echo second >> /work/order",
                     volumeMounts=volume)]
     app = busybox("app", "cat /work/order; sleep 3600", volumeMounts=volume)
-    created = cluster.create(pod("init", [app], init, volumes=[{"name": "work", "emptyDir": {}}]))
+    created = cluster.create(pod(cluster, "init", [app], init, volumes=[{"name": "work", "emptyDir": {}}]))
     wait_row(cluster, "init", "0/1", "Init:0/2")
     work = cluster.volume_dir(created["metadata"]["uid"], "work")
     p = cluster.pod("init")
@@ -115,8 +125,9 @@ def test_init_containers_run_in_order_before_the_app(cluster):
 
 def test_failing_init_container_shows_init_error_and_crash_loop(cluster):
     """Retried (restartPolicy Always): Init:CrashLoopBackOff; not retried (Never): Init:Error and Failed."""
-    cluster.create(pod("broken", [busybox("app", "sleep 3600")], [busybox("setup", "echo no; exit 3")]))
-    cluster.create(pod("once", [busybox("app", "sleep 3600")], [busybox("setup", "exit 3")], restartPolicy="Never"))
+    cluster.create(pod(cluster, "broken", [busybox("app", "sleep 3600")], [busybox("setup", "echo no; exit 3")]))
+    cluster.create(pod(cluster, "once", [busybox("app", "sleep 3600")], [busybox("setup", "exit 3")],
+                       restartPolicy="Never"))
     wait_row(cluster, "broken", "0/1", "Init:CrashLoopBackOff", 40)
     p = cluster.pod("broken")
     assert p["status"]["phase"] == "Pending" and "running" not in cluster.container_status(p, "app")["state"]
@@ -131,7 +142,7 @@ def test_failing_init_container_shows_init_error_and_crash_loop(cluster):
 
 def test_sidecar_runs_beside_the_app(cluster):
     init = [busybox("side", "sleep 3600", restartPolicy="Always")]
-    cluster.create(pod("sidecar", [busybox("app", "sleep 3600")], init))
+    cluster.create(pod(cluster, "sidecar", [busybox("app", "sleep 3600")], init))
     wait_row(cluster, "sidecar", "2/2", "Running")
     side = cluster.pod("sidecar")["status"]["initContainerStatuses"][0]
     assert side["started"] and side["ready"] and "running" in side["state"]

@@ -1,9 +1,13 @@
 """Streaming for real: `kubectl logs -f`, `exec`, `exec -it`, `cp`, `attach`, port-forward, on each runtime.
 
-Real etcd, API server and kubelet processes (the fixtures of test_e2e.py), the
-real kubectl 1.37 and the official Python client, against the post's pod (or
-a small busybox pod that talks) run by the process runtime and, when an
-engine answers, by Docker.
+Real etcd, API server and kubelet processes, the real kubectl 1.37 and the
+official Python client, against the post's pod (or a small busybox pod that
+talks) run by the process runtime and, when an engine answers, by Docker.
+
+No test here restarts or stops a component, so the module shares them: one API
+server (shared_apiserver), and one kubelet per runtime (its node named after the
+runtime) that the runtime's tests all use, each test in a namespace of its own
+whose pods are deleted when it ends (tests/kubelet/shared_cluster.py).
 """
 from __future__ import annotations
 
@@ -20,20 +24,23 @@ import requests
 
 from kubelet_testing import running_ready
 from labserver.lab.supervise.procs import free_port, wait_for
-from test_e2e import KUBECTL, NODE, cluster, runtime_name  # noqa: F401  (fixtures)
+from shared_cluster import cluster, module_kubelet, runtime_name  # noqa: F401  (fixtures)
+from test_e2e import KUBECTL
+
+pytestmark = pytest.mark.shared_apiserver
 
 TIMESTAMPED = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z ")
 
 
-def talker(name: str, script: str, restart: str = "Never") -> dict:
-    """A one-container busybox pod running `script`."""
+def talker(cluster, name: str, script: str, restart: str = "Never") -> dict:
+    """A one-container busybox pod running `script`, on the cluster's node."""
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeName": NODE, "restartPolicy": restart,
+            "spec": {"nodeName": cluster.node, "restartPolicy": restart,
                      "containers": [{"name": "talk", "image": "busybox", "command": ["sh", "-c", script]}]}}
 
 
 def kubectl_cmd(cluster, *args: str) -> list[str]:
-    return [KUBECTL, f"--server={cluster.apiserver.url}", *args]
+    return [KUBECTL, f"--server={cluster.apiserver.url}", f"--namespace={cluster.namespace}", *args]
 
 
 def run(cluster, *args: str, input: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -64,7 +71,7 @@ def container_running(cluster, pod: str) -> bool:
 
 def test_logs_follow_streams_until_the_container_ends(cluster):
     """`kubectl logs -f` prints each line as it is written and returns when the container ends."""
-    cluster.create(talker("follow", "echo one; sleep 2; echo two; sleep 2; echo three"))
+    cluster.create(talker(cluster, "follow", "echo one; sleep 2; echo two; sleep 2; echo three"))
     cluster.wait_pod("follow", lambda p: container_running(cluster, "follow") or
                      p["status"].get("phase") in ("Succeeded", "Failed"), "started")
     proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "follow"), stdout=subprocess.PIPE,
@@ -83,7 +90,7 @@ def test_logs_follow_streams_until_the_container_ends(cluster):
 
 def test_logs_follow_ends_when_killed(cluster):
     """A follower of a quiet container that is killed goes away; the servers go on serving."""
-    cluster.create(talker("quiet", "echo hello; sleep 3600", restart="Always"))
+    cluster.create(talker(cluster, "quiet", "echo hello; sleep 3600", restart="Always"))
     cluster.wait_pod("quiet", running_ready, "running")
     proc = subprocess.Popen(kubectl_cmd(cluster, "logs", "-f", "quiet"), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
@@ -99,7 +106,7 @@ def test_logs_follow_ends_when_killed(cluster):
 
 def test_logs_options(cluster):
     """--tail, --timestamps, --since, --limit-bytes, --previous, as upstream."""
-    cluster.create(talker("lines", "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600", restart="Always"))
+    cluster.create(talker(cluster, "lines", "for i in 1 2 3 4 5; do echo line-$i; done; sleep 3600", restart="Always"))
     cluster.wait_pod("lines", running_ready, "running")
     wait_for(lambda: "line-5" in run(cluster, "logs", "lines").stdout, 15, "all five lines")
     assert run(cluster, "logs", "lines", "--tail=2").stdout == "line-4\nline-5\n"
@@ -112,7 +119,7 @@ def test_logs_options(cluster):
     assert run(cluster, "logs", "lines", "--limit-bytes=10").stdout == "line-1\nlin"
     previous = run(cluster, "logs", "lines", "--previous")
     assert previous.returncode != 0 and "previous terminated container" in previous.stderr
-    bad = requests.get(f"{cluster.apiserver.url}/api/v1/namespaces/default/pods/lines/log?limitBytes=0", timeout=10)
+    bad = requests.get(f"{cluster.apiserver.url}/api/v1/namespaces/{cluster.namespace}/pods/lines/log?limitBytes=0", timeout=10)
     assert bad.status_code == 400 and bad.json()["message"] == "limitBytes: Invalid value: must be greater than 0"
 
 
@@ -173,16 +180,16 @@ def test_cp_into_and_out_of_the_pod(nginx, tmp_path):
     cluster, _ = nginx
     src = tmp_path / "note.txt"
     src.write_text("copied by kubectl cp\n")
-    into = run(cluster, "cp", str(src), "default/nginx:/tmp/note.txt", "-c", "nginx")
+    into = run(cluster, "cp", str(src), f"{cluster.namespace}/nginx:/tmp/note.txt", "-c", "nginx")
     assert into.returncode == 0, into.stderr
     back = tmp_path / "back.txt"
-    out = run(cluster, "cp", "default/nginx:/tmp/note.txt", str(back), "-c", "nginx")
+    out = run(cluster, "cp", f"{cluster.namespace}/nginx:/tmp/note.txt", str(back), "-c", "nginx")
     assert out.returncode == 0, out.stderr
     assert back.read_text() == "copied by kubectl cp\n"
 
 
 def test_attach_follows_the_output(cluster):
-    cluster.create(talker("chatty", "sleep 2; for i in 1 2 3; do echo tick-$i; sleep 1; done"))
+    cluster.create(talker(cluster, "chatty", "sleep 2; for i in 1 2 3; do echo tick-$i; sleep 1; done"))
     cluster.wait_pod("chatty", lambda p: container_running(cluster, "chatty"), "running")
     attached = run(cluster, "attach", "chatty", "-c", "talk", timeout=60)
     assert "tick-3" in attached.stdout, attached
@@ -193,7 +200,7 @@ def test_python_client_exec(nginx):
     from kubernetes.stream import stream
     cluster, _ = nginx
     api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
-    out = stream(api.connect_get_namespaced_pod_exec, "nginx", "default", container="nginx",
+    out = stream(api.connect_get_namespaced_pod_exec, "nginx", cluster.namespace, container="nginx",
                  command=["sh", "-c", "echo from-python"], stderr=True, stdin=False, stdout=True, tty=False)
     assert out == "from-python\n"
 
@@ -214,7 +221,7 @@ def test_port_forward_python_client(nginx):
     from kubernetes.stream import portforward
     cluster, _ = nginx
     api = k8s.CoreV1Api(k8s.ApiClient(k8s.Configuration(host=cluster.apiserver.url)))
-    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", "default", ports="80")
+    pf = portforward(api.connect_get_namespaced_pod_portforward, "nginx", cluster.namespace, ports="80")
     try:
         s = pf.socket(80)
         s.setblocking(True)
