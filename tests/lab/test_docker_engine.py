@@ -19,6 +19,7 @@ import requests
 
 from labserver.kubelet import registry as image_registry
 from labserver.lab.machine import docker_engine
+from labserver.lab.supervise import notebooks_lock
 from labserver.lab.machine.images import ETCD, ETCD_DATA_DIR, NGINX, ensure_images
 from labserver.lab.supervise.procs import pid_alive, port_in_use, wait_for
 
@@ -184,12 +185,19 @@ def test_up_without_dockerd_says_what_to_install(tmp_path):
     assert "apt-get install docker.io" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.fixture
+def posts_etcd_port():
+    """Port 2379 under the notebooks' lock: `make test` runs the notebooks (their etcd on 2379) beside the tests."""
+    with notebooks_lock.holding(say=lambda line: None):
+        assert not port_in_use("127.0.0.1", 2379), "port 2379 is taken (not by the notebooks); the post's etcd needs it"
+        yield
+
+
 @pytest.mark.docker
 @pytest.mark.skipif(docker_engine.docker_host() is None or not shutil.which("docker"),
                     reason="needs a Docker engine and the docker CLI (`python -m labserver docker up`)")
-@pytest.mark.skipif(port_in_use("127.0.0.1", 2379), reason="port 2379 is taken; the post's etcd needs it")
 @pytest.mark.xdist_group("lab")   # port 2379 is also the notebook tests' etcd's: never beside them (tests/conftest.py)
-def test_the_posts_etcd_docker_run_works_unchanged(tmp_path):
+def test_the_posts_etcd_docker_run_works_unchanged(tmp_path, posts_etcd_port):
     """The post's `docker run --volume=$PWD/etcd-data:... --detach --net=host quay.io/coreos/etcd` serves etcd,
     its data in etcd-data/ (mounted where today's image keeps it, /var/lib/etcd/default.etcd)."""
     ensure_images([ETCD], progress=lambda _line: None)
