@@ -60,7 +60,7 @@ images: venv-lab
 # printed whole when it ends; the notebooks' run and the test that walks them take turns on the
 # notebooks' lock (the post's fixed ports).
 test: venv system-deps
-	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (~4 min)"
+	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (about 3 min 40 s on 2 cores)"
 	@$(MAKE) -j2 --output-sync=target test-unit test-notebooks-in-test
 	$(MAKE) check-clean
 
