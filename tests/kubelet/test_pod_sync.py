@@ -147,7 +147,9 @@ def test_graceful_deletion(env):
     wait_for(lambda: env.pod("nginx") is None, 15, "pod deleted by the kubelet")
     assert sorted(g for _, g in env.runtime.stopped) == [7.0, 7.0]
     assert env.runtime.list_containers() == [] and not os.path.exists(volume)
-    assert env.kubelet.workers.is_finished(uid)
+    # The worker's last act is that final DELETE: it records itself finished just after the pod is gone.
+    assert env.kubelet.workers.wait_idle(uid, 5) and env.kubelet.workers.is_finished(uid)
+
     def killing():
         return [e for e in env.events(pod) if e["reason"] == "Killing"]
     wait_for(lambda: len(killing()) >= 2, 15, "a Killing event per container")
