@@ -35,7 +35,7 @@ if str(REPO) not in sys.path:
 
 from labserver.lab.supervise.components import start_apiserver  # noqa: E402
 from labserver.lab.supervise.etcd import start_etcd  # noqa: E402
-from labserver.lab.notebook.manifests import post_pod  # noqa: E402
+from bodies import pod_body  # noqa: E402
 
 WATCHES = 500
 CREATES = 50
@@ -133,7 +133,7 @@ def run() -> dict:
             first = time.perf_counter()
             for i in range(CREATES):
                 start = time.perf_counter()
-                conn.request("POST", f"/api/v1/namespaces/{NS}/pods", body=json.dumps(post_pod(f"w-{i}", "n1")),
+                conn.request("POST", f"/api/v1/namespaces/{NS}/pods", body=pod_body(f"w-{i}", "n1"),
                              headers={"Content-Type": "application/json"})
                 response = conn.getresponse()
                 response.read()
