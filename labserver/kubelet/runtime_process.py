@@ -6,6 +6,7 @@ containers share, and a directory under the runtime's root dir:
     <root>/pods/<uid>/sandbox.json                      pod ref and IP
     <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>/   empty-dir, configmap, secret, ...
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
+    <root>/pods/<uid>/containers/<name>/env.json        its environment, for exec (mode 0600)
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
     <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
     <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr, timestamped (CRI format)
@@ -67,6 +68,7 @@ echo $? > "$0"
 kill -KILL 0
 """
 MARK_PREFIX = "LABSERVER_"
+ENV_FILE = "env.json"   # the container's environment (PATH, the spec's env), as it was started
 SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
 PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
 # A failed container whose termination log is empty gets the end of its log as its
@@ -94,9 +96,11 @@ def _read_json(path: Path) -> dict | None:
         return None
 
 
-def _write_json(path: Path, data: dict) -> None:
+def _write_json(path: Path, data: dict, mode: int = 0o644) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as f:
+        os.fchmod(f.fileno(), mode)
+        f.write(json.dumps(data, indent=1, sort_keys=True))
     tmp.replace(path)
 
 
@@ -218,6 +222,7 @@ class ProcessRuntime(Runtime):
             "started_at": _now(), "previous_id": old["id"] if old else None,
             "termination_log": str(termination_log) if termination_log else None,
         }
+        _write_json(cdir / ENV_FILE, launch.env, mode=0o600)   # may hold Secret values: the kubelet's only
         _write_json(cdir / "state.json", record)
         if pid is None:
             self._kill_group(record)
@@ -329,8 +334,11 @@ class ProcessRuntime(Runtime):
         return cdir, record
 
     def exec(self, container_id: str, command: list[str], tty: bool, stdin: bool) -> ProcessExec:
-        _, record = self._running_record(container_id)
-        env = container_environ(record["pid"])
+        """`command` in the container's view, with the environment the container was started with
+        (PATH, the spec's env), as Docker's exec takes it from the container's config. Not read back
+        from /proc/<pid>/environ: nginx writes its process title over that memory."""
+        cdir, record = self._running_record(container_id)
+        env = _read_json(cdir / ENV_FILE) or container_environ(record["pid"])   # or: started before env.json
         argv = exec_argv(record["pid"], bool(record.get("sandboxed")), command)
         return ProcessExec(argv, env or {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty)
 

@@ -342,3 +342,20 @@ def test_a_handover_that_fails_leaves_the_pod_writer_serving(runtime, tmp_path):
     wait_for(lambda: runtime.logs(sleeper.id) == b"up\n", 5, "the sleeper's line")
     runtime.stop_container(sleeper.id, 0.5)
     wait_for(lambda: not pid_alive(writer), 5, "the writer ends with the pod's last container")
+
+
+def test_exec_gets_the_environment_the_container_started_with(runtime, tmp_path):
+    """exec's environment is the container's own (its PATH, the spec's env), kept in env.json (0600: a
+    Secret's value may be there), not read back from /proc/<pid>/environ, which nginx overwrites."""
+    spec = {**nginx_spec(), "env": [{"name": "GREETING", "value": "hello"}]}
+    pod, _, _, [state] = start_pod(runtime, "envy", spec)
+    env_file = next((tmp_path / "root").rglob("containers/nginx/env.json"))
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    session = runtime.exec(state.id, ["sh", "-c", 'echo "$GREETING"; command -v nginx'], tty=False, stdin=False)
+    out = b""
+    while (chunk := session.output(timeout=10)) != (0, b""):   # (0, b"") once the output has ended
+        assert chunk is not None, f"no output from the exec for 10 s (so far: {out!r})"
+        out += chunk[1]
+    assert session.wait(10) == 0
+    greeting, nginx = out.decode().split()
+    assert greeting == "hello" and nginx.endswith("/run/bin/nginx"), out   # the image's `nginx`, on its PATH

@@ -140,6 +140,12 @@ def test_exec_runs_in_the_container(nginx):
     listing = run(cluster, "exec", "nginx", "-c", "nginx", "--", "ls", "/var/log/nginx")
     assert listing.returncode == 0 and "from-exec" in listing.stdout.split(), listing
     assert run(cluster, "exec", "nginx", "-c", "nginx", "--", "hostname").stdout == "nginx\n"
+    # The container's own environment: `nginx` is on its PATH, as in the nginx image (the process
+    # runtime once gave exec a bare PATH, read back from nginx's overwritten /proc/<pid>/environ).
+    version = run(cluster, "exec", "nginx", "-c", "nginx", "--", "nginx", "-v")
+    assert version.returncode == 0 and "nginx version: nginx/" in version.stderr, version
+    path = run(cluster, "exec", "nginx", "-c", "nginx", "--", "sh", "-c", 'echo "$PATH"').stdout.strip()
+    assert "/usr/sbin" in path.split(":"), path
 
 
 def test_exec_exit_codes_and_stdin(nginx):
