@@ -192,12 +192,16 @@ class Images:
         if page is None:
             raise ImagePullError("nginx's welcome page is missing: apt-get install nginx-common")
         html = os.path.dirname(page)
-        if sandboxed:
-            log_dir = NGINX_LOG_DIR
-        else:  # no view: the volume's host dir stands in for /var/log/nginx
-            log_dir = next((h for h, p, _ in mounts if p.rstrip("/") == NGINX_LOG_DIR), str(run_dir))
+        # The nginx image links /var/log/nginx/access.log to /dev/stdout: `kubectl logs` shows each
+        # request. A volume mounted on /var/log/nginx (the post's pod) hides that link, and nginx
+        # writes a real file there, which the log-truncator empties.
+        volume = next((h for h, p, _ in mounts if p.rstrip("/") == NGINX_LOG_DIR), None)
+        if volume is None:
+            access_log = "/dev/stdout"
+        else:   # in a view the volume is at /var/log/nginx; with no view, its host dir stands in
+            access_log = f"{NGINX_LOG_DIR if sandboxed else volume}/access.log"
         conf = run_dir / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(run=run_dir, ip=ip, log_dir=log_dir, html=html,
+        conf.write_text(NGINX_CONF.format(run=run_dir, ip=ip, access_log=access_log, html=html,
                                           index=os.path.basename(page)))
         view = []
         if sandboxed:
@@ -281,7 +285,7 @@ events {{ worker_connections 256; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;
-    access_log "{log_dir}/access.log";
+    access_log "{access_log}";
     client_body_temp_path "{run}/client_body";
     proxy_temp_path "{run}/proxy";
     fastcgi_temp_path "{run}/fastcgi";

@@ -93,6 +93,21 @@ def test_two_pods_have_own_ips_and_serve_the_welcome_page(runtime):
     assert len(ips) == 2
 
 
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["bubblewrap", "no-view"])
+def test_nginx_logs_each_request_to_stdout_unless_a_volume_holds_its_logs(runtime, sandboxed, monkeypatch):
+    """As the nginx image (access.log is a link to /dev/stdout): `kubectl logs` shows each request;
+    with a volume on /var/log/nginx (the post's pod) the requests go to the file in it instead."""
+    runtime._sandboxed = sandboxed and runtime.sandboxed   # no view: as without bubblewrap
+    plain = {"name": "nginx", "image": "nginx"}
+    pod, sandbox, _, (state,) = start_pod(runtime, "plain", plain)
+    assert requests.get(f"http://{sandbox.ip}/from-the-test", timeout=5).status_code == 404
+    wait_for(lambda: b'"GET /from-the-test HTTP/1.1" 404' in runtime.logs(state.id), 5, "the request in the log")
+    _, sandbox, volume, (state,) = start_pod(runtime, "posts", nginx_spec())
+    assert requests.get(f"http://{sandbox.ip}/into-the-file", timeout=5).status_code == 404
+    wait_for(lambda: b"/into-the-file" in open(os.path.join(volume, "access.log"), "rb").read(), 5, "the file")
+    assert b'"GET /into-the-file HTTP/1.1" 404' not in runtime.logs(state.id)   # (the error log is stderr's)
+
+
 def test_log_truncator_truncates_the_access_log_in_the_shared_volume(runtime):
     """nginx logs to /var/log/nginx, the busybox loop empties it as /logdir/access.log."""
     pod, sandbox, volume, _ = start_pod(runtime, "nginx", nginx_spec())
