@@ -92,25 +92,46 @@ def container_environ(pid: int) -> dict[str, str]:
     return env
 
 
-def exec_argv(pid: int, sandboxed: bool, command: list[str]) -> list[str]:
-    """argv that runs `command` in the view of the container whose main process is `pid`."""
+NS_GET_USERNS = 0xB701   # ioctl on a namespace file: a new fd of the user namespace that owns it
+
+
+def exec_argv(pid: int, sandboxed: bool, command: list[str]) -> tuple[list[str], list[int]]:
+    """argv that runs `command` in the view of the container whose main process is `pid`, and the
+    file descriptors it needs (the caller passes them to the child, then closes them).
+
+    bwrap run by a plain user makes a user namespace, creates the container's mount and UTS
+    namespaces in it, then drops into a second, nested user namespace to run the program. Entering
+    that nested one gives no right over the mount namespace (`nsenter: reassociate to namespace
+    'ns/uts' failed`); entering the one that owns the mount namespace does. No process stays in it,
+    so it is reached through an fd of it (NS_GET_USERNS), given to nsenter as /proc/self/fd/N."""
     if not sandboxed:
-        return list(command)
+        return list(command), []
     nsenter = shutil.which("nsenter")
     if not nsenter:
         raise RuntimeError_("nsenter (util-linux) is missing, so a command cannot enter the container",
                             "RunContainerError")
     argv = [nsenter, f"--target={pid}", "--mount", "--uts", "--root", "--wd"]
+    fds: list[int] = []
     with contextlib.suppress(OSError):
-        if os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user"):
-            argv += ["--user", "--preserve-credentials"]   # bwrap run by a plain user
-    return [*argv, "--", *command]
+        if os.readlink(f"/proc/{pid}/ns/user") != os.readlink("/proc/self/ns/user"):   # bwrap of a plain user
+            try:
+                mnt = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    fds.append(fcntl.ioctl(mnt, NS_GET_USERNS))
+                finally:
+                    os.close(mnt)
+                argv += [f"--user=/proc/self/fd/{fds[0]}", "--preserve-credentials"]
+            except OSError:   # a kernel without the ioctl (before 4.9): the program's own user namespace
+                argv += ["--user", "--preserve-credentials"]
+    return [*argv, "--", *command], fds
 
 
 class ProcessExec(StreamSession):
     """A command started on the host (in a container's view): pipes, or a pty with tty."""
 
-    def __init__(self, argv: list[str], env: dict, stdin: bool, tty: bool, cwd: str | None = None):
+    def __init__(self, argv: list[str], env: dict, stdin: bool, tty: bool, cwd: str | None = None,
+                 pass_fds: list[int] = ()):
+        """`pass_fds` (exec_argv's) go to the child and are closed here once it has started."""
         super().__init__()
         self.tty = tty
         self.master = -1
@@ -119,14 +140,15 @@ class ProcessExec(StreamSession):
                 self.master, slave = pty.openpty()
                 try:
                     self.proc = subprocess.Popen(["setsid", "--ctty", *argv], stdin=slave, stdout=slave,
-                                                 stderr=slave, env=env, cwd=cwd, close_fds=True)
+                                                 stderr=slave, env=env, cwd=cwd, close_fds=True,
+                                                 pass_fds=pass_fds)
                 finally:
                     os.close(slave)
                 self.pump_fd(STDOUT, self.master)
             else:
                 self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-                                             cwd=cwd, start_new_session=True)
+                                             cwd=cwd, start_new_session=True, pass_fds=pass_fds)
                 self.pump_fd(STDOUT, self.proc.stdout.fileno())
                 self.pump_fd(STDERR, self.proc.stderr.fileno())
         except OSError as e:
@@ -134,6 +156,9 @@ class ProcessExec(StreamSession):
                 os.close(self.master)
             raise RuntimeError_(f"cannot run {argv[-1] if argv else ''}: {e.strerror or e}",
                                 "RunContainerError") from None
+        finally:
+            for fd in pass_fds:
+                os.close(fd)
 
     def write_stdin(self, data: bytes) -> None:
         with contextlib.suppress(OSError, ValueError):

@@ -339,8 +339,8 @@ class ProcessRuntime(Runtime):
         from /proc/<pid>/environ: nginx writes its process title over that memory."""
         cdir, record = self._running_record(container_id)
         env = _read_json(cdir / ENV_FILE) or container_environ(record["pid"])   # or: started before env.json
-        argv = exec_argv(record["pid"], bool(record.get("sandboxed")), command)
-        return ProcessExec(argv, env or {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty)
+        argv, fds = exec_argv(record["pid"], bool(record.get("sandboxed")), command)
+        return ProcessExec(argv, env or {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty, pass_fds=fds)
 
     def attach(self, container_id: str, stdin: bool) -> LogAttach:
         cdir, record = self._running_record(container_id)
