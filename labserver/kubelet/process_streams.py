@@ -209,12 +209,15 @@ class ProcessExec(StreamSession):
 
 
 class LogAttach(StreamSession):
-    """Attach to a container with no stdin: its output from now on, until it ends or the client leaves."""
+    """Attach to a container: its output from now on, until it ends or the client leaves; with `stdin`
+    (the container's stdin FIFO), what the client sends is written there."""
 
-    def __init__(self, path: Path, ended: Callable[[], bool], exit_code: Callable[[], int | None]):
+    def __init__(self, path: Path, ended: Callable[[], bool], exit_code: Callable[[], int | None],
+                 stdin: Path | None = None):
         super().__init__()
         self._stop = False
         self._exit_code = exit_code
+        self._stdin_path, self._stdin = stdin, -1
         self._lines = follow_log(path, LogOptions(), lambda: self._stop or ended(), from_now=True)
         self.pump(self._next)
 
@@ -225,13 +228,25 @@ class LogAttach(StreamSession):
         return None
 
     def write_stdin(self, data: bytes) -> None:
-        pass
+        """Into the FIFO, which the container holds open (no reader: the container has ended)."""
+        if self._stdin_path is None:
+            return
+        with contextlib.suppress(OSError):
+            if self._stdin < 0:
+                self._stdin = os.open(self._stdin_path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+                os.set_blocking(self._stdin, True)
+            os.write(self._stdin, data)
 
     def close_stdin(self) -> None:
-        pass
+        """This client's end only: the container's stdin stays open (its own end is read-write)."""
+        if self._stdin >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._stdin)
+            self._stdin = -1
 
     def wait(self, timeout: float) -> int | None:
         return self._exit_code()
 
     def kill(self) -> None:
         self._stop = True
+        self.close_stdin()

@@ -7,6 +7,7 @@ containers share, and a directory under the runtime's root dir:
     <root>/pods/<uid>/volumes/kubernetes.io~<plugin>/<name>/   empty-dir, configmap, secret, ...
     <root>/pods/<uid>/containers/<name>/state.json      pids, start time, restart count
     <root>/pods/<uid>/containers/<name>/env.json        its environment, for exec (mode 0600)
+    <root>/pods/<uid>/containers/<name>/stdin           with `stdin: true`: a FIFO, its stdin (attach -i)
     <root>/pods/<uid>/containers/<name>/exitcode        written when the container ends
     <root>/pods/<uid>/containers/<name>/previous.json   the attempt before (lastState)
     <root>/pods/<uid>/containers/<name>/<id>.log        its stdout and stderr, timestamped (CRI format)
@@ -38,6 +39,7 @@ import hashlib
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -60,8 +62,10 @@ from .streams import LogOptions, select_lines
 
 VERSION = "0.1.0"
 
-# $0 is the exitcode file; fd 0 arrives as the pipe the shim reports the PID on.
-WRAPPER = """exec 3>&0 </dev/null
+# $0 is the exitcode file; fd 0 arrives as the pipe the shim reports the PID on. The program's
+# stdin is /dev/null, or with `stdin: true` the container's FIFO, opened read-write so that it
+# never ends (as Docker keeps an open stdin) and its read waits for what an attach writes.
+WRAPPER = """exec 3>&0 {stdin}
 trap : TERM INT HUP
 {unset}"$@"
 echo $? > "$0"
@@ -69,6 +73,7 @@ kill -KILL 0
 """
 MARK_PREFIX = "LABSERVER_"
 ENV_FILE = "env.json"   # the container's environment (PATH, the spec's env), as it was started
+STDIN_FIFO = "stdin"    # a `stdin: true` container's stdin: what `kubectl attach -i` / `run -i` types
 SHIM = ["/bin/sh", "-c", 'echo $$ >&3; exec "$@" 3>&-', "sh"]
 PID_TIMEOUT = 10.0      # seconds for the shim to report (bwrap setup is milliseconds)
 # A failed container whose termination log is empty gets the end of its log as its
@@ -194,13 +199,19 @@ class ProcessRuntime(Runtime):
         argv = [*SHIM, *launch.argv]
         if sandboxed:
             argv = [bwrap_path(), *launch.view, "--", *argv]
+        stdin_fifo = None
+        with contextlib.suppress(FileNotFoundError):
+            (cdir / STDIN_FIFO).unlink()
+        if spec.get("stdin"):
+            stdin_fifo = cdir / STDIN_FIFO
+            os.mkfifo(stdin_fifo, 0o600)
         read_end, write_end = os.pipe()
         log_read, log_write = os.pipe()
         try:
             writer, writer_ticks = self._log_writer_for(pod, cdir / f"{cid}.log", log_read)
             marks = runtime_marks()
             wrapper = subprocess.Popen(
-                ["/bin/sh", "-c", wrapper_script(marks), str(cdir / "exitcode"), *argv],
+                ["/bin/sh", "-c", wrapper_script(marks, stdin_fifo), str(cdir / "exitcode"), *argv],
                 stdin=write_end, stdout=log_write, stderr=subprocess.STDOUT, env={**launch.env, **marks},
                 cwd=launch.cwd, start_new_session=True)
             wrapper_ticks = procfs.start_ticks(wrapper.pid)
@@ -343,9 +354,14 @@ class ProcessRuntime(Runtime):
         return ProcessExec(argv, env or {"PATH": "/usr/bin:/bin"}, stdin=stdin, tty=tty, pass_fds=fds)
 
     def attach(self, container_id: str, stdin: bool) -> LogAttach:
+        """The container's output from now on; with `stdin` (and a `stdin: true` container), what the
+        client types goes to the container's stdin FIFO. No terminal: a `tty: true` container gets
+        a pipe here (no prompt, no echo), where Docker gives it a pseudo-terminal."""
         cdir, record = self._running_record(container_id)
+        fifo = cdir / STDIN_FIFO if stdin else None
         return LogAttach(cdir / f"{container_id}.log", lambda: self._ended(cdir, container_id),
-                         lambda: _read_code(cdir / "exitcode"))
+                         lambda: _read_code(cdir / "exitcode"),
+                         stdin=fifo if fifo is not None and fifo.exists() else None)
 
     # -- helpers -------------------------------------------------------------------
 
@@ -463,9 +479,11 @@ def runtime_marks() -> dict[str, str]:
             if k.startswith(MARK_PREFIX) and k.replace("_", "").isalnum() and k.isascii()}
 
 
-def wrapper_script(marks: dict[str, str]) -> str:
-    """The wrapper's shell script; it unsets the marks so the program sees only the container's env."""
-    return WRAPPER.format(unset=f"unset {' '.join(sorted(marks))}\n" if marks else "")
+def wrapper_script(marks: dict[str, str], stdin_fifo: Path | None = None) -> str:
+    """The wrapper's shell script; it unsets the marks so the program sees only the container's env,
+    and gives it `stdin_fifo` (read-write) or /dev/null as its stdin."""
+    stdin = f"<>{shlex.quote(str(stdin_fifo))}" if stdin_fifo else "</dev/null"
+    return WRAPPER.format(stdin=stdin, unset=f"unset {' '.join(sorted(marks))}\n" if marks else "")
 
 
 def _hand_over(name: str, log: Path, fd: int) -> int | None:

@@ -374,3 +374,27 @@ def test_exec_gets_the_environment_the_container_started_with(runtime, tmp_path)
     assert session.wait(10) == 0
     greeting, nginx = out.decode().split()
     assert greeting == "hello" and nginx.endswith("/run/bin/nginx"), out   # the image's `nginx`, on its PATH
+
+
+def test_attach_with_stdin_reaches_a_stdin_true_container(runtime):
+    """`stdin: true` (what `kubectl run -i` / `attach -i` need): the program reads what an attach writes,
+    and waits, still running, until something comes; without it the program's stdin is at its end."""
+    spec = {"name": "sh", "image": "busybox", "command": ["sh"], "stdin": True}
+    pod, _, _, [state] = start_pod(runtime, "interactive", spec)
+    session = runtime.attach(state.id, stdin=True)
+    session.write_stdin(b"echo typed-$((6*7))\n")
+    out = b""
+    while b"typed-42" not in out:
+        chunk = session.output(timeout=10)
+        assert chunk not in (None, (0, b"")), f"no echo of what was typed (so far: {out!r})"
+        out += chunk[1]
+    session.close_stdin()   # this client goes; the shell goes on reading
+    assert current(runtime, pod, "sh").state == "running"
+    session.kill()
+    again = runtime.attach(state.id, stdin=True)
+    again.write_stdin(b"exit 3\n")
+    wait_for(lambda: exited(runtime, pod, "sh"), 10, "the shell ends on `exit 3`")
+    assert exited(runtime, pod, "sh").exit_code == 3
+    again.kill()
+    plain, _, _, _ = start_pod(runtime, "no-stdin", {**spec, "stdin": False})
+    wait_for(lambda: exited(runtime, plain, "sh"), 10, "a shell with no stdin ends at once")

@@ -201,6 +201,18 @@ def test_attach_follows_the_output(cluster):
     assert "tick-3" in attached.stdout, attached
 
 
+def test_kubectl_run_interactive_shell(cluster):
+    """`kubectl run -i --rm ... -- sh`, the tutorials' throwaway shell: what is typed reaches the shell
+    (a `stdin: true` container, attached with stdin), its output comes back, `exit` ends the pod, and
+    --rm deletes it. (No scheduler here: the node is given in --overrides.)"""
+    out = run(cluster, "run", "-i", "--rm", "--restart=Never", "shell", "--image=busybox",
+              f'--overrides={{"spec": {{"nodeName": "{cluster.node}"}}}}', "--", "sh",
+              input="echo typed-$((6*7))\nexit\n", timeout=90)
+    assert out.returncode == 0 and "typed-42" in out.stdout, out
+    assert 'pod "shell" deleted' in out.stdout, out
+    wait_for(lambda: cluster.pod("shell") is None, 30, "the pod gone")
+
+
 def test_python_client_exec(nginx):
     from kubernetes import client as k8s
     from kubernetes.stream import stream
