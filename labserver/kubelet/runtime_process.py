@@ -204,7 +204,12 @@ class ProcessRuntime(Runtime):
             (cdir / STDIN_FIFO).unlink()
         if spec.get("stdin"):
             stdin_fifo = cdir / STDIN_FIFO
-            os.mkfifo(stdin_fifo, 0o600)
+            try:
+                os.mkfifo(stdin_fifo, 0o600)
+            except OSError as e:   # a root dir on a filesystem without FIFOs (some shared folders)
+                raise RuntimeError_(f"container {spec['name']} has stdin: true, but its stdin FIFO cannot be "
+                                    f"made at {stdin_fifo}: {e.strerror or e} (the kubelet's --root-dir "
+                                    f"must be on a local filesystem)", "RunContainerError") from None
         read_end, write_end = os.pipe()
         log_read, log_write = os.pipe()
         try:

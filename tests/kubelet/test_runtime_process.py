@@ -398,3 +398,13 @@ def test_attach_with_stdin_reaches_a_stdin_true_container(runtime):
     again.kill()
     plain, _, _, _ = start_pod(runtime, "no-stdin", {**spec, "stdin": False})
     wait_for(lambda: exited(runtime, plain, "sh"), 10, "a shell with no stdin ends at once")
+
+
+def test_a_stdin_fifo_that_cannot_be_made_is_a_clear_run_container_error(runtime, monkeypatch):
+    """A root dir on a filesystem without FIFOs: the container does not start, and the reason says why."""
+    def no_fifos(path, mode=0o666):
+        raise OSError(1, "Operation not permitted")
+    monkeypatch.setattr(os, "mkfifo", no_fifos)
+    with pytest.raises(RuntimeError_) as e:
+        start_pod(runtime, "no-fifo", {"name": "sh", "image": "busybox", "command": ["sh"], "stdin": True})
+    assert e.value.reason == "RunContainerError" and "stdin FIFO cannot be made" in str(e.value), e.value
