@@ -69,6 +69,17 @@ def container_running(cluster, pod: str) -> bool:
 
 # -- logs -------------------------------------------------------------------------------------
 
+def test_kubectl_logs_of_a_plain_nginx_shows_each_request(cluster):
+    """`kubectl run web --image=nginx`, a request, `kubectl logs web`: the request's access-log line, as
+    the nginx image sends its logs to the container's output (with no volume on /var/log/nginx)."""
+    cluster.create({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"},
+                    "spec": {"nodeName": cluster.node, "containers": [{"name": "web", "image": "nginx"}]}})
+    ip = cluster.wait_pod("web", running_ready, "Running and ready")["status"]["podIP"]
+    assert requests.get(f"http://{ip}/from-the-test", timeout=5).status_code == 404
+    wait_for(lambda: '"GET /from-the-test HTTP/1.1" 404' in run(cluster, "logs", "web").stdout, 10,
+             "the request in kubectl logs")
+
+
 def test_logs_follow_streams_until_the_container_ends(cluster):
     """`kubectl logs -f` prints each line as it is written and returns when the container ends."""
     cluster.create(talker(cluster, "follow", "echo one; sleep 2; echo two; sleep 2; echo three"))

@@ -7,7 +7,8 @@ Debian packages and the etcd binaries we already ship, and tagged with the
 names a pod manifest uses:
 
   nginx:latest               a Debian root filesystem (mmdebstrap) with nginx-light
-                             and busybox, CMD ["nginx", "-g", "daemon off;"]
+                             and busybox, CMD ["nginx", "-g", "daemon off;"], its logs
+                             linked to /dev/stdout and /dev/stderr as in the official image
   busybox:latest             Debian's static busybox alone in an empty root, with
                              its applets as symlinks in /bin
   quay.io/coreos/etcd:v3.5.21
@@ -69,10 +70,17 @@ def _run(args: list[str], what: str, cwd: Path | None = None) -> None:
 
 # --- root filesystems ---------------------------------------------------------------------
 
+# As the official nginx image does: its logs are the container's output (`kubectl logs`). A volume
+# mounted on /var/log/nginx (the post's pod) hides these links, and nginx writes files there.
+NGINX_LOG_LINKS = ('ln -sf /dev/stdout "$1/var/log/nginx/access.log" && '
+                   'ln -sf /dev/stderr "$1/var/log/nginx/error.log"')
+
+
 def build_nginx_rootfs(dest: Path, progress=print) -> None:
     """Debian bookworm with nginx-light and busybox, via mmdebstrap (about 20 s)."""
     progress("images: building a Debian root filesystem with nginx (mmdebstrap, ~20 s)")
-    _mmdebstrap(dest, "essential", "nginx-light,busybox", "the nginx image", progress)
+    _mmdebstrap(dest, "essential", "nginx-light,busybox", "the nginx image", progress,
+                customize=NGINX_LOG_LINKS)
 
 
 def build_python_rootfs(dest: Path, progress=print) -> None:
@@ -85,7 +93,9 @@ def build_python_rootfs(dest: Path, progress=print) -> None:
                 progress)
 
 
-def _mmdebstrap(dest: Path, variant: str, include: str, what: str, progress=print) -> None:
+def _mmdebstrap(dest: Path, variant: str, include: str, what: str, progress=print,
+                customize: str | None = None) -> None:
+    """`customize`: a shell command run on the finished root filesystem (its path is $1)."""
     if not shutil.which("mmdebstrap"):
         raise LabError(f"building {what} offline needs mmdebstrap: "
                        "`apt-get install mmdebstrap` (or `make docker-deps`)")
@@ -95,6 +105,7 @@ def _mmdebstrap(dest: Path, variant: str, include: str, what: str, progress=prin
                           "--dpkgopt=path-exclude=/usr/share/doc/*",
                           "--dpkgopt=path-exclude=/usr/share/man/*",
                           "--dpkgopt=path-exclude=/usr/share/locale/*",
+                          *([f"--customize-hook={customize}"] if customize else []),
                           "bookworm", str(tmp)], log, name="mmdebstrap")
     try:
         wait_for(lambda: proc.popen.poll() is not None, 600, "mmdebstrap", interval=0.2,
