@@ -363,10 +363,9 @@ class ProcessRuntime(Runtime):
         client types goes to the container's stdin FIFO. No terminal: a `tty: true` container gets
         a pipe here (no prompt, no echo), where Docker gives it a pseudo-terminal."""
         cdir, record = self._running_record(container_id)
-        fifo = cdir / STDIN_FIFO if stdin else None
+        fifo = cdir / STDIN_FIFO
         return LogAttach(cdir / f"{container_id}.log", lambda: self._ended(cdir, container_id),
-                         lambda: _read_code(cdir / "exitcode"),
-                         stdin=fifo if fifo is not None and fifo.exists() else None)
+                         lambda: _read_code(cdir / "exitcode"), stdin=fifo if stdin and fifo.exists() else None)
 
     # -- helpers -------------------------------------------------------------------
 

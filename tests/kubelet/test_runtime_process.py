@@ -94,12 +94,12 @@ def test_two_pods_have_own_ips_and_serve_the_welcome_page(runtime):
 
 
 @pytest.mark.parametrize("sandboxed", [True, False], ids=["bubblewrap", "no-view"])
-def test_nginx_logs_each_request_to_stdout_unless_a_volume_holds_its_logs(runtime, sandboxed, monkeypatch):
+def test_nginx_logs_each_request_to_stdout_unless_a_volume_holds_its_logs(runtime, sandboxed):
     """As the nginx image (access.log is a link to /dev/stdout): `kubectl logs` shows each request;
     with a volume on /var/log/nginx (the post's pod) the requests go to the file in it instead."""
     runtime._sandboxed = sandboxed and runtime.sandboxed   # no view: as without bubblewrap
     plain = {"name": "nginx", "image": "nginx"}
-    pod, sandbox, _, (state,) = start_pod(runtime, "plain", plain)
+    _, sandbox, _, (state,) = start_pod(runtime, "plain", plain)
     assert requests.get(f"http://{sandbox.ip}/from-the-test", timeout=5).status_code == 404
     wait_for(lambda: b'"GET /from-the-test HTTP/1.1" 404' in runtime.logs(state.id), 5, "the request in the log")
     _, sandbox, volume, (state,) = start_pod(runtime, "posts", nginx_spec())
@@ -359,6 +359,19 @@ def test_a_handover_that_fails_leaves_the_pod_writer_serving(runtime, tmp_path):
     wait_for(lambda: not pid_alive(writer), 5, "the writer ends with the pod's last container")
 
 
+def session_output(session, until: bytes | None = None, timeout: float = 10) -> bytes:
+    """An exec's or attach's output, up to its end (or until `until` appears); fails after `timeout`
+    seconds of silence."""
+    out = b""
+    while until is None or until not in out:
+        chunk = session.output(timeout=timeout)
+        assert chunk is not None, f"no output for {timeout} s (so far: {out!r})"
+        if chunk == (0, b""):   # every stream has ended
+            break
+        out += chunk[1]
+    return out
+
+
 def test_exec_gets_the_environment_the_container_started_with(runtime, tmp_path):
     """exec's environment is the container's own (its PATH, the spec's env), kept in env.json (0600: a
     Secret's value may be there), not read back from /proc/<pid>/environ, which nginx overwrites."""
@@ -367,10 +380,7 @@ def test_exec_gets_the_environment_the_container_started_with(runtime, tmp_path)
     env_file = next((tmp_path / "root").rglob("containers/nginx/env.json"))
     assert oct(env_file.stat().st_mode & 0o777) == "0o600"
     session = runtime.exec(state.id, ["sh", "-c", 'echo "$GREETING"; command -v nginx'], tty=False, stdin=False)
-    out = b""
-    while (chunk := session.output(timeout=10)) != (0, b""):   # (0, b"") once the output has ended
-        assert chunk is not None, f"no output from the exec for 10 s (so far: {out!r})"
-        out += chunk[1]
+    out = session_output(session)
     assert session.wait(10) == 0
     greeting, nginx = out.decode().split()
     assert greeting == "hello" and nginx.endswith("/run/bin/nginx"), out   # the image's `nginx`, on its PATH
@@ -383,11 +393,7 @@ def test_attach_with_stdin_reaches_a_stdin_true_container(runtime):
     pod, _, _, [state] = start_pod(runtime, "interactive", spec)
     session = runtime.attach(state.id, stdin=True)
     session.write_stdin(b"echo typed-$((6*7))\n")
-    out = b""
-    while b"typed-42" not in out:
-        chunk = session.output(timeout=10)
-        assert chunk not in (None, (0, b"")), f"no echo of what was typed (so far: {out!r})"
-        out += chunk[1]
+    assert b"typed-42" in session_output(session, until=b"typed-42")
     session.close_stdin()   # this client goes; the shell goes on reading
     assert current(runtime, pod, "sh").state == "running"
     session.kill()
