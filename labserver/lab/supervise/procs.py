@@ -38,10 +38,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 def port_in_use(host: str, port: int) -> bool:
     """True when something already listens on host:port.
 
-    A loopback connect is answered at once (accepted, or refused when nothing
-    listens) on an idle machine; on a loaded one the kernel may hand the
-    handshake to a busy softirq thread, so the deadline is generous: a short
-    one once made `teardown --check` miss a running scheduler's port (CI).
+    A loopback connect is answered at once: accepted, or refused when nothing
+    listens. The deadline is only for a listener whose backlog is full.
     """
     with socket.socket() as s:
         s.settimeout(3)
