@@ -122,6 +122,12 @@ def get(url: str) -> requests.Response:
     return requests.get(url, timeout=5)
 
 
+def welcome_page(ip: str) -> str:
+    """nginx's page at ip. A pod with no readiness probe is Ready once its containers run, a moment
+    before nginx listens (as on any cluster): wait for the answer, up to 10 s."""
+    return wait_for(lambda: get(f"http://{ip}/"), 10, f"nginx to answer on {ip}:80").text
+
+
 def test_the_post_end_to_end(cluster):
     """Node Ready; nginx pod Pending -> Running 2/2; page served; log truncated; second pod; delete leaves nothing."""
     node = wait_for(lambda: cluster.client.get(f"/api/v1/nodes/{NODE}"), 30, "node registered")
@@ -131,7 +137,7 @@ def test_the_post_end_to_end(cluster):
     assert created["status"]["phase"] == "Pending"
     pod = cluster.wait_pod("nginx", running_ready, "Running with both containers ready")
     ip = pod["status"]["podIP"]
-    assert "Welcome to nginx!" in get(f"http://{ip}/").text
+    assert "Welcome to nginx!" in welcome_page(ip)
     # The log-truncator empties nginx's access.log in the shared emptyDir.
     access = cluster.volume_dir(pod["metadata"]["uid"]) / "access.log"
     wait_for(lambda: get(f"http://{ip}/").ok and access.exists() and access.stat().st_size > 0, 10,
@@ -146,7 +152,7 @@ def test_the_post_end_to_end(cluster):
     cluster.kubectl("create", "-f", str(manifest))
     second = cluster.wait_pod("nginx-the-second", running_ready, "second pod running")
     assert second["status"]["podIP"] != ip
-    assert "Welcome to nginx!" in get(f"http://{second['status']['podIP']}/").text
+    assert "Welcome to nginx!" in welcome_page(second["status"]["podIP"])
     # kubectl describe tells the story from the kubelet's events.
     described = cluster.kubectl("describe", "pod", "nginx")
     for reason in ("Pulled", "Created", "Started"):
@@ -173,7 +179,7 @@ def test_killed_container_restarts(cluster):
                            and cluster.container_status(p, "nginx")["restartCount"] == 1, "restarted")
     nginx = cluster.container_status(pod, "nginx")
     assert "terminated" in nginx["lastState"]
-    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+    assert "Welcome to nginx!" in welcome_page(pod["status"]["podIP"])
 
 
 def test_api_server_restart(cluster, etcd, etcd_prefix, tmp_path):
@@ -182,7 +188,7 @@ def test_api_server_restart(cluster, etcd, etcd_prefix, tmp_path):
     ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
     port = int(cluster.apiserver.url.rsplit(":", 1)[1])
     cluster.apiserver.stop()
-    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+    assert "Welcome to nginx!" in welcome_page(pod["status"]["podIP"])
     cluster.apiserver = start_apiserver(etcd.client_url, tmp_path / "apiserver-2.log", port=port,
                                         extra_args=[f"--etcd-prefix={etcd_prefix}"])
     cluster.create(nginx_pod("nginx-the-second", node=NODE))
@@ -199,7 +205,7 @@ def test_kubelet_restart_adopts(cluster):
     ids = sorted(s["containerID"] for s in pod["status"]["containerStatuses"])
     cluster.kubelet.stop()
     assert cluster.kubelet.process.popen.returncode == 0  # SIGTERM: a clean exit, not a SIGKILL
-    assert "Welcome to nginx!" in get(f"http://{pod['status']['podIP']}/").text
+    assert "Welcome to nginx!" in welcome_page(pod["status"]["podIP"])
     cluster.kubelet = cluster.start_kubelet()
     cluster.create(nginx_pod("nginx-the-second", node=NODE))
     cluster.wait_pod("nginx-the-second", running_ready, "the new kubelet runs new pods")
