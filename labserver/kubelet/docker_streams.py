@@ -6,10 +6,17 @@ engine's exec (`exec_create`, then `exec_start` taking the connection over
 as a socket), attach its `attach` socket. Without a tty the engine
 multiplexes stdout and stderr on that socket as frames (8-byte header:
 stream, 3 zero bytes, big-endian length); with a tty it is one raw stream.
+
+The stream is read through the HTTP response's buffered reader, not the bare
+socket docker-py hands back: reading the engine's `101 UPGRADED` headers may
+already have pulled the first output into that buffer (a short command's
+whole output, when the client read late), and a read from the socket would
+never see it (docker/docker-py#3332).
 """
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import signal
@@ -19,7 +26,6 @@ import time
 from collections.abc import Iterator
 
 import docker
-from docker.utils.socket import next_frame_header, read, read_exactly
 
 from .runtime import RuntimeError_
 from .streams import STDOUT, LogLine, LogOptions, StreamSession
@@ -90,20 +96,25 @@ class DockerSocketSession(StreamSession):
     def __init__(self, sock, tty: bool):
         super().__init__()
         self.sock, self.tty = sock, tty
+        response = getattr(sock, "_response", None)   # docker-py keeps it on the socket it returns
+        self.reader = response.raw._fp.fp if response is not None else io.BufferedReader(sock)
         self.pump(self._read_raw if tty else self._read_frame)
 
     def _read_raw(self) -> tuple[int, bytes] | None:
-        data = read(self.sock, 1 << 15)
+        data = self.reader.read1(1 << 15)
         return (STDOUT, data) if data else None
 
     def _read_frame(self) -> tuple[int, bytes] | None:
         while True:
-            stream, size = next_frame_header(self.sock)
-            if stream < 0:
+            header = self.reader.read(8)
+            if len(header) < 8:
                 return None
-            data = read_exactly(self.sock, size) if size else b""
-            if stream in (1, 2) and data:
-                return stream, data
+            size = int.from_bytes(header[4:], "big")
+            data = self.reader.read(size) if size else b""
+            if len(data) < size:
+                return None
+            if header[0] in (1, 2) and data:
+                return header[0], data
 
     def _raw_socket(self) -> socket.socket:
         return getattr(self.sock, "_sock", self.sock)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 
+import pytest
+
 from labserver.kubelet.container_log import copy_lines
 from labserver.kubelet.process_streams import follow_log, read_log
 from labserver.kubelet.remotecommand import exit_status
@@ -64,3 +66,71 @@ def test_exit_status_as_kubectl_reads_it():
     failed = exit_status(3, ["sh", "-c", "exit 3"])
     assert failed["reason"] == "NonZeroExitCode"
     assert failed["details"] == {"causes": [{"reason": "ExitCode", "message": "3"}]}
+
+
+class _EngineThatAnswersAtOnce:
+    """A stand-in Docker engine on a unix socket (the runtime is faked, nothing else): its exec start
+    sends the `101 UPGRADED` headers and the command's whole output in one write, as a real engine
+    does for a short command when the client reads late."""
+
+    def __init__(self, path, output: bytes, tty: bool):
+        import socket
+        import threading
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen()
+        self.output, self.tty = output, tty
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def frames(self) -> bytes:
+        if self.tty:
+            return self.output
+        return b"".join(bytes([1, 0, 0, 0]) + len(line).to_bytes(4, "big") + line
+                        for line in self.output.splitlines(keepends=True))
+
+    def serve(self):
+        import json
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                request = b""
+                while b"\r\n\r\n" not in request:
+                    request += conn.recv(4096)
+                head, _, body = request.partition(b"\r\n\r\n")
+                length = next((int(h.split(b":")[1]) for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")), 0)
+                while len(body) < length:
+                    body += conn.recv(4096)
+                line = head.split(b"\r\n")[0].decode()
+                if "/exec/e1/start" in line:
+                    conn.sendall(b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n"
+                                 b"Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n" + self.frames())
+                    continue
+                answer = json.dumps({"Id": "e1"} if "/exec" in line and "containers" in line
+                                    else {"Running": False, "ExitCode": 0}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(answer), answer))
+
+    def close(self):
+        self.server.close()
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_docker_exec_keeps_output_that_came_with_the_upgrade(tmp_path, tty):
+    """A short command's output arriving in the same read as the engine's upgrade headers is not lost
+    (docker-py reads the headers through a buffer; reading its bare socket after that missed it)."""
+    import docker
+    from labserver.kubelet.docker_streams import DockerExec
+    engine = _EngineThatAnswersAtOnce(tmp_path / "docker.sock", b"hello\nworld\n", tty)
+    try:
+        api = docker.APIClient(base_url=f"unix://{tmp_path / 'docker.sock'}", version="1.41")
+        session = DockerExec(api, "c1", ["echo", "hello"], tty=tty, stdin=False)
+        out = b""
+        while (item := session.output(timeout=5)) is not None and item[1]:
+            out += item[1]
+        assert out == b"hello\nworld\n"
+        assert session.wait(5) == 0
+    finally:
+        engine.close()
