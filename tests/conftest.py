@@ -13,8 +13,8 @@ cluster with only the system namespaces.
 
 In parallel (`make test-unit`: pytest-xdist, `--dist loadgroup`) each test
 module is one unit of work for one worker (its etcd is started once), except
-the tests sharing the machine-wide state of a whole lab (xdist group `lab`,
-see LAB_GROUP), which run one after another on one worker; the long poles are
+the tests using the checkout's own lab (xdist group `lab`, see LAB_GROUP),
+which run one after another on one worker; the long poles are
 handed out first (LONG_POLES). Process-runtime kubelets get pod ranges of
 their worker's own (pod_ranges.py), and the leak check runs once, on the
 controller, after every worker has ended.
@@ -61,17 +61,20 @@ def pytest_configure(config):
                                        "each test in its own namespace (the `namespace` fixture)")
 
 
-# The xdist group of the tests that start a whole lab: the notebooks' own (fixed ports 2379/8080/10250,
-# the checkout's .lab/, the notebooks' lock) and the `lab` fixture's (a temp state dir and free ports,
-# but the lab's pod ranges 127.1.0.0/16, 127.2.0.0/16 ...). They run one at a time, on one worker.
-# A test module marks itself with pytest.mark.xdist_group(LAB_GROUP); users of `lab` are marked here.
+# The xdist group of the tests that use the checkout's own lab: the notebooks' fixed ports
+# (2379/8080/10250), its .lab/ and the notebooks' lock. They run one after another, on one worker;
+# a test module marks itself with pytest.mark.xdist_group(LAB_GROUP). The `lab` fixture's tests are
+# not in it: each has a temp state dir and free ports, and shares only the lab's pod ranges
+# (127.1.0.0/16, 127.2.0.0/16 ...) with the others, as the notebooks beside `make test` always did:
+# every kubelet starts at a random address of its /16 and skips one a socket already uses (pod_ips.py).
 LAB_GROUP = "lab"
 # Units of work that take longest (the slowest first), started first in parallel runs so that
 # none of them is left to run alone at the end; the other modules follow in collection order.
 LONG_POLES = [LAB_GROUP, "tests/kubelet/test_streaming.py", "tests/kubelet/test_e2e.py",
               "tests/kubelet/test_e2e_pod_config.py", "tests/scheduler/test_scheduling.py",
               "tests/kubelet/test_e2e_probes.py", "tests/scheduler/test_scheduler_e2e.py",
-              "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py"]
+              "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py", "tests/lab/test_teardown.py",
+              "tests/lab/test_cluster.py"]
 
 
 # Where each worker writes its {nodeid: group} after collection, for the controller's scheduler.
@@ -87,15 +90,15 @@ def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test that uses a process fixture or needs Docker or the process
     runtime's programs (markers `docker`, `process`); the rest are unit tests.
 
-    Give each test its xdist group: LAB_GROUP for a `lab` user, else its module's path (unless
-    its module names one). On an xdist worker, put the LONG_POLES first (every worker sorts alike)
-    and write the groups down for GroupScheduling on the controller."""
+    Give each test its xdist group: its module's path, unless its module names one (LAB_GROUP).
+    On an xdist worker, put the LONG_POLES first (every worker sorts alike) and write the
+    groups down for GroupScheduling on the controller."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if PROCESS_FIXTURES & fixtures or item.get_closest_marker("docker") or item.get_closest_marker("process"):
             item.add_marker(pytest.mark.integration)
         if _xdist_group(item) is None:
-            item.add_marker(pytest.mark.xdist_group(LAB_GROUP if "lab" in fixtures else item.nodeid.split("::")[0]))
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if worker_index() is not None:
         rank = {group: i for i, group in enumerate(LONG_POLES)}
         order = {id(item): (rank.get(_xdist_group(item), len(rank)), i) for i, item in enumerate(items)}

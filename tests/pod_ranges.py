@@ -5,9 +5,9 @@ The process runtime gives each pod an address of its own in the kubelet's
 overlapping ranges could hand out the same address (each root dir keeps its own
 allocations), so under `pytest -n N` every worker gets a block of its own:
 node n of worker gwK uses 127.(16*(K+1)+n).0.0/24. Alone (no xdist) node n uses
-127.n.0.0/24, the range the tests always used. The whole-lab tests (xdist group
-`lab`, tests/conftest.py) keep the lab's own ranges 127.1.0.0/16, 127.2.0.0/16 ...,
-which no worker's block reaches.
+127.n.0.0/24, the range the tests always used. The whole-lab tests (the `lab`
+fixture and the notebooks) keep the lab's own ranges 127.1.0.0/16, 127.2.0.0/16 ...,
+which no worker's block reaches; in a /16 a random start keeps them apart.
 """
 from __future__ import annotations
 
