@@ -53,10 +53,17 @@ def read_log(path: Path) -> tuple[list[LogLine], int]:
 
 def follow_log(path: Path, opts: LogOptions, ended: Callable[[], bool],
                from_now: bool = False) -> Iterator[LogLine | None]:
-    """The selected lines (none if from_now), then every line appended, until `ended()` and nothing more comes."""
+    """The selected lines (none if from_now), then every line appended, until `ended()` and nothing more comes.
+
+    The log is read here, at the call: "now" is when the follower was asked for, not when its lines
+    are first taken (an attach's client may write to the container's stdin before that, and its
+    answer must not be missed)."""
     lines, offset = read_log(path)
-    if not from_now:
-        yield from select_lines(lines, opts)
+    return _follow(path, [] if from_now else select_lines(lines, opts), offset, ended)
+
+
+def _follow(path: Path, first: list[LogLine], offset: int, ended: Callable[[], bool]) -> Iterator[LogLine | None]:
+    yield from first
     idle_since = time.monotonic()
     while True:
         finished = ended()   # asked before reading, so the last lines are never missed

@@ -61,6 +61,17 @@ def test_follow_reads_appended_lines_until_the_end(tmp_path):
     assert list(follower) == []
 
 
+def test_following_from_now_starts_when_asked_not_when_first_read(tmp_path):
+    """An attach follows the log "from now": a line written after the follower was made but before its
+    first line is taken (a container answering what the client just typed) is the first it gives."""
+    path = tmp_path / "c.log"
+    path.write_bytes(cri_line("stdout", b"before\n"))
+    follower = follow_log(path, LogOptions(), lambda: True, from_now=True)
+    with open(path, "ab") as f:
+        f.write(cri_line("stdout", b"the answer\n"))
+    assert [line for _, line in follower] == [b"the answer\n"]
+
+
 def test_exit_status_as_kubectl_reads_it():
     assert exit_status(0, ["true"]) == {"metadata": {}, "status": "Success"}
     failed = exit_status(3, ["sh", "-c", "exit 3"])
