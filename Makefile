@@ -16,7 +16,7 @@ LAB_RUNTIME ?= auto
 export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks test-notebooks-in-test \
+.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks test-notebooks-in-test test-shell-commands \
         notebooks check-clean bench fuzz lab walkthrough clean test-devcontainer test-registry
 
 # The venv is rebuilt when missing or older than its requirements or pyproject.toml:
@@ -57,15 +57,15 @@ images: venv-lab
 	$(PY) -m labserver images
 
 # The tests and the notebooks run side by side (most of either is waiting), each target's output
-# printed whole when it ends; the notebooks' run and the test that walks them take turns on the
-# notebooks' lock (the post's fixed ports).
+# printed whole when it ends. Both walks through the notebooks (nbval, then their shell commands
+# in a plain bash) use the post's fixed ports, so they run one after the other, beside the tests.
 test: venv system-deps
-	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (about 3 min 40 s on 2 cores)"
+	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (about 3 min on 2 cores)"
 	@$(MAKE) -j2 --output-sync=target test-unit test-notebooks-in-test
 	$(MAKE) check-clean
 
 test-notebooks-in-test: venv
-	$(MAKE) test-notebooks LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
+	$(MAKE) test-notebooks test-shell-commands LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
 
 # In parallel (pytest-xdist), TEST_WORKERS processes: the suite mostly waits (pods starting, grace
 # periods, polls). --dist loadgroup with the groups tests/conftest.py gives: one module (and its etcd) per
@@ -81,7 +81,8 @@ TEST_WORKERS ?= 6
 # imports nbformat and jsonschema's format checkers, about 1 s of CPU in every worker.
 test-unit: venv
 	@$(PY) -m compileall -q labserver
-	env -u PYTHONDONTWRITEBYTECODE $(PYTEST) -n $(TEST_WORKERS) -p no:nbval --dist loadgroup --no-loadscope-reorder tests
+	env -u PYTHONDONTWRITEBYTECODE $(PYTEST) -n $(TEST_WORKERS) -p no:nbval --dist loadgroup --no-loadscope-reorder \
+	    --ignore=$(SHELL_COMMANDS_TEST) tests
 
 # The pure tests only: no etcd, API server, kubelet or any other process (see tests/conftest.py).
 test-fast: venv
@@ -90,6 +91,13 @@ test-fast: venv
 # The notebooks in order, strict (not --nbval-lax), outputs masked by sanitize.cfg.
 test-notebooks: venv
 	$(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly notebooks/
+
+# The notebooks walked again, every `!` command run in a plain bash with only .lab/env.sh (as the
+# README tells a reader to), and each exercise's check run before and after its solution.
+# On the runtime LAB_RUNTIME picks: `make test` runs it with process, CI again with docker.
+SHELL_COMMANDS_TEST := tests/test_honest_commands.py
+test-shell-commands: venv
+	$(PYTEST) -p no:randomly $(SHELL_COMMANDS_TEST)
 
 # The notebooks' sources are the py:percent files beside them (jupytext.toml pairs them):
 # take each .ipynb's cells from its .py (outputs kept), then re-execute them all in order
