@@ -25,6 +25,13 @@ def test_a_crash_loop_is_reported_with_the_end_of_the_log():
         "container nginx exited with code 1: starting / " + BIND.strip())
 
 
+def test_a_container_running_again_after_a_kill_is_not_a_failure():
+    """Notebook 06 kills nginx (137); the kubelet runs it again: while it is not ready yet, the wait goes on."""
+    nginx = {"name": "nginx", "ready": False, "restartCount": 1, "state": {"running": {"startedAt": "2026-12-02T16:00:00Z"}},
+             "lastState": {"terminated": {"exitCode": 137, "reason": "Error"}}}
+    assert lab_mod.pod_failure(pod(nginx)) is None
+
+
 def test_an_exit_without_a_message_points_to_the_logs():
     c = {"name": "c", "ready": False, "state": {"terminated": {"exitCode": 2}}, "lastState": {}}
     assert lab_mod.pod_failure(pod(c)) == "container c exited with code 2 (`kubectl logs --previous` shows its output)"

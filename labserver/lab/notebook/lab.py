@@ -52,13 +52,15 @@ FAILED_WAITING = ("CrashLoopBackOff", "ErrImagePull", "ImagePullBackOff", "Inval
 def pod_failure(pod: dict) -> str | None:
     """Why the pod's containers cannot run, from their statuses; None while nothing has failed.
 
-    A container that ended with a non-zero code (now or in its last attempt) says
-    so with the end of its log (the kubelet puts it in the terminated message),
-    e.g. nginx's `bind() to 127.1.0.2:80 failed (13: Permission denied)`.
+    A container that ended with a non-zero code (now, or in its last attempt while
+    it is not running again) says so with the end of its log (the kubelet puts it
+    in the terminated message), e.g. nginx's `bind() to 127.1.0.2:80 failed (13:
+    Permission denied)`. One running again after an end (notebook 06 kills nginx
+    on purpose) is not a failure, ready yet or not.
     """
     for cs in (pod.get("status") or {}).get("containerStatuses") or []:
         state, last = cs.get("state") or {}, cs.get("lastState") or {}
-        ended = state.get("terminated") or last.get("terminated") or {}
+        ended = state.get("terminated") or (None if "running" in state else last.get("terminated")) or {}
         if ended.get("exitCode", 0) != 0:
             lines = [line.strip() for line in (ended.get("message") or "").splitlines() if line.strip()]
             said = f": {' / '.join(lines[-3:])}" if lines else " (`kubectl logs --previous` shows its output)"
