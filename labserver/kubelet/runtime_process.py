@@ -179,7 +179,7 @@ class ProcessRuntime(Runtime):
                         volumes: dict[str, str], restart_count: int) -> ContainerState:
         cdir = self._pod_dir(pod) / "containers" / spec["name"]
         old = _read_json(cdir / "state.json")
-        if old and self._running(old):
+        if old and self._attempt_running(cdir, old):
             return self._state(cdir, old)
         run_dir = cdir / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -377,6 +377,11 @@ class ProcessRuntime(Runtime):
                 return path.parent, record
         return None, None
 
+    def _attempt_running(self, cdir: Path, record: dict) -> bool:
+        """True while the attempt counts as running: no exit code recorded yet and its wrapper alive.
+        (The wrapper writes the code and then exits: in between, the attempt has ended.)"""
+        return _read_code(cdir / "exitcode") is None and self._running(record)
+
     def _running(self, record: dict) -> bool:
         """True while the container's wrapper is the live process we started."""
         return (record.get("boot_id") == self._boot
@@ -441,8 +446,7 @@ class ProcessRuntime(Runtime):
             extra={"container_id": f"process://{record['id']}", "pid": record.get("pid"),
                    "pgid": record["pgid"], "sandboxed": record.get("sandboxed"),
                    "termination_log": record.get("termination_log")})
-        code = _read_code(cdir / "exitcode")
-        if code is None and self._running(record):
+        if self._attempt_running(cdir, record):
             return state
         code = self._exit_code(cdir, record)
         self._wait_log_writer(record, timeout=1.0)  # an exited container's log is complete, as with a CRI shim

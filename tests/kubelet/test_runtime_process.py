@@ -327,6 +327,8 @@ def test_one_log_writer_serves_the_pod_and_ends_with_its_last_container(runtime)
     assert pid_alive(writer)   # the sleeper's output still goes through it
     again = runtime.start_container(pod, sandbox, busybox_spec(["echo", "again"], name="talker"),
                                     {"nginx-logs": volume}, 1)
+    # a new attempt, even while the ended one's wrapper is still exiting (it once got the old one back)
+    assert again.id != talker.id
     assert runtime._find(again.id)[1]["log_writer"] == writer
     wait_for(lambda: exited(runtime, pod, "talker"), 5, "the second attempt ends")
     assert runtime.logs(again.id) == b"again\n" and runtime.logs(talker.id) == b"one\ntwo\nthree"
