@@ -5,7 +5,14 @@
 #   make test-nonroot  (as root, CI) the non-root paths: preflight refuses, the Docker group runs it all
 # Everything the tests need is installed by these targets (see .ci/run for CI).
 
-PYTHON ?= python3
+# The interpreter .venv is made with: the system's /usr/bin/python3 when it is 3.10 or newer and has
+# venv (Debian and Ubuntu build theirs with profile-guided optimisation: on the 2-core CI machine the
+# suite's processes ran 25% faster in pure Python than on a plain pyenv build, make test 11% faster),
+# else the first python3 on PATH. `make venv PYTHON=python3.12` chooses another.
+ifeq ($(origin PYTHON),undefined)
+PYTHON := $(shell /usr/bin/python3 -c 'import sys, ensurepip, venv; sys.exit(sys.version_info < (3, 10))' \
+            2>/dev/null && echo /usr/bin/python3 || echo python3)
+endif
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
