@@ -10,17 +10,21 @@ they take it themselves, and would wait for it.
 Cells come from the py:percent sources (what the maintainers edit), run in
 one kernel per notebook, one at a time, so a test can run extra code between
 them or leave some out.
+
+jupytext, nbformat and nbclient are imported where used: every xdist worker
+collects every test module, and importing nbformat (jsonschema's format
+checkers) costs about 1 s of CPU.
 """
 from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-
-import jupytext
-import nbformat
-from nbclient import NotebookClient
+from typing import TYPE_CHECKING
 
 from labserver.lab.supervise import notebooks_lock, teardown
+
+if TYPE_CHECKING:
+    from nbclient import NotebookClient
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
@@ -63,6 +67,7 @@ class Kernel:
         self.client = client
 
     def run(self, source: str) -> str:
+        import nbformat
         cell = nbformat.v4.new_code_cell(source)
         self.client.nb.cells.append(cell)
         self.client.execute_cell(cell, len(self.client.nb.cells) - 1)
@@ -72,6 +77,8 @@ class Kernel:
 @contextlib.contextmanager
 def kernel(timeout: float = 120):
     """A fresh python3 kernel whose working directory is notebooks/, as Jupyter and nbval give."""
+    import nbformat
+    from nbclient import NotebookClient
     client = NotebookClient(nbformat.v4.new_notebook(), timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     with client.setup_kernel():
@@ -80,4 +87,5 @@ def kernel(timeout: float = 120):
 
 def cells(path: Path) -> list:
     """The code cells of a notebook's py:percent source, in order."""
+    import jupytext
     return [c for c in jupytext.read(path).cells if c.cell_type == "code"]

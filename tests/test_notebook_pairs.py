@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import jupytext
-import nbformat
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -29,6 +27,8 @@ def test_every_notebook_has_a_text_pair_and_every_pair_a_notebook():
 @pytest.mark.parametrize("ipynb", IPYNB, ids=lambda p: p.stem)
 def test_text_pair_matches_the_notebook(ipynb):
     """Same cells, same order, same sources (outputs live only in the .ipynb)."""
+    import jupytext   # here, not at the top: nbformat costs every xdist worker ~1 s to import
+    import nbformat
     stored = cells(nbformat.read(ipynb, as_version=4))
     text = cells(jupytext.read(ipynb.with_suffix(".py")))
     for i, (a, b) in enumerate(zip(stored, text)):
@@ -39,6 +39,8 @@ def test_text_pair_matches_the_notebook(ipynb):
 
 def test_a_changed_source_is_noticed(tmp_path):
     """The comparison sees a one-character edit (so the test above can fail)."""
+    import jupytext
+    import nbformat
     nb = nbformat.read(IPYNB[0], as_version=4)
     edited = jupytext.reads(jupytext.writes(nb, fmt="py:percent").replace("\n# %%\n", "\n# %%\nx = 1\n", 1),
                             fmt="py:percent")

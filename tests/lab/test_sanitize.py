@@ -1,17 +1,22 @@
 """notebooks/sanitize.cfg masks what differs between runs and runtimes, and nothing else."""
+import functools
 import re
 from pathlib import Path
 
-import nbformat
 import pytest
-from nbval.plugin import get_sanitize_patterns
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
-PATTERNS = get_sanitize_patterns((NOTEBOOKS / "sanitize.cfg").read_text())
+
+
+@functools.cache
+def patterns() -> list:
+    """sanitize.cfg as nbval reads it (imported here: nbval and nbformat cost every xdist worker ~1 s)."""
+    from nbval.plugin import get_sanitize_patterns
+    return get_sanitize_patterns((NOTEBOOKS / "sanitize.cfg").read_text())
 
 
 def sanitize(text: str) -> str:
-    for regex, replace in PATTERNS:
+    for regex, replace in patterns():
         text = re.sub(regex, replace, text)
     return text
 
@@ -68,6 +73,7 @@ def test_what_matters_is_still_compared(a, b):
 
 def test_committed_notebooks_are_executed_and_record_their_hostname():
     """Every notebook is stored with outputs (nbval only compares stored outputs) and no errors."""
+    import nbformat
     paths = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     assert [p.name[:2] for p in paths] == ["00", "01", "02", "03", "04", "05", "06", "07", "08", "09"]
     for path in paths:

@@ -1,10 +1,8 @@
 """The notebooks' SVG pictures: well-formed, deterministic, the highlight visible, and embedded in the HTML."""
 import xml.etree.ElementTree as ET
 
-import nbformat
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from nbconvert import HTMLExporter
 
 from labserver.lab import architecture
 from labserver.lab.notebook.diagram import Message
@@ -79,6 +77,8 @@ def test_jupyter_shows_the_svg_and_the_html_export_embeds_it():
     data, _ = InteractiveShell.instance().display_formatter.format(architecture("kubelet"))
     assert data["image/svg+xml"] == architecture("kubelet").svg
     assert data["text/plain"] == repr(architecture("kubelet"))
+    import nbformat   # here: nbformat and nbconvert cost every xdist worker ~1 s to import
+    from nbconvert import HTMLExporter
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("lab.architecture(highlight='kubelet')")
     cell.outputs = [nbformat.v4.new_output("execute_result", data=data, execution_count=1)]
