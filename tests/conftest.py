@@ -132,6 +132,15 @@ def pytest_xdist_make_scheduler(config, log):
     return GroupScheduling(config, log)
 
 
+@pytest.fixture(scope="module")
+def jupytext_imported():
+    """jupytext, for the tests that read the notebooks' text sources. Imported here, once per module and
+    before the guard below, not at collection (with nbformat it costs every xdist worker ~1 s of CPU):
+    its import asks `pandoc --version`, which is not a process the test starts."""
+    import jupytext
+    return jupytext
+
+
 @pytest.fixture(autouse=True)
 def _unit_tests_start_no_process(request, monkeypatch):
     """A unit test that starts a process fails, saying so: mark its module `integration` instead."""

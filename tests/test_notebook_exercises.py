@@ -9,7 +9,11 @@ notebooks in test_honest_commands.py, which starts the lab once for both.
 """
 from __future__ import annotations
 
+import pytest
+
 from notebook_session import cells, sources, tags
+
+pytestmark = pytest.mark.usefixtures("jupytext_imported")
 
 
 def test_each_of_notebooks_01_to_05_has_one_exercise_solution_and_check_in_that_order():

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.usefixtures("jupytext_imported")
+
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 IPYNB = sorted(NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
 
@@ -27,7 +29,7 @@ def test_every_notebook_has_a_text_pair_and_every_pair_a_notebook():
 @pytest.mark.parametrize("ipynb", IPYNB, ids=lambda p: p.stem)
 def test_text_pair_matches_the_notebook(ipynb):
     """Same cells, same order, same sources (outputs live only in the .ipynb)."""
-    import jupytext   # here, not at the top: nbformat costs every xdist worker ~1 s to import
+    import jupytext   # here, not at the top: see the jupytext_imported fixture
     import nbformat
     stored = cells(nbformat.read(ipynb, as_version=4))
     text = cells(jupytext.read(ipynb.with_suffix(".py")))
