@@ -23,7 +23,7 @@ LAB_RUNTIME ?= auto
 export LAB_RUNTIME
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks test-notebooks-in-test test-shell-commands \
+.PHONY: protobuf venv venv-lab system-deps test-nonroot docker-deps docker-up docker-down images test test-fast test-unit test-notebooks test-notebooks-in-test test-fixed-ports \
         notebooks check-clean bench fuzz lab walkthrough clean test-devcontainer test-registry
 
 # The venv is rebuilt when missing or older than its requirements or pyproject.toml:
@@ -72,7 +72,7 @@ test: venv system-deps
 	$(MAKE) check-clean
 
 test-notebooks-in-test: venv
-	$(MAKE) test-notebooks test-shell-commands LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
+	$(MAKE) test-notebooks test-fixed-ports LAB_RUNTIME=$(if $(filter auto,$(LAB_RUNTIME)),process,$(LAB_RUNTIME))
 
 # In parallel (pytest-xdist), TEST_WORKERS processes: the suite mostly waits (pods starting, grace
 # periods, polls). --dist loadgroup with the groups tests/conftest.py gives: one module (and its etcd) per
@@ -89,7 +89,7 @@ TEST_WORKERS ?= 6
 test-unit: venv
 	@$(PY) -m compileall -q labserver
 	env -u PYTHONDONTWRITEBYTECODE $(PYTEST) -n $(TEST_WORKERS) -p no:nbval --dist loadgroup --no-loadscope-reorder \
-	    --ignore=$(SHELL_COMMANDS_TEST) tests
+	    -m "not posts_ports" tests
 
 # The pure tests only: no etcd, API server, kubelet or any other process (see tests/conftest.py).
 test-fast: venv
@@ -99,12 +99,13 @@ test-fast: venv
 test-notebooks: venv
 	$(PYTEST) --nbval --nbval-sanitize-with notebooks/sanitize.cfg -p no:randomly notebooks/
 
-# The notebooks walked again, every `!` command run in a plain bash with only .lab/env.sh (as the
-# README tells a reader to), and each exercise's check run before and after its solution.
-# On the runtime LAB_RUNTIME picks: `make test` runs it with process, CI again with docker.
-SHELL_COMMANDS_TEST := tests/test_honest_commands.py
-test-shell-commands: venv
-	$(PYTEST) -p no:randomly $(SHELL_COMMANDS_TEST)
+# The tests on the post's fixed ports (marker posts_ports, tests/conftest.py), one after another: the
+# notebooks walked again with every `!` command run in a plain bash with only .lab/env.sh (as the
+# README tells a reader to) and each exercise's check run before and after its solution; the post's
+# `docker run` of etcd. On the runtime LAB_RUNTIME picks: `make test` runs them after the notebooks,
+# with process; CI again with docker.
+test-fixed-ports: venv
+	$(PYTEST) -p no:randomly -p no:nbval -m posts_ports tests
 
 # The notebooks' sources are the py:percent files beside them (jupytext.toml pairs them):
 # take each .ipynb's cells from its .py (outputs kept), then re-execute them all in order

@@ -12,10 +12,10 @@ server's --etcd-prefix), so tests stay independent: every test sees an empty
 cluster with only the system namespaces.
 
 In parallel (`make test-unit`: pytest-xdist, `--dist loadgroup`) each test
-module is one unit of work for one worker (its etcd is started once), except
-the tests using the checkout's own lab (xdist group `lab`, see LAB_GROUP),
-which run one after another on one worker; the long poles are
-handed out first (LONG_POLES). Process-runtime kubelets get pod ranges of
+module is one unit of work for one worker (its etcd is started once); the long
+poles are handed out first (LONG_POLES). The tests on the post's fixed ports
+(marker `posts_ports`, see POSTS_PORTS) are left out there: `make test` runs
+them after the notebooks, one after another, beside the other tests. Process-runtime kubelets get pod ranges of
 their worker's own (pod_ranges.py), and the leak check runs once, on the
 controller, after every worker has ended.
 """
@@ -59,18 +59,20 @@ def pytest_configure(config):
                                        "`make test-fast` leaves these out")
     config.addinivalue_line("markers", f"{SHARED_APISERVER}: the module's tests share one API server process, "
                                        "each test in its own namespace (the `namespace` fixture)")
+    config.addinivalue_line("markers", f"{POSTS_PORTS}: uses the post's fixed ports under the notebooks' lock; "
+                                       "`make test-fixed-ports` runs these, `make test-unit` leaves them out")
 
 
-# The xdist group of the tests that use the checkout's own lab: the notebooks' fixed ports
-# (2379/8080/10250), its .lab/ and the notebooks' lock. They run one after another, on one worker;
-# a test module marks itself with pytest.mark.xdist_group(LAB_GROUP). The `lab` fixture's tests are
-# not in it: each has a temp state dir and free ports, and shares only the lab's pod ranges
-# (127.1.0.0/16, 127.2.0.0/16 ...) with the others, as the notebooks beside `make test` always did:
-# every kubelet starts at a random address of its /16 and skips one a socket already uses (pod_ips.py).
-LAB_GROUP = "lab"
+# The marker of the tests that use the post's fixed ports (2379/8080/10250), as the notebooks do, with
+# the checkout's .lab/, under the notebooks' lock: never beside the notebooks or each other. `make
+# test-unit` leaves them out (-m "not posts_ports") and `make test-fixed-ports` runs them, after the
+# notebooks, so no test worker waits on the lock. The `lab` fixture's tests are not among them: each
+# has a temp state dir and free ports, and shares only the lab's pod ranges (127.1.0.0/16, 127.2.0.0/16
+# ...) with the others: every kubelet starts at a random address of its /16 and skips one in use.
+POSTS_PORTS = "posts_ports"
 # Units of work that take longest (the slowest first), started first in parallel runs so that
 # none of them is left to run alone at the end; the other modules follow in collection order.
-LONG_POLES = [LAB_GROUP, "tests/kubelet/test_streaming.py", "tests/kubelet/test_e2e.py",
+LONG_POLES = ["tests/kubelet/test_streaming.py", "tests/kubelet/test_e2e.py",
               "tests/kubelet/test_e2e_pod_config.py", "tests/scheduler/test_scheduling.py",
               "tests/kubelet/test_e2e_probes.py", "tests/scheduler/test_scheduler_e2e.py",
               "tests/apiserver/test_etcd_cluster.py", "tests/apiserver/test_fuzz.py", "tests/lab/test_teardown.py",
@@ -90,7 +92,7 @@ def pytest_collection_modifyitems(config, items):
     """Mark `integration` every test that uses a process fixture or needs Docker or the process
     runtime's programs (markers `docker`, `process`); the rest are unit tests.
 
-    Give each test its xdist group: its module's path, unless its module names one (LAB_GROUP).
+    Give each test its xdist group: its module's path, unless it names one.
     On an xdist worker, put the LONG_POLES first (every worker sorts alike) and write the
     groups down for GroupScheduling on the controller."""
     for item in items:

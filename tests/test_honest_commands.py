@@ -30,7 +30,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from notebook_session import cells, kernel, notebook_lab, sources, tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1800)]  # it may wait for the notebooks lock
-pytestmark.append(pytest.mark.xdist_group("lab"))   # the lab's fixed ports and .lab/: one at a time (tests/conftest.py)
+pytestmark.append(pytest.mark.posts_ports)   # the lab's fixed ports and .lab/: one at a time (tests/conftest.py)
 
 SHELL_LINE = re.compile(r"^(?P<indent>\s*)(?:\w+\s*=\s*)?!(?!=)(?P<command>.+)$", re.M)
 # IPython's own expansion in a `!` line: $name and {expression}, from the notebook's Python variables

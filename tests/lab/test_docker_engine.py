@@ -196,7 +196,7 @@ def posts_etcd_port():
 @pytest.mark.docker
 @pytest.mark.skipif(docker_engine.docker_host() is None or not shutil.which("docker"),
                     reason="needs a Docker engine and the docker CLI (`python -m labserver docker up`)")
-@pytest.mark.xdist_group("lab")   # port 2379 is also the notebook tests' etcd's: never beside them (tests/conftest.py)
+@pytest.mark.posts_ports   # port 2379 is also the notebooks' etcd's: never beside them (tests/conftest.py)
 def test_the_posts_etcd_docker_run_works_unchanged(tmp_path, posts_etcd_port):
     """The post's `docker run --volume=$PWD/etcd-data:... --detach --net=host quay.io/coreos/etcd` serves etcd,
     its data in etcd-data/ (mounted where today's image keeps it, /var/lib/etcd/default.etcd)."""
