@@ -67,7 +67,7 @@ images: venv-lab
 # printed whole when it ends. Both walks through the notebooks (nbval, then their shell commands
 # in a plain bash) use the post's fixed ports, so they run one after the other, beside the tests.
 test: venv system-deps
-	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (about 3 min on 2 cores)"
+	@echo "make test: the tests and the notebooks run side by side; each prints its report when it ends (about 2 min 45 s on 2 cores)"
 	@$(MAKE) -j2 --output-sync=target test-unit test-notebooks-in-test
 	$(MAKE) check-clean
 
