@@ -36,6 +36,7 @@ from labserver.lab.supervise.etcd import start_etcd
 from labserver.lab.supervise.procs import pid_alive, stop_pid, wait_for
 from labserver.lab.supervise.teardown import node_runtime, remove_pods
 from pod_ranges import pod_cidr, worker_index
+from runtimes_available import runtime_skip
 
 # Every process the test session starts inherits this mark in its environment,
 # so the session can prove at the end that it left nothing running.
@@ -275,6 +276,9 @@ def kubelet_factory(apiserver, tmp_path):
     started = []
 
     def start(hostname="lab-node", runtime="process", extra_args=None):
+        reason = runtime_skip(runtime)
+        if reason:
+            pytest.skip(reason)
         if runtime == "process" and not any(a.startswith("--pod-cidr") for a in extra_args or ()):
             extra_args = [f"--pod-cidr={pod_cidr(1)}", *(extra_args or ())]
         root = tmp_path / f"kubelet-{hostname}"

@@ -25,7 +25,8 @@ from labserver.lab.supervise.components import start_kubelet
 from labserver.lab.supervise.procs import wait_for
 from labserver.lab.supervise.teardown import node_runtime, remove_pods
 from pod_ranges import pod_cidr
-from test_e2e import Cluster, _runtime_skip
+from runtimes_available import runtime_skip
+from test_e2e import Cluster
 
 
 class NamespacedCluster(Cluster):
@@ -63,7 +64,7 @@ class NamespacedCluster(Cluster):
 @pytest.fixture(scope="module", params=["process", "docker"])
 def runtime_name(request):
     """The runtime under test, module-scoped: pytest runs all of one runtime's tests, then the other's."""
-    reason = _runtime_skip(request.param)
+    reason = runtime_skip(request.param)
     if reason:
         pytest.skip(reason)
     return request.param

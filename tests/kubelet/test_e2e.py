@@ -17,6 +17,7 @@ import pytest
 import requests
 
 from kubelet_testing import PodAPI, nginx_pod, running_ready
+from runtimes_available import runtime_skip
 from labserver.kubelet.client import APIClient
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.procs import pid_alive, wait_for
@@ -26,25 +27,9 @@ KUBECTL = str(Path(sys.executable).parent / "kubectl")
 START = 60  # seconds a pod may take to run (the first Docker start may import layers)
 
 
-def _runtime_skip(name: str) -> str | None:
-    """Why this runtime cannot be tested on this machine, or None."""
-    if name == "docker":
-        from labserver.lab.machine.docker_engine import docker_host
-        if docker_host() is None:
-            return "no Docker engine answers: run `make docker-up` (python -m labserver docker up) or set DOCKER_HOST"
-        import docker
-        api = docker.APIClient(base_url=docker_host(), version="auto")
-        missing = [i for i in ("nginx:latest", "busybox:latest") if not api.images(name=i)]
-        if missing:
-            return f"images {', '.join(missing)} missing in the engine: run `make images` (python -m labserver images)"
-        return None
-    from labserver.lab.machine.sysdeps import install_hint
-    return install_hint("process") or None
-
-
 @pytest.fixture(params=["process", "docker"])
 def runtime_name(request):
-    reason = _runtime_skip(request.param)
+    reason = runtime_skip(request.param)
     if reason:
         pytest.skip(reason)
     return request.param

@@ -12,6 +12,7 @@ from labserver.lab.supervise import teardown
 from labserver.lab import Lab
 from labserver.lab.supervise.records import Ports
 from labserver.lab.supervise.procs import free_port
+from runtimes_available import port_80_skip
 
 
 @pytest.fixture
@@ -27,7 +28,11 @@ def lab(tmp_path, monkeypatch):
 
 @pytest.fixture
 def process_runtime_ready():
-    """Skip (with the install command) when the process runtime's programs are missing."""
+    """Skip (with the install command) when the process runtime's programs are missing (bubblewrap may
+    be: the lab runs pods unsandboxed then), or (with the fix) when a pod cannot listen on port 80."""
     from labserver.lab.machine.sysdeps import install_hint, missing
     if [p for p in missing("process") if p != "bubblewrap"]:
         pytest.skip(install_hint("process"))
+    reason = port_80_skip()
+    if reason:
+        pytest.skip(reason)

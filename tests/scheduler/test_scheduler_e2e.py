@@ -20,26 +20,17 @@ from kubernetes import client as k8s
 from scheduler_testing import PODS
 from labserver.lab.supervise.procs import free_port, wait_for
 from pod_ranges import pod_cidr
+from runtimes_available import runtime_skip
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 CIDRS = {"node-1": pod_cidr(1), "node-2": pod_cidr(2)}   # this xdist worker's own
 START = 60
 
 
-def _runtime_skip(name: str) -> str | None:
-    if name == "docker":
-        from labserver.lab.machine.docker_engine import docker_host
-        if docker_host() is None:
-            return "no Docker engine answers: run `make docker-up` or set DOCKER_HOST"
-        return None
-    from labserver.lab.machine.sysdeps import install_hint
-    return install_hint("process") or None
-
-
 @pytest.fixture(params=["process", "docker"])
 def two_nodes(request, api, apiserver, kubelet_factory, scheduler):
     """Two kubelets and the scheduler; every pod deleted (and gone) before the kubelets stop."""
-    reason = _runtime_skip(request.param)
+    reason = runtime_skip(request.param)
     if reason:
         pytest.skip(reason)
     for name, cidr in CIDRS.items():
@@ -122,7 +113,7 @@ def test_pods_spread_over_both_kubelets(api, two_nodes):
 def test_a_second_process_kubelet_with_an_overlapping_pod_cidr_refuses_to_start(api, apiserver, kubelet_factory,
                                                                                tmp_path):
     """Two kubelets handing out the same pod IPs would collide: the second says so in one line and exits 1."""
-    reason = _runtime_skip("process")
+    reason = runtime_skip("process")
     if reason:
         pytest.skip(reason)
     kubelet_factory(hostname="node-1", runtime="process", extra_args=["--pod-cidr=127.1.0.0/24"])
