@@ -9,9 +9,11 @@ test would wait out its deadline: the tests are skipped with the fix instead.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
+@functools.cache   # asked at every kubelet_factory start: the engine and images are asked once a worker
 def runtime_skip(name: str) -> str | None:
     """Why runtime `name` ("docker" or "process") cannot be tested here, or None."""
     if name == "docker":
