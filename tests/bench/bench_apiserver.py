@@ -16,6 +16,8 @@ Printed side by side, with the ratio API / raw for rates (targets with 4
 clients: creates >= 0.4, GETs >= 0.5) and API / raw for LIST time (<= 1.5).
 Rates are the median of REPEATS runs: the machine is shared. Also the watch
 delivery latency, from the start of a POST to the ADDED event on an open watch.
+Then what a GET costs the server's process beside the floor of the stack it
+runs on (floor.py): gunicorn alone, Flask, one pyetcd call.
 
 Then, unless BENCH_WORKERS already asked for more than one, the 4-client
 creates and GETs again against a second API server with --workers=2 (one
@@ -40,6 +42,7 @@ import requests
 
 from labserver.lab.supervise.components import start_apiserver
 from labserver.lab.supervise.etcd import start_etcd
+import floor
 from bodies import pod_body
 
 WORKERS = int(os.environ.get("BENCH_WORKERS", "1"))
@@ -253,6 +256,10 @@ def run() -> dict:
             p50, p95 = watch_latency_ms(api, url)
             print(f"watch latency p50 / p95: {p50:.1f} / {p95:.1f} ms", flush=True)
             rows.update(watch_p50_ms=round(p50, 2), watch_p95_ms=round(p95, 2), workers=WORKERS)
+            if WORKERS == 1:   # the floor is one process's
+                rows["floor"] = floor.report(server.process.pid, api.host, api.port,
+                                             f"/api/v1/namespaces/{LIST_NS}/pods/listed-0", etcd, raw.get_key,
+                                             rows["get_per_s_4"]["raw"], TARGETS["get"])
             server.stop()
             server = None
             if WORKERS == 1 and ALSO_WORKERS > 1:
