@@ -213,3 +213,30 @@ def test_the_posts_etcd_docker_run_works_unchanged(tmp_path, posts_etcd_port):
         assert (tmp_path / "etcd-data" / "member").is_dir()
     finally:
         subprocess.run(["docker", "rm", "--force", container_id], env=env, capture_output=True, timeout=60)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not sys.platform.startswith("linux"),
+                    reason="mounting needs root on Linux (a private engine does too)")
+def test_down_unmounts_what_an_engine_that_ended_left_mounted(tmp_path):
+    """An engine that ended without cleaning up leaves a netns file mounted under its exec root; down
+    unmounts it (and only mounts under the lab's dirs), so the state dir can be deleted."""
+    state = tmp_path / "state"
+    exec_root = state / "docker" / "exec"
+    netns = exec_root / "netns" / "default"
+    netns.parent.mkdir(parents=True)
+    netns.touch()
+    outside = tmp_path / "outside"
+    outside.touch()
+    for target in (netns, outside):
+        subprocess.run(["mount", "--bind", "/proc/self/ns/net", str(target)], check=True)
+    try:
+        (state / "docker.json").write_text(json.dumps({"pid": 0, "exec_root": str(exec_root)}))
+        down = labctl(state, "down")
+        assert down.returncode == 0, down.stderr
+        assert f"unmounting {netns}" in down.stdout
+        mounted = Path("/proc/self/mountinfo").read_text()
+        assert f" {netns} " not in mounted and f" {outside} " in mounted
+        shutil.rmtree(state)   # "Device or resource busy" while the netns file was mounted
+    finally:
+        for target in (netns, outside):
+            subprocess.run(["umount", str(target)], stderr=subprocess.DEVNULL, check=False)

@@ -16,9 +16,11 @@ import contextlib
 import hashlib
 import http.client
 import os
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -233,6 +235,10 @@ def stop_engine(timeout: float = 30.0, progress=print) -> bool:
             os.killpg(pid, signal.SIGTERM)
     engine_dir = _engine_dir()
     exec_root = Path(rec.get("exec_root") or engine_dir / "exec")
+    leftovers = [] if pid and pid_alive(pid) and _is_dockerd(pid) else _mounts_under(engine_dir, exec_root)
+    for path in leftovers:
+        progress(f"docker: unmounting {path}, which the engine left mounted")
+        subprocess.run(["umount", "--lazy", path], check=False)
     if exec_root.name.startswith("labserver-docker-") and exec_root.parent == Path("/run"):
         shutil.rmtree(exec_root, ignore_errors=True)  # the short exec root made for a deep state dir
     for leftover in (engine_dir / "docker.sock", engine_dir / "dockerd.pid", state_dir() / RECORD):
@@ -240,6 +246,27 @@ def stop_engine(timeout: float = 30.0, progress=print) -> bool:
             leftover.unlink()
     _cache.clear()
     return stopped
+
+
+def _mounts_under(*dirs: Path) -> list[str]:
+    """Mount points at or below `dirs` in this mount namespace, deepest first.
+
+    dockerd mounts a network namespace file per container under its exec root
+    (netns/) and its data root on itself; it unmounts them when it stops in
+    order. One that ended otherwise leaves them, and then the checkout cannot
+    be deleted ("Device or resource busy"). Only paths under the lab's own
+    dirs are listed, so nothing else on the machine is touched."""
+    try:
+        table = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return []
+    roots = [str(d.resolve()) for d in dirs]
+    points = []
+    for line in table.splitlines():
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m[1], 8)), line.split()[4])   # " " is \040 there
+        if any(point == root or point.startswith(root + "/") for root in roots):
+            points.append(point)
+    return sorted(set(points), key=len, reverse=True)
 
 
 # --- CLI --------------------------------------------------------------------------------------
